@@ -1,0 +1,127 @@
+import http, { type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http';
+import https from 'node:https';
+import type { Duplex } from 'node:stream';
+import { restoreExtend } from './engine-shim.js';
+import httpProxy from 'http-proxy';
+import type { Target } from './target.js';
+
+restoreExtend();
+
+/**
+ * The only module that talks to `http-proxy`. The balancer hands it a chosen target and hears back
+ * through `EngineEvents` in terms of Node's own types, so another engine (undici, raw `http.request`)
+ * would replace this one file.
+ */
+export interface EngineEvents {
+  /** The upstream request exists and has a socket (possibly still connecting). */
+  request(proxyReq: ClientRequest, req: IncomingMessage, res: ServerResponse): void;
+  /** The upstream response head arrived; headers may still be edited before they are relayed. */
+  response(proxyRes: IncomingMessage, req: IncomingMessage, res: ServerResponse): void;
+  /** The exchange failed (connect error, reset, timeout, client stream error). */
+  error(err: Error, req: IncomingMessage, res: ServerResponse): void;
+  /** The upstream handshake request for a WebSocket tunnel exists. */
+  upgradeRequest(proxyReq: ClientRequest, req: IncomingMessage, socket: Duplex): void;
+  /** The WebSocket tunnel failed; the engine ends `socket` after this returns. */
+  upgradeError(err: Error, req: IncomingMessage, socket: Duplex): void;
+}
+
+export interface EngineOptions {
+  /** Keep upstream connections open between requests. */
+  keepAlive: boolean;
+  /** Options for the agents the engine creates (sockets, TLS: `ca`, `rejectUnauthorized`, `servername`...). */
+  agentOptions: https.AgentOptions;
+  /** A caller-owned agent for `http:` targets (not destroyed on close). */
+  agent: http.Agent | undefined;
+  /** A caller-owned agent for `https:` targets (not destroyed on close). */
+  httpsAgent: https.Agent | undefined;
+  /** Send the target's host as `Host` instead of the client's. */
+  changeOrigin: boolean;
+}
+
+// The call shapes used here. The callback must be the third argument of `web`: any options object
+// there makes http-proxy copy its configuration on every request.
+interface Proxy {
+  web(req: IncomingMessage, res: ServerResponse, callback: (err: Error, req: IncomingMessage, res: ServerResponse) => void): void;
+  ws(req: IncomingMessage, socket: Duplex, head: Buffer, callback: (err: Error, req: IncomingMessage, socket: Duplex) => void): void;
+  on(event: string, listener: (...args: never[]) => void): unknown;
+}
+
+export class ProxyEngine {
+  readonly #options: EngineOptions;
+  readonly #events: EngineEvents;
+  readonly #agent: http.Agent;
+  readonly #httpsAgent: https.Agent;
+  // One http-proxy instance per target, configured once: passing per-request options would make
+  // http-proxy copy its whole option object on every request.
+  readonly #proxies = new WeakMap<Target, Proxy>();
+
+  constructor(options: EngineOptions, events: EngineEvents) {
+    this.#options = options;
+    this.#events = events;
+    const agentOptions = { keepAlive: options.keepAlive, scheduling: 'lifo' as const, ...options.agentOptions };
+    this.#agent = options.agent ?? new http.Agent(agentOptions);
+    this.#httpsAgent = options.httpsAgent ?? new https.Agent(agentOptions);
+  }
+
+  /** Proxies one HTTP request to `target`. */
+  web(target: Target, req: IncomingMessage, res: ServerResponse): void {
+    this.#proxyFor(target).web(req, res, this.#onError);
+  }
+
+  /** Opens a WebSocket tunnel to `target`. */
+  ws(target: Target, req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    this.#proxyFor(target).ws(req, socket, head, this.#onUpgradeError);
+  }
+
+  /** Closes idle upstream connections of the agents this engine created. */
+  close(): void {
+    if (this.#options.agent === undefined) this.#agent.destroy();
+    if (this.#options.httpsAgent === undefined) this.#httpsAgent.destroy();
+  }
+
+  #proxyFor(target: Target): Proxy {
+    let proxy = this.#proxies.get(target);
+    if (proxy === undefined) {
+      proxy = this.#createProxy(target);
+      this.#proxies.set(target, proxy);
+    }
+    return proxy;
+  }
+
+  #createProxy(target: Target): Proxy {
+    const url = target.url;
+    const secure = url.protocol === 'https:';
+    const proxy = httpProxy.createProxyServer({
+      // A url.parse-shaped object: http-proxy reads `path` for the base path and `hostname` for the
+      // connection, and would otherwise re-parse a string on every request.
+      target: {
+        protocol: url.protocol,
+        host: url.host,
+        hostname: url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname,
+        port: url.port === '' ? (secure ? '443' : '80') : url.port,
+        path: url.pathname === '/' ? '' : url.pathname,
+      } as unknown as string,
+      agent: secure ? this.#httpsAgent : this.#agent,
+      secure: this.#options.agentOptions.rejectUnauthorized !== false,
+      changeOrigin: this.#options.changeOrigin,
+      // Send req.url as the path unparsed: the balancer has already reduced it to origin-form, and
+      // http-proxy's url.parse() is runtime-deprecated on Node 24.
+      toProxy: true,
+      xfwd: false,
+      ws: true,
+    }) as unknown as Proxy;
+    const events = this.#events;
+    proxy.on('proxyReq', events.request);
+    proxy.on('proxyRes', events.response);
+    proxy.on('proxyReqWs', events.upgradeRequest);
+    return proxy;
+  }
+
+  readonly #onError = (err: Error, req: IncomingMessage, res: ServerResponse): void => {
+    this.#events.error(err, req, res);
+  };
+
+  readonly #onUpgradeError = (err: Error, req: IncomingMessage, socket: Duplex): void => {
+    this.#events.upgradeError(err, req, socket);
+  };
+}

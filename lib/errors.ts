@@ -1,0 +1,37 @@
+import { STATUS_CODES, type ServerResponse } from 'node:http';
+
+/** The upstream did not answer within `proxyTimeout` (idle) or `timeout` (deadline): answered with 504. */
+export class UpstreamTimeoutError extends Error {
+  readonly code = 'ETIMEDOUT';
+  constructor(message: string) {
+    super(message);
+    this.name = 'UpstreamTimeoutError';
+  }
+}
+
+const TIMEOUT_CODES = new Set(['ETIMEDOUT', 'ESOCKETTIMEDOUT', 'UND_ERR_CONNECT_TIMEOUT']);
+
+/** Status for a failed upstream exchange: 504 for timeouts, 502 for everything else. */
+export function statusForError(err: Error): 502 | 504 {
+  return TIMEOUT_CODES.has((err as NodeJS.ErrnoException).code ?? '') ? 504 : 502;
+}
+
+/**
+ * Answers with a bare status page that says nothing about the upstream (no address, no error text).
+ * Once the head is out, the only honest signal left is to cut the connection, so a client never
+ * takes a truncated body for a complete one.
+ */
+export function respondError(res: ServerResponse, status: number, retryAfter?: number): void {
+  if (res.headersSent || res.destroyed) {
+    res.destroy();
+    return;
+  }
+  const body = `${STATUS_CODES[status] ?? 'Error'}\n`;
+  for (const name of res.getHeaderNames()) res.removeHeader(name);
+  res.statusCode = status;
+  res.setHeader('content-type', 'text/plain; charset=utf-8');
+  res.setHeader('content-length', Buffer.byteLength(body));
+  res.setHeader('cache-control', 'no-store');
+  if (retryAfter !== undefined) res.setHeader('retry-after', String(retryAfter));
+  res.end(res.req?.method === 'HEAD' ? undefined : body);
+}

@@ -1,0 +1,63 @@
+import type { ClientRequest, IncomingMessage, ServerResponse } from 'node:http';
+import { performance } from 'node:perf_hooks';
+import type { Duplex } from 'node:stream';
+import type { Outcome } from './strategy.js';
+import type { Target } from './target.js';
+
+/** Where each object of an exchange finds its exchange: the client response or socket, the upstream request and response. */
+export const kExchange = Symbol('proxy-balancer.exchange');
+
+export type WithExchange<T> = T & { [kExchange]?: Exchange };
+
+/**
+ * One proxied request (or WebSocket tunnel): the target it went to and what became of it. It is
+ * the `Outcome` strategies hear in `onEnd`, so nothing is allocated to report it.
+ */
+export class Exchange implements Outcome {
+  status = 0;
+  latency = Number.NaN;
+  error: Error | undefined = undefined;
+  /** The upstream request, once the engine created it. */
+  proxyReq: ClientRequest | undefined = undefined;
+  /** The upstream socket of an open WebSocket tunnel. */
+  tunnel: Duplex | undefined = undefined;
+  /** Pending `timeout` deadline. */
+  deadline: NodeJS.Timeout | undefined = undefined;
+  ended = false;
+  readonly startedAt = performance.now();
+
+  constructor(
+    /** Told when the exchange ends, exactly once. */
+    readonly owner: { finish(exchange: Exchange): void },
+    readonly target: Target,
+    readonly req: IncomingMessage,
+    /** The client response (HTTP) or socket (WebSocket). */
+    readonly client: ServerResponse | Duplex,
+  ) {}
+
+  /** Records the arrival of the upstream response head. */
+  responded(status: number): void {
+    this.status = status;
+    this.latency = performance.now() - this.startedAt;
+    this.target.recordLatency(this.latency);
+    if (this.deadline !== undefined) {
+      clearTimeout(this.deadline);
+      this.deadline = undefined;
+    }
+  }
+
+  /** Records a failure; only the first one counts. Returns false for a repeat. */
+  failed(err: Error): boolean {
+    if (this.error !== undefined || this.ended) return false;
+    this.error = err;
+    return true;
+  }
+}
+
+export function exchangeOf(holder: object): Exchange | undefined {
+  return (holder as WithExchange<object>)[kExchange];
+}
+
+export function attach(holder: object, exchange: Exchange): void {
+  (holder as WithExchange<object>)[kExchange] = exchange;
+}

@@ -1,0 +1,44 @@
+import type { IncomingHttpHeaders } from 'node:http';
+
+// RFC 9110 §7.6.1 connection-specific fields, plus the de-facto Proxy-Connection and Keep-Alive.
+// Transfer-Encoding is left alone: Node's HTTP client and server re-frame bodies themselves.
+// Expect is answered by the front server (Node sends 100 Continue), so the upstream must not wait for it.
+const REQUEST_HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'upgrade', 'proxy-authorization', 'expect'];
+const RESPONSE_HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'trailer', 'upgrade', 'proxy-authenticate'];
+// Never removable through Connection tokens: they frame the message.
+const FRAMING = new Set(['content-length', 'transfer-encoding', 'host']);
+
+function removeListed(headers: IncomingHttpHeaders, connection: string, keepUpgrade: boolean): void {
+  if (connection === 'keep-alive' || connection === 'close') return;
+  for (const token of connection.split(',')) {
+    const name = token.trim().toLowerCase();
+    if (name === '' || FRAMING.has(name) || (keepUpgrade && name === 'upgrade')) continue;
+    delete headers[name];
+  }
+}
+
+function strip(headers: IncomingHttpHeaders, names: readonly string[], keepUpgrade: boolean): void {
+  const connection = headers.connection;
+  if (connection !== undefined) removeListed(headers, connection, keepUpgrade);
+  for (const name of names) {
+    if (headers[name] === undefined) continue;
+    if (keepUpgrade && (name === 'connection' || name === 'upgrade')) continue;
+    delete headers[name];
+  }
+}
+
+/** Removes hop-by-hop fields (and those the Connection field names) before forwarding a request. */
+export function stripRequestHopByHop(headers: IncomingHttpHeaders): void {
+  strip(headers, REQUEST_HOP_BY_HOP, false);
+}
+
+/** Same, for a WebSocket handshake: keeps `Connection: upgrade` and `Upgrade`, which the tunnel needs. */
+export function stripUpgradeHopByHop(headers: IncomingHttpHeaders): void {
+  strip(headers, REQUEST_HOP_BY_HOP, true);
+  headers.connection = 'upgrade';
+}
+
+/** Removes hop-by-hop fields from an upstream response before it is relayed. */
+export function stripResponseHopByHop(headers: IncomingHttpHeaders): void {
+  strip(headers, RESPONSE_HOP_BY_HOP, false);
+}

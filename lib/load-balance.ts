@@ -1,0 +1,37 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { Balancer, type BalancerStats } from './balancer.js';
+import { resolveOptions, type LoadBalanceOptions } from './options.js';
+import type { Pool } from './pool.js';
+import type { Strategy } from './strategy.js';
+
+/**
+ * A Connect-style middleware `(req, res, next)` that proxies every request it gets to a target of
+ * its pool (it never calls `next`), usable as a plain `http.createServer()` handler too.
+ */
+export interface LoadBalancer {
+  (req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void): void;
+  /** Runtime membership: `add`, `remove`, `drain`, `get`, `targets`, `ready`. */
+  readonly pool: Pool;
+  /** The strategy choosing targets. */
+  readonly strategy: Strategy;
+  /** WebSocket entry point: `server.on('upgrade', lb.upgrade)`. Same pool and strategy as HTTP. */
+  readonly upgrade: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
+  /** Per-target in-flight, totals, errors and latency (EWMA, ms). */
+  stats(): BalancerStats;
+  /** Stops taking requests (503), waits for in-flight ones, closes tunnels and upstream connections. */
+  close(): Promise<void>;
+}
+
+/** Creates a load-balancing reverse-proxy middleware. Throws a TypeError naming any invalid option. */
+export function loadBalance(options: LoadBalanceOptions): LoadBalancer {
+  const balancer = new Balancer(resolveOptions(options));
+  const lb = ((req: IncomingMessage, res: ServerResponse) => balancer.handle(req, res)) as LoadBalancer;
+  return Object.defineProperties(lb, {
+    pool: { value: balancer.pool, enumerable: true },
+    strategy: { value: balancer.strategy, enumerable: true },
+    upgrade: { value: (req: IncomingMessage, socket: Duplex, head: Buffer) => balancer.upgrade(req, socket, head), enumerable: true },
+    stats: { value: () => balancer.stats(), enumerable: true },
+    close: { value: () => balancer.close(), enumerable: true },
+  });
+}

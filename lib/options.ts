@@ -1,0 +1,150 @@
+import type https from 'node:https';
+import http from 'node:http';
+import type { ClientIpHeader, TrustProxy } from './client-ip.js';
+import type { Strategy } from './strategy.js';
+import type { TargetSpec } from './target.js';
+
+/** Options of `loadBalance()`. Every one is optional but `targets`. */
+export interface LoadBalanceOptions {
+  /** Upstream servers: URLs, or `{ url, weight }`. Must not be empty unless `dynamic` is set. */
+  targets?: readonly TargetSpec[];
+  /** Allow an empty pool at start-up, filled at run time through `lb.pool.add()`; default false. */
+  dynamic?: boolean;
+  /** How a target is chosen per request; default `roundRobin()`. One strategy instance per balancer. */
+  strategy?: Strategy;
+  /** Milliseconds the upstream may stay silent (connecting, before its response head, between body chunks); default 60000. */
+  proxyTimeout?: number;
+  /** Milliseconds from dispatch until the upstream response head must have arrived, whatever the activity; default 0 (no deadline). */
+  timeout?: number;
+  /** Seconds advertised in `Retry-After` on 503 answers when no target is available; default 1. */
+  retryAfter?: number;
+  /** Send the target's host as `Host` (like NGINX's default) instead of the client's; default false. */
+  changeOrigin?: boolean;
+  /** Append `X-Forwarded-For` and set `X-Forwarded-Proto/-Host/-Port`; default true. */
+  xForwarded?: boolean;
+  /** Append an RFC 7239 `Forwarded` element; default false. */
+  forwarded?: boolean;
+  /** Which peers may report the client address (IP hash, `X-Forwarded-*` pass-through); default false (none). */
+  trustProxy?: TrustProxy;
+  /** Header trusted proxies report client addresses in; default 'x-forwarded-for'. */
+  trustedHeader?: ClientIpHeader;
+  /** Upstream response headers never relayed to clients (case-insensitive); default ['server', 'x-powered-by']. */
+  hideHeaders?: readonly string[];
+  /** Rewrite `Location`/`Content-Location` pointing at the target to the address the client used; default true. */
+  rewriteLocation?: boolean;
+  /** Keep upstream connections alive between requests (one agent per balancer); default true. */
+  keepAlive?: boolean;
+  /** Options for the balancer's own agents: `maxSockets`, `maxFreeSockets`, `timeout` (free-socket idle ms, default 4000), TLS `ca`/`rejectUnauthorized`... */
+  agentOptions?: https.AgentOptions;
+  /** Your own agent for `http:` targets instead of the balancer's (left open on close). */
+  agent?: http.Agent;
+  /** Your own agent for `https:` targets instead of the balancer's (left open on close). */
+  httpsAgent?: https.Agent;
+}
+
+/** Options after validation and defaults. */
+export interface ResolvedOptions {
+  targets: readonly TargetSpec[];
+  dynamic: boolean;
+  strategy: Strategy | undefined;
+  proxyTimeout: number;
+  timeout: number;
+  retryAfter: number;
+  changeOrigin: boolean;
+  xForwarded: boolean;
+  forwarded: boolean;
+  trustProxy: TrustProxy;
+  trustedHeader: ClientIpHeader;
+  hideHeaders: readonly string[];
+  rewriteLocation: boolean;
+  keepAlive: boolean;
+  agentOptions: https.AgentOptions;
+  agent: http.Agent | undefined;
+  httpsAgent: https.Agent | undefined;
+}
+
+const KNOWN = new Set([
+  'targets', 'dynamic', 'strategy', 'proxyTimeout', 'timeout', 'retryAfter', 'changeOrigin', 'xForwarded', 'forwarded',
+  'trustProxy', 'trustedHeader', 'hideHeaders', 'rewriteLocation', 'keepAlive', 'agentOptions', 'agent', 'httpsAgent',
+]);
+
+function fail(option: string, expected: string, value: unknown): never {
+  throw new TypeError(`loadBalance: options.${option} must be ${expected}, got ${describe(value)}`);
+}
+
+function describe(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'function') return 'a function';
+  if (value === null || typeof value !== 'object') return String(value);
+  return Array.isArray(value) ? 'an array' : 'an object';
+}
+
+function bool(options: Record<string, unknown>, name: string, fallback: boolean): boolean {
+  const value = options[name];
+  if (value === undefined) return fallback;
+  if (typeof value !== 'boolean') fail(name, 'a boolean', value);
+  return value;
+}
+
+function ms(options: Record<string, unknown>, name: string, fallback: number): number {
+  const value = options[name];
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) fail(name, 'a non-negative number of milliseconds', value);
+  return value;
+}
+
+function isStrategy(value: unknown): value is Strategy {
+  return typeof value === 'object' && value !== null && typeof (value as Strategy).pick === 'function';
+}
+
+function isTrustProxy(value: unknown): value is TrustProxy {
+  if (typeof value === 'boolean' || typeof value === 'string' || typeof value === 'function') return true;
+  if (typeof value === 'number') return Number.isInteger(value) && value >= 0;
+  return Array.isArray(value) && value.every((v) => typeof v === 'string');
+}
+
+/** Checks every option and fills defaults; throws a TypeError naming the first bad option. */
+export function resolveOptions(input: LoadBalanceOptions | undefined): ResolvedOptions {
+  if (typeof input !== 'object' || input === null) fail('', 'an object', input);
+  const options = input as Record<string, unknown>;
+  for (const name of Object.keys(options)) if (!KNOWN.has(name)) throw new TypeError(`loadBalance: unknown option ${JSON.stringify(name)}`);
+  const dynamic = bool(options, 'dynamic', false);
+  const targets = options.targets ?? [];
+  if (!Array.isArray(targets)) fail('targets', 'an array of URLs or { url, weight } objects', targets);
+  if (targets.length === 0 && !dynamic) fail('targets', 'a non-empty array (or set dynamic: true)', targets);
+  const strategy = options.strategy;
+  if (strategy !== undefined && !isStrategy(strategy)) fail('strategy', 'a strategy (an object with a pick() method)', strategy);
+  const retryAfter = options.retryAfter ?? 1;
+  if (typeof retryAfter !== 'number' || !Number.isInteger(retryAfter) || retryAfter < 0) fail('retryAfter', 'a non-negative integer of seconds', retryAfter);
+  const trustProxy = options.trustProxy ?? false;
+  if (!isTrustProxy(trustProxy)) fail('trustProxy', 'a boolean, hop count, address list or function', trustProxy);
+  const trustedHeader = options.trustedHeader ?? 'x-forwarded-for';
+  if (trustedHeader !== 'x-forwarded-for' && trustedHeader !== 'forwarded') fail('trustedHeader', "'x-forwarded-for' or 'forwarded'", trustedHeader);
+  const hideHeaders = options.hideHeaders ?? ['server', 'x-powered-by'];
+  if (!Array.isArray(hideHeaders) || !hideHeaders.every((h) => typeof h === 'string')) fail('hideHeaders', 'an array of header names', hideHeaders);
+  const agentOptions = options.agentOptions ?? {};
+  if (typeof agentOptions !== 'object' || agentOptions === null) fail('agentOptions', 'an object', agentOptions);
+  const agent = options.agent;
+  if (agent !== undefined && !(agent instanceof http.Agent)) fail('agent', 'an http.Agent', agent);
+  const httpsAgent = options.httpsAgent;
+  if (httpsAgent !== undefined && !(httpsAgent instanceof http.Agent)) fail('httpsAgent', 'an https.Agent', httpsAgent);
+  return {
+    targets: targets as TargetSpec[],
+    dynamic,
+    strategy,
+    proxyTimeout: ms(options, 'proxyTimeout', 60_000),
+    timeout: ms(options, 'timeout', 0),
+    retryAfter,
+    changeOrigin: bool(options, 'changeOrigin', false),
+    xForwarded: bool(options, 'xForwarded', true),
+    forwarded: bool(options, 'forwarded', false),
+    trustProxy,
+    trustedHeader,
+    hideHeaders: (hideHeaders as string[]).map((h) => h.toLowerCase()),
+    rewriteLocation: bool(options, 'rewriteLocation', true),
+    keepAlive: bool(options, 'keepAlive', true),
+    agentOptions: { timeout: 4000, ...(agentOptions as https.AgentOptions) },
+    agent: agent as http.Agent | undefined,
+    httpsAgent: httpsAgent as https.Agent | undefined,
+  };
+}

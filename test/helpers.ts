@@ -1,0 +1,81 @@
+import http, { type IncomingMessage, type RequestListener, type Server } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+
+/** A real HTTP server on 127.0.0.1 with an ephemeral port that counts requests and open sockets. */
+export interface TestServer {
+  server: Server;
+  url: string;
+  port: number;
+  hits: number;
+  sockets: Set<Socket>;
+  close(): Promise<void>;
+}
+
+export async function listen(handler: RequestListener, server: Server = http.createServer()): Promise<TestServer> {
+  const sockets = new Set<Socket>();
+  const state: TestServer = {
+    server,
+    url: '',
+    port: 0,
+    hits: 0,
+    sockets,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
+  server.on('request', (req, res) => {
+    state.hits++;
+    handler(req, res);
+  });
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  state.port = (server.address() as AddressInfo).port;
+  state.url = `http://127.0.0.1:${state.port}`;
+  return state;
+}
+
+/** A backend answering with its name (and echoing what it saw as JSON under /echo). */
+export function backend(name: string): Promise<TestServer> {
+  return listen((req, res) => {
+    if (req.url?.startsWith('/echo')) {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        res.setHeader('content-type', 'application/json');
+        res.end(JSON.stringify({ name, method: req.method, url: req.url, headers: req.headers, body: Buffer.concat(chunks).toString() }));
+      });
+      return;
+    }
+    res.setHeader('x-backend', name);
+    res.end(name);
+  });
+}
+
+export interface Reply {
+  status: number;
+  headers: IncomingMessage['headers'];
+  body: string;
+}
+
+/** One request with a fresh connection (agent: false), so no test leaves sockets behind. */
+export function request(url: string, options: http.RequestOptions & { body?: string | Buffer } = {}): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { agent: false, ...options }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString() }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(options.body);
+  });
+}
+
+export async function closeAll(...servers: Array<{ close(): Promise<void> } | undefined>): Promise<void> {
+  await Promise.all(servers.map((s) => s?.close()));
+}
