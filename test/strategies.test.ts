@@ -168,6 +168,9 @@ for (const weights of [
   [3, 2, 1, 7],
   [2, 1],
   [100, 1],
+  [10, 3, 3, 1, 1],
+  [1, 1, 1],
+  [4, 4, 2, 2, 1, 1, 1],
 ]) {
   test(`weighted round robin [${weights}]: runs no longer than NGINX smooth WRR's + 1`, () => {
     const targets = snapshot(makeTargets(weights));

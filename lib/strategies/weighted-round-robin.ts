@@ -8,14 +8,13 @@ import type { Target } from '../target.js';
  * with 10,000 targets. Here each target instead owns a series of deadlines on a virtual clock and a
  * binary min-heap hands out the earliest one (earliest deadline first, as in Envoy's scheduler).
  *
- * Target i's k-th deadline is (k + 0.5) / w_i: Sainte-Laguë/Webster offsets, which centre a
- * target's picks in its share of each period instead of front-loading them. With integer weights
- * all of target i's deadlines in period p lie strictly inside (p, p + 1), and ties are broken the
- * same way every period, so the sequence repeats every W = Σ w_i picks and any W consecutive picks
- * hold exactly w_i picks of target i: NGINX's shares. Deadlines 1 / w_i apart interleave heavy and
- * light targets the way NGINX's smooth variant does; the sequences are not identical, though, and
- * where several light targets share a deadline they are served back to back, so the heavy target's
- * longest run can exceed NGINX's (weights 10, 3, 3, 1, 1: 4 in a row against NGINX's 2).
+ * Target i's k-th deadline is (k + φ_i) / w_i with 0 < φ_i < 1: with integer weights all of target
+ * i's deadlines in period p lie strictly inside (p, p + 1) and ties are broken the same way every
+ * period, so the sequence repeats every W = Σ w_i picks and any W consecutive picks hold exactly
+ * w_i picks of target i: NGINX's shares. The phase φ spreads targets of equal weight across their
+ * slot ((j + 0.5) / m for the j-th of m such targets) instead of stacking them on one deadline,
+ * where they would be served back to back and leave the heavy target a long run on either side.
+ * Runs stay within one pick of NGINX's smooth WRR (see the test suite); sequences are not identical.
  *
  * A new snapshot restarts the clock. Ties go to snapshot position, rotated by the number of picks
  * so far, so equal-weight targets keep rotating across changes instead of restarting at the first.
@@ -32,12 +31,14 @@ class WeightedRoundRobin implements Strategy {
   #served = new Float64Array(0);
   /** Per snapshot index: tie-break order among equal deadlines. */
   #rank = new Int32Array(0);
+  /** Per snapshot index: its phase φ within each of its slots. */
+  #phase = new Float64Array(0);
 
   pick(targets: readonly Target[]): Target {
     if (targets !== this.#lastSeen) this.#rebuild(targets);
     const index = this.#heap[0];
     const served = ++this.#served[index];
-    this.#deadline[index] = (served + 0.5) / targets[index].weight;
+    this.#deadline[index] = (served + this.#phase[index]) / targets[index].weight;
     this.#siftDown(0);
     this.#picks++;
     return targets[index];
@@ -51,10 +52,19 @@ class WeightedRoundRobin implements Strategy {
     this.#deadline = new Float64Array(count);
     this.#served = new Float64Array(count);
     this.#rank = new Int32Array(count);
-    for (let i = 0; i < count; i++) {
+    this.#phase = new Float64Array(count);
+    const groupSize = new Map<number, number>();
+    for (const target of targets) groupSize.set(target.weight, (groupSize.get(target.weight) ?? 0) + 1);
+    const seenInGroup = new Map<number, number>();
+    for (let rank = 0; rank < count; rank++) {
+      const i = (rank + rotation) % count;
+      const weight = targets[i].weight;
+      const j = seenInGroup.get(weight) ?? 0;
+      seenInGroup.set(weight, j + 1);
       this.#heap[i] = i;
-      this.#deadline[i] = 0.5 / targets[i].weight;
-      this.#rank[i] = (i - rotation + count) % count;
+      this.#rank[i] = rank;
+      this.#phase[i] = (j + 0.5) / groupSize.get(weight)!;
+      this.#deadline[i] = this.#phase[i] / weight;
     }
     for (let position = (count >>> 1) - 1; position >= 0; position--) this.#siftDown(position);
   }
