@@ -224,10 +224,12 @@ export function printDistribution(counts: Map<string, number>, order: string[] =
   const total = [...counts.values()].reduce((a, b) => a + b, 0);
   const names = [...new Set([...order, ...counts.keys()])];
   const width = Math.max(...names.map((n) => n.length));
+  const most = Math.max(1, ...counts.values());
+  const scale = most > 50 ? 50 / most : 1; // bars at most 50 characters wide
   for (const name of names) {
     const count = counts.get(name) ?? 0;
     const share = total === 0 ? 0 : Math.round((count / total) * 100);
-    console.log(`  ${name.padEnd(width)}  ${String(count).padStart(4)}  ${String(share).padStart(3)}%  ${'#'.repeat(count)}`);
+    console.log(`  ${name.padEnd(width)}  ${String(count).padStart(4)}  ${String(share).padStart(3)}%  ${'#'.repeat(Math.round(count * scale))}`);
   }
 }
 

@@ -1,67 +1,54 @@
+import { EventEmitter } from 'node:events';
 import type { ClientRequest, IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { ClientIpResolver } from './client-ip.js';
 import { ProxyEngine, type EngineEvents } from './engine.js';
 import { respondError, statusForError, UpstreamTimeoutError } from './errors.js';
+import type { BalancerEvents } from './events.js';
 import { attach, Exchange, exchangeOf } from './exchange.js';
 import { addForwardingHeaders } from './forwarded.js';
+import { HealthSupervisor } from './health/supervisor.js';
 import { stripRequestHopByHop, stripResponseHopByHop, stripUpgradeHopByHop } from './hop-by-hop.js';
 import { rewriteLocation } from './location.js';
 import { logProxy, logStrategy } from './log.js';
 import type { ResolvedOptions } from './options.js';
 import { Pool } from './pool.js';
+import { emptyBody, RequestBody, RetryBudget, type RetryPolicy } from './retry.js';
+import type { BalancerStats, TargetStats } from './stats.js';
 import type { Strategy } from './strategy.js';
 import { roundRobin } from './strategies/round-robin.js';
-import type { Target, TargetState } from './target.js';
-
-/** One target's figures in `lb.stats()`. */
-export interface TargetStats {
-  url: string;
-  weight: number;
-  state: TargetState;
-  /** Requests and WebSocket tunnels open now. */
-  inFlight: number;
-  /** Requests dispatched since the target joined. */
-  total: number;
-  /** Requests that failed upstream (connect error, reset, timeout). */
-  errors: number;
-  /** Moving average of time to response head, ms (0 before the first response). */
-  latency: number;
-}
-
-/** What `lb.stats()` returns. */
-export interface BalancerStats {
-  strategy: string;
-  /** Targets in the ready snapshot. */
-  ready: number;
-  /** Requests and tunnels open now, over all targets. */
-  inFlight: number;
-  /** Requests refused with 503 because no target was available. */
-  unavailable: number;
-  targets: TargetStats[];
-}
+import type { Target } from './target.js';
+import { refuseHandshake, watchClientSocket, watchHandshake } from './tunnel.js';
 
 const LOCATION_STATUSES = new Set([201, 301, 302, 303, 307, 308]);
 
-/** The state behind one `loadBalance()` middleware: pool, strategy, engine and every exchange. */
-export class Balancer implements EngineEvents {
+/** The state behind one `loadBalance()` middleware: pool, strategy, health, engine and every exchange. */
+export class Balancer extends EventEmitter<BalancerEvents> implements EngineEvents {
   readonly pool: Pool;
   readonly strategy: Strategy;
   readonly #options: ResolvedOptions;
   readonly #engine: ProxyEngine;
+  readonly #health: HealthSupervisor;
   readonly #resolver: ClientIpResolver | undefined;
+  readonly #retry: RetryPolicy | undefined;
+  readonly #budget: RetryBudget | undefined;
   readonly #tunnels = new Set<Duplex>();
   #inFlight = 0;
   #unavailable = 0;
+  #retries = 0;
   #closed = false;
   #idle: (() => void) | undefined;
 
   constructor(options: ResolvedOptions) {
+    super();
     this.#options = options;
-    this.pool = new Pool(options.targets);
+    this.pool = new Pool(options.targets, options.panicThreshold);
     this.strategy = options.strategy ?? roundRobin();
     this.#resolver = options.trustProxy === false ? undefined : new ClientIpResolver(options.trustProxy, options.trustedHeader);
+    this.#retry = options.retry;
+    this.#budget = options.retry && new RetryBudget(options.retry.budgetPercent, options.retry.minRetries);
+    this.#health = new HealthSupervisor(this.pool, options, this);
     this.#engine = new ProxyEngine(options, this);
   }
 
@@ -77,6 +64,10 @@ export class Balancer implements EngineEvents {
     const exchange = this.#start(target, req, res);
     res.on('close', onClientClose);
     if (this.#options.timeout > 0) exchange.deadline = setTimeout(onDeadline, this.#options.timeout, exchange);
+    if (this.#retry !== undefined) {
+      this.#budget!.request();
+      exchange.body = RequestBody.record(req, this.#retry.maxBodyBytes);
+    }
     this.#engine.web(target, req, res);
   }
 
@@ -85,44 +76,61 @@ export class Balancer implements EngineEvents {
     socket.on('error', ignore);
     const target = this.#choose(req);
     if (target === undefined) {
-      socket.end(`HTTP/1.1 503 Service Unavailable\r\nRetry-After: ${this.#options.retryAfter}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
+      refuseHandshake(socket, 503, this.#options.retryAfter);
       return;
     }
     stripUpgradeHopByHop(req.headers);
     this.#addForwarding(req);
     this.#start(target, req, socket);
     this.#tunnels.add(socket);
-    socket.on('close', onTunnelClose);
+    watchClientSocket(socket);
     this.#engine.ws(target, req, socket, head);
+  }
+
+  /** Resolves once every target with an active health check has been checked once. */
+  firstHealthCheck(): Promise<void> {
+    return this.#health.firstRound();
   }
 
   stats(): BalancerStats {
     const targets = this.pool.targets.map((t): TargetStats => ({
       url: t.key,
-      weight: t.weight,
+      weight: t.configuredWeight,
+      effectiveWeight: t.weight,
       state: t.state,
       inFlight: t.inFlight,
       total: t.total,
       errors: t.errors,
       latency: Math.round(t.latency * 100) / 100,
+      ...this.#health.status(t),
     }));
-    return { strategy: this.strategy.name, ready: this.pool.ready.length, inFlight: this.#inFlight, unavailable: this.#unavailable, targets };
+    return {
+      strategy: this.strategy.name,
+      ready: this.pool.ready.length,
+      panic: this.pool.panic,
+      inFlight: this.#inFlight,
+      unavailable: this.#unavailable,
+      retries: this.#retries,
+      targets,
+    };
   }
 
-  /** Refuses new requests, closes WebSocket tunnels, waits for in-flight requests, then closes upstream connections. */
+  /** Refuses new requests, stops health checks, closes tunnels, waits for in-flight requests, then closes upstream connections. */
   async close(): Promise<void> {
     this.#closed = true;
+    this.#health.close();
+    this.#budget?.close();
     for (const socket of this.#tunnels) socket.destroy();
     if (this.#inFlight > 0) await new Promise<void>((resolve) => (this.#idle = resolve));
     this.#engine.close();
   }
 
-  /** Ends the bookkeeping of an exchange; called once per exchange by its last event. */
+  /** Ends the bookkeeping of an attempt; called once per exchange by its last event. */
   finish(exchange: Exchange): void {
     if (exchange.ended) return;
     exchange.ended = true;
-    if (exchange.deadline !== undefined) clearTimeout(exchange.deadline);
-    if (exchange.client !== undefined) this.#tunnels.delete(exchange.client as Duplex);
+    exchange.clearTimers();
+    this.#tunnels.delete(exchange.client as Duplex);
     const target = exchange.target;
     target.inFlight--;
     this.#inFlight--;
@@ -141,13 +149,20 @@ export class Balancer implements EngineEvents {
       proxyReq.destroy();
       return;
     }
+    if (exchange.tryExpired) {
+      proxyReq.destroy(new UpstreamTimeoutError('per-try timeout'));
+      return;
+    }
     this.#watchUpstream(proxyReq);
   };
 
   readonly response = (proxyRes: IncomingMessage, req: IncomingMessage, res: ServerResponse): void => {
     const exchange = exchangeOf(res);
     if (exchange === undefined) return;
-    exchange.responded(proxyRes.statusCode ?? 0);
+    const status = proxyRes.statusCode ?? 0;
+    exchange.responded(status);
+    if (status >= 500 && this.#health.count5xx) this.#health.failure(exchange.target, `status ${status}`);
+    else this.#health.success(exchange.target);
     attach(proxyRes, exchange);
     proxyRes.on('close', onUpstreamResponseClose);
     const headers = proxyRes.headers;
@@ -160,11 +175,18 @@ export class Balancer implements EngineEvents {
 
   readonly error = (err: Error, req: IncomingMessage, res: ServerResponse): void => {
     const exchange = exchangeOf(res);
-    if (exchange !== undefined && !exchange.failed(err)) return;
-    // A client that hung up is not the upstream's fault.
-    if (exchange !== undefined && !req.socket.destroyed) exchange.target.errors++;
+    if (exchange === undefined) {
+      respondError(res, statusForError(err));
+      return;
+    }
+    if (!exchange.failed(err)) return;
+    // A client that hung up is not the upstream's fault, and is owed nothing more.
+    if (req.socket.destroyed) return;
+    exchange.target.errors++;
+    this.#health.failure(exchange.target, (err as NodeJS.ErrnoException).code ?? err.message);
+    if (this.#retried(exchange, err, req, res)) return;
     const status = statusForError(err);
-    if (logProxy.enabled) logProxy('%d for %s %s via %s: %s', status, req.method, req.url, exchange?.target.key, err.message);
+    if (logProxy.enabled) logProxy('%d for %s %s via %s (attempt %d): %s', status, req.method, req.url, exchange.target.key, exchange.attempt, err.message);
     respondError(res, status);
   };
 
@@ -174,21 +196,57 @@ export class Balancer implements EngineEvents {
     exchange.proxyReq = proxyReq;
     attach(proxyReq, exchange);
     this.#watchUpstream(proxyReq);
-    proxyReq.once('upgrade', onTunnelOpen);
-    proxyReq.once('response', onTunnelRefused);
+    watchHandshake(proxyReq);
   };
 
   readonly upgradeError = (err: Error, req: IncomingMessage, socket: Duplex): void => {
     const exchange = exchangeOf(socket);
     if (exchange === undefined || !exchange.failed(err)) return;
     exchange.target.errors++;
+    this.#health.failure(exchange.target, (err as NodeJS.ErrnoException).code ?? err.message);
     const status = statusForError(err);
     if (logProxy.enabled) logProxy('%d for upgrade %s via %s: %s', status, req.url, exchange.target.key, err.message);
-    // Before the 101 the client still speaks HTTP and deserves a status line; after it, only a cut.
-    if (exchange.status === 0 && socket.writable) {
-      socket.write(`HTTP/1.1 ${status} ${status === 504 ? 'Gateway Timeout' : 'Bad Gateway'}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
-    }
+    if (exchange.status === 0) refuseHandshake(socket, status);
   };
+
+  /**
+   * Sends a failed attempt to another target when that is safe: nothing reached the client yet,
+   * the method is idempotent (or the failure is a reset of a reused keep-alive socket, which the
+   * upstream never processed), the body can be replayed, and retries and budget allow it.
+   */
+  #retried(exchange: Exchange, err: Error, req: IncomingMessage, res: ServerResponse): boolean {
+    const policy = this.#retry;
+    if (policy === undefined || res.headersSent || exchange.status !== 0 || exchange.pastDeadline || this.#closed) return false;
+    if (exchange.attempt > policy.retries) return false;
+    const staleSocket = exchange.proxyReq?.reusedSocket === true && (err as NodeJS.ErrnoException).code === 'ECONNRESET';
+    if (!staleSocket && !policy.methods.has(req.method ?? '')) return false;
+    if (exchange.body !== undefined && !exchange.body.replayable) return false;
+    const next = this.#nextTarget(exchange, req, staleSocket);
+    if (next === undefined || !this.#budget!.take()) return false;
+    this.#retries++;
+    if (logProxy.enabled) logProxy('retrying %s %s on %s after %s on %s', req.method, req.url, next.key, err.message, exchange.target.key);
+    const retry = this.#start(next, req, res);
+    exchange.handOver(retry);
+    this.finish(exchange);
+    this.emit('retry', { method: req.method ?? '', url: req.url ?? '', from: exchange.target, to: next, attempt: retry.attempt, error: err });
+    this.#engine.web(next, req, res, exchange.body?.replay() ?? emptyBody());
+    return true;
+  }
+
+  /** The strategy's choice if not tried yet, else the next untried ready target after it. */
+  #nextTarget(exchange: Exchange, req: IncomingMessage, allowSame: boolean): Target | undefined {
+    const ready = this.pool.ready;
+    if (ready.length === 0) return undefined;
+    const tried = [...(exchange.tried ?? []), exchange.target];
+    const picked = this.strategy.pick(ready, req);
+    if (picked !== undefined && !tried.includes(picked)) return picked;
+    const start = picked === undefined ? 0 : ready.indexOf(picked);
+    for (let i = 1; i <= ready.length; i++) {
+      const candidate = ready[(start + i) % ready.length]!;
+      if (!tried.includes(candidate)) return candidate;
+    }
+    return allowSame ? exchange.target : undefined;
+  }
 
   #watchUpstream(proxyReq: ClientRequest): void {
     const timeout = this.#options.proxyTimeout;
@@ -227,6 +285,8 @@ export class Balancer implements EngineEvents {
     target.total++;
     this.#inFlight++;
     this.strategy.onStart?.(target, req);
+    const perTry = this.#retry?.perTryTimeout ?? 0;
+    if (perTry > 0) exchange.tryTimer = setTimeout(onTryTimeout, perTry, exchange);
     if (logProxy.enabled) logProxy('%s %s -> %s', req.method, req.url, target.key);
     return exchange;
   }
@@ -248,17 +308,26 @@ function onUpstreamIdle(this: ClientRequest): void {
   this.destroy(new UpstreamTimeoutError('upstream idle timeout'));
 }
 
-function onDeadline(exchange: Exchange): void {
-  exchange.deadline = undefined;
+function onTryTimeout(exchange: Exchange): void {
+  exchange.tryTimer = undefined;
+  if (exchange.proxyReq === undefined) exchange.tryExpired = true;
+  else exchange.proxyReq.destroy(new UpstreamTimeoutError('per-try timeout'));
+}
+
+function onDeadline(first: Exchange): void {
+  // The timer was armed for the first attempt; a retry may be the one running now.
+  const current = exchangeOf(first.client) ?? first;
+  current.deadline = undefined;
+  current.pastDeadline = true;
   const err = new UpstreamTimeoutError('upstream response deadline');
-  if (exchange.proxyReq !== undefined) {
-    exchange.proxyReq.destroy(err);
+  if (current.proxyReq !== undefined) {
+    current.proxyReq.destroy(err);
     return;
   }
   // Still waiting for a socket: answer now; the engine's request, when it comes, is dropped.
-  if (exchange.failed(err)) {
-    exchange.target.errors++;
-    respondError(exchange.client as ServerResponse, 504);
+  if (current.failed(err)) {
+    current.target.errors++;
+    respondError(current.client as ServerResponse, 504);
   }
 }
 
@@ -273,34 +342,6 @@ function onClientClose(this: ServerResponse): void {
 function onUpstreamResponseClose(this: IncomingMessage): void {
   // An upstream body cut short must not reach the client as a complete response.
   if (!this.complete) exchangeOf(this)?.client.destroy();
-}
-
-function onTunnelOpen(this: ClientRequest, _proxyRes: IncomingMessage, proxySocket: Socket): void {
-  const exchange = exchangeOf(this);
-  if (exchange === undefined) return;
-  exchange.responded(101);
-  exchange.tunnel = proxySocket;
-  // The tunnel lives as long as its peers want; the connect/handshake timeout no longer applies.
-  proxySocket.setTimeout(0);
-  attach(proxySocket, exchange);
-  proxySocket.on('close', onTunnelUpstreamClose);
-}
-
-function onTunnelRefused(this: ClientRequest, proxyRes: IncomingMessage): void {
-  exchangeOf(this)?.responded(proxyRes.statusCode ?? 0);
-}
-
-function onTunnelUpstreamClose(this: Socket): void {
-  // Let what the upstream sent last reach the client, then close.
-  (exchangeOf(this)?.client as Socket | undefined)?.destroySoon();
-}
-
-function onTunnelClose(this: Duplex): void {
-  const exchange = exchangeOf(this);
-  if (exchange === undefined) return;
-  if (exchange.tunnel !== undefined) exchange.tunnel.destroy();
-  else exchange.proxyReq?.destroy();
-  exchange.owner.finish(exchange);
 }
 
 /** Reduces an absolute-form request target to origin-form so it can never pick another host. */

@@ -1,6 +1,6 @@
 import http, { type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
-import type { Duplex } from 'node:stream';
+import type { Duplex, Readable } from 'node:stream';
 import { restoreExtend } from './engine-shim.js';
 import httpProxy from 'http-proxy';
 import type { Target } from './target.js';
@@ -40,8 +40,10 @@ export interface EngineOptions {
 
 // The call shapes used here. The callback must be the third argument of `web`: any options object
 // there makes http-proxy copy its configuration on every request.
+type WebCallback = (err: Error, req: IncomingMessage, res: ServerResponse) => void;
 interface Proxy {
-  web(req: IncomingMessage, res: ServerResponse, callback: (err: Error, req: IncomingMessage, res: ServerResponse) => void): void;
+  web(req: IncomingMessage, res: ServerResponse, callback: WebCallback): void;
+  web(req: IncomingMessage, res: ServerResponse, options: { buffer: Readable }, callback: WebCallback): void;
   ws(req: IncomingMessage, socket: Duplex, head: Buffer, callback: (err: Error, req: IncomingMessage, socket: Duplex) => void): void;
   on(event: string, listener: (...args: never[]) => void): unknown;
 }
@@ -63,9 +65,10 @@ export class ProxyEngine {
     this.#httpsAgent = options.httpsAgent ?? new https.Agent(agentOptions);
   }
 
-  /** Proxies one HTTP request to `target`. */
-  web(target: Target, req: IncomingMessage, res: ServerResponse): void {
-    this.#proxyFor(target).web(req, res, this.#onError);
+  /** Proxies one HTTP request to `target`; `body` replaces the request stream (a retry replaying it). */
+  web(target: Target, req: IncomingMessage, res: ServerResponse, body?: Readable): void {
+    if (body === undefined) this.#proxyFor(target).web(req, res, this.#onError);
+    else this.#proxyFor(target).web(req, res, { buffer: body }, this.#onError);
   }
 
   /** Opens a WebSocket tunnel to `target`. */

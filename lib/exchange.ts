@@ -1,6 +1,7 @@
 import type { ClientRequest, IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
+import type { RequestBody } from './retry.js';
 import type { Outcome } from './strategy.js';
 import type { Target } from './target.js';
 
@@ -21,8 +22,20 @@ export class Exchange implements Outcome {
   proxyReq: ClientRequest | undefined = undefined;
   /** The upstream socket of an open WebSocket tunnel. */
   tunnel: Duplex | undefined = undefined;
-  /** Pending `timeout` deadline. */
+  /** Pending `timeout` deadline of the whole request (carried over to retries). */
   deadline: NodeJS.Timeout | undefined = undefined;
+  /** Pending per-try timeout of this attempt. */
+  tryTimer: NodeJS.Timeout | undefined = undefined;
+  /** Set when the per-try timeout passed before the engine produced the upstream request. */
+  tryExpired = false;
+  /** Set when the request's deadline passed: no more retries. */
+  pastDeadline = false;
+  /** 1 for the first attempt, 2 for the first retry... */
+  attempt = 1;
+  /** Targets earlier attempts failed on. */
+  tried: Target[] | undefined = undefined;
+  /** The kept request body, for replay on a retry. */
+  body: RequestBody | undefined = undefined;
   ended = false;
   readonly startedAt = performance.now();
 
@@ -40,10 +53,22 @@ export class Exchange implements Outcome {
     this.status = status;
     this.latency = performance.now() - this.startedAt;
     this.target.recordLatency(this.latency);
-    if (this.deadline !== undefined) {
-      clearTimeout(this.deadline);
-      this.deadline = undefined;
-    }
+    this.clearTimers();
+  }
+
+  clearTimers(): void {
+    if (this.deadline !== undefined) clearTimeout(this.deadline);
+    if (this.tryTimer !== undefined) clearTimeout(this.tryTimer);
+    this.deadline = this.tryTimer = undefined;
+  }
+
+  /** Moves what belongs to the request, not the attempt, onto the next attempt. */
+  handOver(next: Exchange): void {
+    next.attempt = this.attempt + 1;
+    next.tried = [...(this.tried ?? []), this.target];
+    next.body = this.body;
+    next.deadline = this.deadline;
+    this.deadline = undefined;
   }
 
   /** Records a failure; only the first one counts. Returns false for a repeat. */

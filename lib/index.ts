@@ -1,6 +1,11 @@
 export { loadBalance, type LoadBalancer } from './load-balance.js';
 export type { LoadBalanceOptions } from './options.js';
-export type { BalancerStats, TargetStats } from './balancer.js';
+export type { BalancerStats, TargetStats } from './stats.js';
+export type { BalancerEvents, RetryInfo, TargetDownInfo } from './events.js';
+export type { RetryOptions } from './retry.js';
+export type { OutlierDetectionOptions, OutlierStatus } from './health/outlier.js';
+export type { TargetHealth } from './health/supervisor.js';
+export * from './health/index.js';
 export { Pool } from './pool.js';
 export { Target, type TargetOptions, type TargetSpec, type TargetState } from './target.js';
 export type { Strategy, Outcome } from './strategy.js';

@@ -1,6 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { Balancer, type BalancerStats } from './balancer.js';
+import { Balancer } from './balancer.js';
+import type { BalancerEvents } from './events.js';
+import type { BalancerStats } from './stats.js';
 import { resolveOptions, type LoadBalanceOptions } from './options.js';
 import type { Pool } from './pool.js';
 import type { Strategy } from './strategy.js';
@@ -17,11 +19,22 @@ export interface LoadBalancer {
   readonly strategy: Strategy;
   /** WebSocket entry point: `server.on('upgrade', lb.upgrade)`. Same pool and strategy as HTTP. */
   readonly upgrade: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
-  /** Per-target in-flight, totals, errors and latency (EWMA, ms). */
+  /** Per-target state, in-flight, totals, errors, latency (EWMA, ms) and health; pool-wide panic and retries. */
   stats(): BalancerStats;
+  /** Resolves once every target with an active health check has been checked once (start-up gate). */
+  firstHealthCheck(): Promise<void>;
+  /** Subscribes to a balancer event: `targetUp`, `targetDown`, `ejected`, `retry`, `panic`. */
+  on<E extends keyof BalancerEvents>(event: E, listener: (...args: BalancerEvents[E]) => void): LoadBalancer;
+  /** Like `on`, for one occurrence. */
+  once<E extends keyof BalancerEvents>(event: E, listener: (...args: BalancerEvents[E]) => void): LoadBalancer;
+  /** Removes a listener added with `on` or `once`. */
+  off<E extends keyof BalancerEvents>(event: E, listener: (...args: BalancerEvents[E]) => void): LoadBalancer;
   /** Stops taking requests (503), waits for in-flight ones, closes tunnels and upstream connections. */
   close(): Promise<void>;
 }
+
+// The public signatures are per event; inside, one listener type serves them all.
+type Listener = Parameters<Balancer['on']>[1];
 
 /** Creates a load-balancing reverse-proxy middleware. Throws a TypeError naming any invalid option. */
 export function loadBalance(options: LoadBalanceOptions): LoadBalancer {
@@ -32,6 +45,10 @@ export function loadBalance(options: LoadBalanceOptions): LoadBalancer {
     strategy: { value: balancer.strategy, enumerable: true },
     upgrade: { value: (req: IncomingMessage, socket: Duplex, head: Buffer) => balancer.upgrade(req, socket, head), enumerable: true },
     stats: { value: () => balancer.stats(), enumerable: true },
+    firstHealthCheck: { value: () => balancer.firstHealthCheck(), enumerable: true },
+    on: { value: (event: keyof BalancerEvents, listener: Listener) => (balancer.on(event, listener), lb), enumerable: true },
+    once: { value: (event: keyof BalancerEvents, listener: Listener) => (balancer.once(event, listener), lb), enumerable: true },
+    off: { value: (event: keyof BalancerEvents, listener: Listener) => (balancer.off(event, listener), lb), enumerable: true },
     close: { value: () => balancer.close(), enumerable: true },
   });
 }

@@ -1,6 +1,9 @@
 import type https from 'node:https';
 import http from 'node:http';
 import type { ClientIpHeader, TrustProxy } from './client-ip.js';
+import type { HealthCheckSpec } from './health/checker.js';
+import { resolveOutlierOptions, type OutlierDetectionOptions, type ResolvedOutlierOptions } from './health/outlier.js';
+import { resolveRetryOptions, type RetryOptions, type RetryPolicy } from './retry.js';
 import type { Strategy } from './strategy.js';
 import type { TargetSpec } from './target.js';
 
@@ -40,6 +43,16 @@ export interface LoadBalanceOptions {
   agent?: http.Agent;
   /** Your own agent for `https:` targets instead of the balancer's (left open on close). */
   httpsAgent?: https.Agent;
+  /** Active health checks for every target (a target's own `healthCheck` overrides it): `httpHealthCheck()`, `tcpHealthCheck()`, your own checker, or an async `(target, signal) => boolean`; default none. */
+  healthCheck?: HealthCheckSpec;
+  /** Passive detection: eject targets whose requests keep failing; default on (3 failures, 10 s base ejection); false turns it off. */
+  outlierDetection?: OutlierDetectionOptions | false;
+  /** Percentage of targets that must be up; below it (panic mode) traffic goes to every target that is not draining; default 0 (off: answer 503 instead). */
+  panicThreshold?: number;
+  /** Milliseconds over which a target that joins or recovers ramps from 10% to 100% of its weight; default 0 (off). */
+  slowStart?: number;
+  /** Failover of failed requests to other targets; default on (2 retries, idempotent methods, 20% budget); false turns it off. */
+  retry?: RetryOptions | false;
 }
 
 /** Options after validation and defaults. */
@@ -61,11 +74,17 @@ export interface ResolvedOptions {
   agentOptions: https.AgentOptions;
   agent: http.Agent | undefined;
   httpsAgent: https.Agent | undefined;
+  healthCheck: HealthCheckSpec | undefined;
+  outlierDetection: ResolvedOutlierOptions | undefined;
+  panicThreshold: number;
+  slowStart: number;
+  retry: RetryPolicy | undefined;
 }
 
 const KNOWN = new Set([
   'targets', 'dynamic', 'strategy', 'proxyTimeout', 'timeout', 'retryAfter', 'changeOrigin', 'xForwarded', 'forwarded',
   'trustProxy', 'trustedHeader', 'hideHeaders', 'rewriteLocation', 'keepAlive', 'agentOptions', 'agent', 'httpsAgent',
+  'healthCheck', 'outlierDetection', 'panicThreshold', 'slowStart', 'retry',
 ]);
 
 function fail(option: string, expected: string, value: unknown): never {
@@ -128,6 +147,12 @@ export function resolveOptions(input: LoadBalanceOptions | undefined): ResolvedO
   if (agent !== undefined && !(agent instanceof http.Agent)) fail('agent', 'an http.Agent', agent);
   const httpsAgent = options.httpsAgent;
   if (httpsAgent !== undefined && !(httpsAgent instanceof http.Agent)) fail('httpsAgent', 'an https.Agent', httpsAgent);
+  const healthCheck = options.healthCheck;
+  if (healthCheck !== undefined && typeof healthCheck !== 'function' && typeof (healthCheck as { check?: unknown })?.check !== 'function') {
+    fail('healthCheck', 'a health checker (an object with a check() method) or an async function', healthCheck);
+  }
+  const panicThreshold = options.panicThreshold ?? 0;
+  if (typeof panicThreshold !== 'number' || !(panicThreshold >= 0 && panicThreshold <= 100)) fail('panicThreshold', 'a percentage from 0 to 100', panicThreshold);
   return {
     targets: targets as TargetSpec[],
     dynamic,
@@ -146,5 +171,10 @@ export function resolveOptions(input: LoadBalanceOptions | undefined): ResolvedO
     agentOptions: { timeout: 4000, ...(agentOptions as https.AgentOptions) },
     agent: agent as http.Agent | undefined,
     httpsAgent: httpsAgent as https.Agent | undefined,
+    healthCheck: healthCheck as HealthCheckSpec | undefined,
+    outlierDetection: resolveOutlierOptions(options.outlierDetection),
+    panicThreshold,
+    slowStart: ms(options, 'slowStart', 0),
+    retry: resolveRetryOptions(options.retry),
   };
 }

@@ -1,5 +1,11 @@
-/** Where a target stands in its pool. Only `up` targets are in the ready snapshot strategies pick from. */
-export type TargetState = 'up' | 'draining' | 'down';
+import type { HealthCheckSpec } from './health/checker.js';
+
+/**
+ * Where a target stands in its pool: `up` takes traffic; `down` failed its active health checks;
+ * `ejected` failed requests and sits out an ejection (passive detection); `draining` is leaving.
+ * Only `up` targets are in the ready snapshot strategies pick from (all but `draining` in panic mode).
+ */
+export type TargetState = 'up' | 'down' | 'ejected' | 'draining';
 
 /** Weight of the latest latency sample in the moving average. */
 const EWMA_ALPHA = 0.2;
@@ -12,6 +18,8 @@ export interface TargetOptions {
   url: string | URL;
   /** Relative share of traffic for weight-aware strategies. Positive finite number; default 1. */
   weight?: number;
+  /** This target's own active health check instead of the pool's, or false for none; default: the pool's. */
+  healthCheck?: HealthCheckSpec | false;
 }
 
 /**
@@ -23,10 +31,14 @@ export class Target {
   readonly url: URL;
   /** `url.href` without a trailing slash: the identity used by `pool.add/remove/drain` and in stats. */
   readonly key: string;
-  /** Relative share of traffic for weight-aware strategies. */
+  /** Declared share of traffic. */
+  configuredWeight: number;
+  /** Share of traffic strategies balance by now: the declared weight, scaled down while slow start ramps it up. */
   weight: number;
   /** Current state; changed only through the pool so the ready snapshot follows. */
   state: TargetState = 'up';
+  /** This target's own health check (`false`: none), or undefined to use the pool's. */
+  readonly healthCheck: HealthCheckSpec | false | undefined;
   /** Requests (and open WebSocket tunnels) currently dispatched to this target. */
   inFlight = 0;
   /** Requests dispatched since the target joined the pool. */
@@ -36,10 +48,12 @@ export class Target {
   /** Exponentially weighted moving average of time to response headers, in ms; 0 before the first response. */
   latency = 0;
 
-  constructor(url: URL, weight: number) {
+  constructor(url: URL, weight: number, healthCheck?: HealthCheckSpec | false) {
     this.url = url;
     this.key = targetKey(url);
+    this.configuredWeight = weight;
     this.weight = weight;
+    this.healthCheck = healthCheck;
   }
 
   /** Folds one time-to-headers sample (ms) into `latency`. */

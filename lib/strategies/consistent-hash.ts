@@ -123,7 +123,8 @@ export class ConsistentHash implements Strategy {
   }
 
   #pointCount(target: Target): number {
-    return Math.max(1, Math.round(this.#replicas * target.weight));
+    // The declared weight: following slow start's ramp would move keys twice.
+    return Math.max(1, Math.round(this.#replicas * target.configuredWeight));
   }
 }
 

@@ -1,0 +1,38 @@
+import type { CheckResult } from './health/checker.js';
+import type { Target, TargetState } from './target.js';
+
+/** Why a target stopped taking traffic. */
+export interface TargetDownInfo {
+  /** `down`: failed active checks; `ejected`: failed requests (passive detection). */
+  state: Extract<TargetState, 'down' | 'ejected'>;
+  /** The active check that took it down, when one did. */
+  check: CheckResult | undefined;
+}
+
+/** A request being sent again after a failed attempt. */
+export interface RetryInfo {
+  method: string;
+  url: string;
+  from: Target;
+  to: Target;
+  /** 2 for the first retry, 3 for the second... */
+  attempt: number;
+  error: Error;
+}
+
+/**
+ * Events of a balancer: `lb.on('targetDown', (target, info) => ...)`. Listeners run synchronously
+ * inside the balancer, so keep them short (log, count, alert).
+ */
+export interface BalancerEvents {
+  /** A target came (back) into rotation: checks passed again, or an ejection ended. */
+  targetUp: [target: Target, from: TargetState];
+  /** A target left rotation because it failed. */
+  targetDown: [target: Target, info: TargetDownInfo];
+  /** Passive detection ejected a target for `durationMs`; `ejections` counts them since it joined. */
+  ejected: [target: Target, info: { durationMs: number; ejections: number }];
+  /** A failed attempt is being retried on another target. */
+  retry: [info: RetryInfo];
+  /** Panic mode turned on (too few targets up: traffic goes to all) or off. */
+  panic: [info: { active: boolean; up: number; eligible: number }];
+}

@@ -1,0 +1,278 @@
+import createDebug from 'debug';
+import type { Target } from '../target.js';
+import type { CheckResult, HealthCheckSchedule, HealthCheckSpec, HealthProbe } from './checker.js';
+
+/** Probe results, failures and up/down transitions. */
+const log = createDebug('proxy-balancer:health');
+
+/** A checker with every schedule field filled in. */
+export type NormalizedChecker = Required<HealthCheckSchedule> & { check: HealthProbe };
+
+export interface HealthEvents {
+  /** A target crossed a threshold: healthy true = up, false = down. */
+  transition(target: Target, healthy: boolean, result: CheckResult): void;
+}
+
+export interface HealthStatus {
+  lastCheck: CheckResult | undefined;
+  consecutiveFailures: number;
+  consecutiveSuccesses: number;
+  healthy: boolean;
+}
+
+const DEFAULTS: Required<HealthCheckSchedule> = {
+  interval: 5000,
+  timeout: 2000,
+  healthyThreshold: 2,
+  unhealthyThreshold: 3,
+  jitter: 0.1,
+  initialState: 'healthy',
+};
+
+/** setTimeout fires at once (with a warning) beyond this many ms, which would turn a typo into a probe storm. */
+const MAX_DELAY = 2 ** 31 - 1;
+
+const TIMED_OUT = Symbol('timed out');
+
+/** Throws the library's usual TypeError: `<prefix>.<name> must be <expected>, got <value>`. */
+export function invalidOption(prefix: string, name: string, expected: string, value: unknown): never {
+  throw new TypeError(`${prefix}${name ? `.${name}` : ''} must be ${expected}, got ${describeValue(value)}`);
+}
+
+export function describeValue(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'function') return 'a function';
+  if (value instanceof RegExp) return String(value);
+  if (value === null || typeof value !== 'object') return String(value);
+  return Array.isArray(value) ? 'an array' : 'an object';
+}
+
+function milliseconds(source: Record<string, unknown>, prefix: string, name: string): void {
+  const value = source[name];
+  if (value === undefined) return;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0 || value > MAX_DELAY) {
+    invalidOption(prefix, name, `a positive number of milliseconds (at most ${MAX_DELAY})`, value);
+  }
+}
+
+function count(source: Record<string, unknown>, prefix: string, name: string): void {
+  const value = source[name];
+  if (value === undefined) return;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) invalidOption(prefix, name, 'a positive integer', value);
+}
+
+/**
+ * Validates the schedule fields of `source` and returns only those that are set, so defaults stay
+ * in one place (`normalizeChecker`). `prefix` names the source in errors, e.g. 'httpHealthCheck: options'.
+ */
+export function validateSchedule(source: HealthCheckSchedule, prefix: string): HealthCheckSchedule {
+  const record = source as Record<string, unknown>;
+  milliseconds(record, prefix, 'interval');
+  milliseconds(record, prefix, 'timeout');
+  count(record, prefix, 'healthyThreshold');
+  count(record, prefix, 'unhealthyThreshold');
+  const { jitter, initialState } = source;
+  if (jitter !== undefined && (typeof jitter !== 'number' || !(jitter >= 0 && jitter <= 1))) {
+    invalidOption(prefix, 'jitter', 'a number from 0 to 1', jitter);
+  }
+  if (initialState !== undefined && initialState !== 'healthy' && initialState !== 'unhealthy') {
+    invalidOption(prefix, 'initialState', "'healthy' or 'unhealthy'", initialState);
+  }
+  const schedule: HealthCheckSchedule = {};
+  for (const name of Object.keys(DEFAULTS) as Array<keyof HealthCheckSchedule>) {
+    if (source[name] !== undefined) (schedule as Record<string, unknown>)[name] = source[name];
+  }
+  return schedule;
+}
+
+/**
+ * Validates a health check as given by the user and fills the schedule defaults. A bare function is
+ * a probe with the default schedule. `option` names the spec in errors, e.g.
+ * 'loadBalance: options.healthCheck'.
+ */
+export function normalizeChecker(spec: HealthCheckSpec, option: string): NormalizedChecker {
+  if (typeof spec === 'function') return { ...DEFAULTS, check: spec };
+  if (typeof spec !== 'object' || spec === null || typeof spec.check !== 'function') {
+    invalidOption(option, '', 'a health check (a probe function, or an object with a check() method)', spec);
+  }
+  // Bound so a checker written as a class keeps its `this`.
+  return { ...DEFAULTS, ...validateSchedule(spec, option), check: spec.check.bind(spec) };
+}
+
+/** The short reason a rejected probe gives: its error code ('ECONNREFUSED') when it has one, else its message. */
+function errorDetail(error: unknown): string {
+  if (typeof error === 'object' && error !== null) {
+    const { code, message } = error as { code?: unknown; message?: unknown };
+    if (typeof code === 'string' && code) return code;
+    if (typeof message === 'string' && message) return message;
+  }
+  return String(error);
+}
+
+function verdict(value: unknown): CheckResult {
+  const at = Date.now();
+  if (value === true) return { ok: true, detail: 'ok', at };
+  if (value === TIMED_OUT) return { ok: false, detail: 'timeout', at };
+  return { ok: false, detail: value === false ? 'failed' : `resolved ${describeValue(value)}, not true`, at };
+}
+
+function timeoutReason(ms: number): DOMException {
+  return new DOMException(`health check timed out after ${ms} ms`, 'TimeoutError');
+}
+
+/** Timer callbacks take the watch as an argument rather than closing over it. */
+function runProbe(watch: Watch): void {
+  void watch.probe();
+}
+
+/** The polling state of one target. Replaced, not reused, when its checker changes. */
+class Watch {
+  readonly first: Promise<void>;
+  healthy: boolean;
+  lastCheck: CheckResult | undefined;
+  consecutiveFailures = 0;
+  consecutiveSuccesses = 0;
+  /** A target declared 'unhealthy' at start waits for one pass only, not `healthyThreshold`. */
+  private everHealthy: boolean;
+  private stopped = false;
+  /** The wait before the next probe, or the running probe's deadline: never both. */
+  private timer: NodeJS.Timeout | undefined;
+  /** The running probe's; also its identity, so a probe that settles after a stop or a timeout is ignored. */
+  private controller: AbortController | undefined;
+  private resolveFirst!: () => void;
+
+  constructor(
+    readonly target: Target,
+    readonly checker: NormalizedChecker,
+    private readonly events: HealthEvents,
+  ) {
+    this.healthy = checker.initialState === 'healthy';
+    this.everHealthy = this.healthy;
+    this.first = new Promise((resolve) => (this.resolveFirst = resolve));
+    // Spread over a whole interval so targets added together don't probe in lock-step.
+    this.wait(Math.random() * checker.interval);
+  }
+
+  async probe(): Promise<void> {
+    const controller = new AbortController();
+    this.controller = controller;
+    const deadline = new Promise<typeof TIMED_OUT>((resolve) => {
+      this.timer = setTimeout(resolve, this.checker.timeout, TIMED_OUT).unref();
+    });
+    let result: CheckResult;
+    try {
+      // Raced rather than trusting the signal: a probe that ignores it still fails on time. Such
+      // a probe is abandoned, not awaited, or one hung probe would freeze the target's state.
+      const value = await Promise.race([this.checker.check(this.target, controller.signal), deadline]);
+      if (this.controller !== controller) return;
+      if (value === TIMED_OUT) controller.abort(timeoutReason(this.checker.timeout));
+      result = verdict(value);
+    } catch (error) {
+      if (this.controller !== controller) return;
+      result = { ok: false, detail: errorDetail(error), at: Date.now() };
+    }
+    clearTimeout(this.timer);
+    this.controller = undefined;
+    try {
+      this.record(result);
+    } finally {
+      // The transition listener may have unwatched this target (or closed the monitor).
+      if (!this.stopped) this.wait(this.nextDelay());
+    }
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.controller?.abort();
+    this.controller = undefined;
+    this.resolveFirst();
+  }
+
+  private wait(ms: number): void {
+    this.timer = setTimeout(runProbe, ms, this).unref();
+  }
+
+  private nextDelay(): number {
+    const { interval, jitter } = this.checker;
+    return interval * (1 + jitter * (2 * Math.random() - 1));
+  }
+
+  private record(result: CheckResult): void {
+    this.lastCheck = result;
+    this.resolveFirst();
+    if (result.ok) {
+      this.consecutiveSuccesses++;
+      this.consecutiveFailures = 0;
+      if (!this.healthy && (!this.everHealthy || this.consecutiveSuccesses >= this.checker.healthyThreshold)) this.transition(true, result);
+    } else {
+      this.consecutiveFailures++;
+      this.consecutiveSuccesses = 0;
+      if (log.enabled) log('%s check failed (%d in a row): %s', this.target.key, this.consecutiveFailures, result.detail);
+      if (this.healthy && this.consecutiveFailures >= this.checker.unhealthyThreshold) this.transition(false, result);
+    }
+  }
+
+  private transition(healthy: boolean, result: CheckResult): void {
+    this.healthy = healthy;
+    if (healthy) this.everHealthy = true;
+    if (log.enabled) {
+      const streak = healthy ? this.consecutiveSuccesses : this.consecutiveFailures;
+      log('%s is %s after %d %s (%s)', this.target.key, healthy ? 'up' : 'down', streak, healthy ? 'passes' : 'failures', result.detail);
+    }
+    this.events.transition(this.target, healthy, result);
+  }
+}
+
+/**
+ * Polls targets with their health checkers and reports threshold crossings. Probes of one target
+ * run one at a time; each gets `timeout` ms. Timers are unref'd: the monitor never keeps the process
+ * alive by itself, yet `close()` must still be called to abort in-flight probes.
+ */
+export class HealthMonitor {
+  private readonly watches = new Map<Target, Watch>();
+  private closed = false;
+
+  constructor(private readonly events: HealthEvents) {}
+
+  /**
+   * Starts polling `target` with `checker` and returns its initial state (`checker.initialState`).
+   * Watching a watched target replaces its checker and restarts from that initial state; the caller
+   * applies the returned state. After `close()` nothing is polled.
+   */
+  watch(target: Target, checker: HealthCheckSpec): boolean {
+    const normalized = normalizeChecker(checker, 'healthCheck');
+    this.watches.get(target)?.stop();
+    this.watches.delete(target);
+    const healthy = normalized.initialState === 'healthy';
+    if (!this.closed) this.watches.set(target, new Watch(target, normalized, this.events));
+    return healthy;
+  }
+
+  /** Stops polling `target`: its wait is cleared and an in-flight probe aborted and ignored. */
+  unwatch(target: Target): void {
+    this.watches.get(target)?.stop();
+    this.watches.delete(target);
+  }
+
+  /** Latest result and streaks, for stats; undefined for a target not watched. */
+  status(target: Target): HealthStatus | undefined {
+    const watch = this.watches.get(target);
+    if (!watch) return undefined;
+    const { lastCheck, consecutiveFailures, consecutiveSuccesses, healthy } = watch;
+    return { lastCheck, consecutiveFailures, consecutiveSuccesses, healthy };
+  }
+
+  /** Resolves once every target watched now has completed one check (or stopped being watched). */
+  async firstRound(): Promise<void> {
+    await Promise.all(Array.from(this.watches.values(), (watch) => watch.first));
+  }
+
+  /** Stops all polling: timers cleared, in-flight probes aborted, their late results ignored. Idempotent. */
+  close(): void {
+    this.closed = true;
+    for (const watch of this.watches.values()) watch.stop();
+    this.watches.clear();
+  }
+}

@@ -1,0 +1,123 @@
+import type { EventEmitter } from 'node:events';
+import type { BalancerEvents } from '../events.js';
+import type { Pool, PoolObserver } from '../pool.js';
+import type { Target, TargetState } from '../target.js';
+import type { CheckResult, HealthCheckSpec } from './checker.js';
+import { HealthMonitor, normalizeChecker, type NormalizedChecker } from './monitor.js';
+import { OutlierDetector, type OutlierStatus, type ResolvedOutlierOptions } from './outlier.js';
+import { SlowStart } from './slow-start.js';
+
+export interface HealthOptions {
+  healthCheck: HealthCheckSpec | undefined;
+  outlierDetection: ResolvedOutlierOptions | undefined;
+  slowStart: number;
+}
+
+/** One target's health figures in `stats()`. */
+export interface TargetHealth extends Partial<OutlierStatus> {
+  /** The latest active check, if any ran. */
+  lastCheck: CheckResult | undefined;
+  /** Whether slow start is still ramping the target's weight. */
+  slowStart: boolean;
+}
+
+/** Re-check delay for a confirmed re-admission when no checker sets one. */
+const DEFAULT_RECHECK = 1000;
+
+/**
+ * Joins the health layers to the pool: active checks decide `up`/`down`, passive detection
+ * ejects and re-admits, slow start ramps targets that join or recover, and every transition
+ * becomes a balancer event.
+ */
+export class HealthSupervisor implements PoolObserver {
+  readonly #pool: Pool;
+  readonly #events: EventEmitter<BalancerEvents>;
+  readonly #checker: NormalizedChecker | undefined;
+  readonly #monitor: HealthMonitor;
+  readonly #outliers: OutlierDetector | undefined;
+  readonly #slowStart: SlowStart | undefined;
+  #started = false;
+
+  constructor(pool: Pool, options: HealthOptions, events: EventEmitter<BalancerEvents>) {
+    this.#pool = pool;
+    this.#events = events;
+    this.#checker = options.healthCheck === undefined ? undefined : normalizeChecker(options.healthCheck, 'loadBalance: options.healthCheck');
+    this.#monitor = new HealthMonitor({ transition: (target, healthy) => pool.setHealthy(target, healthy) });
+    this.#outliers =
+      options.outlierDetection &&
+      new OutlierDetector(options.outlierDetection, pool, {
+        ejected: (target, durationMs, ejections) => events.emit('ejected', target, { durationMs, ejections }),
+        confirm: (target, since) => this.#confirmed(target, since),
+      }, this.#checker?.interval ?? DEFAULT_RECHECK);
+    this.#slowStart = options.slowStart > 0 ? new SlowStart(pool, options.slowStart) : undefined;
+    pool.observe(this);
+    this.#started = true;
+  }
+
+  /** Whether 5xx responses count as failures for passive detection. */
+  get count5xx(): boolean {
+    return this.#outliers?.count5xx ?? false;
+  }
+
+  /** A request on `target` got a response that is not a failure. */
+  success(target: Target): void {
+    this.#outliers?.success(target);
+  }
+
+  /** A request on `target` failed. */
+  failure(target: Target, why: string): void {
+    this.#outliers?.failure(target, why);
+  }
+
+  /** Resolves once every checked target has had its first check. */
+  firstRound(): Promise<void> {
+    return this.#monitor.firstRound();
+  }
+
+  status(target: Target): TargetHealth {
+    return {
+      lastCheck: this.#monitor.status(target)?.lastCheck,
+      slowStart: this.#slowStart?.ramping(target) ?? false,
+      ...this.#outliers?.status(target),
+    };
+  }
+
+  close(): void {
+    this.#monitor.close();
+    this.#outliers?.close();
+    this.#slowStart?.close();
+  }
+
+  added(target: Target): void {
+    const spec = target.healthCheck;
+    const checker = spec === false ? undefined : spec === undefined ? this.#checker : normalizeChecker(spec, `healthCheck of ${target.key}`);
+    if (checker !== undefined) this.#pool.setHealthy(target, this.#monitor.watch(target, checker));
+    if (this.#started && target.state === 'up') this.#slowStart?.begin(target);
+  }
+
+  removed(target: Target): void {
+    this.#monitor.unwatch(target);
+    this.#outliers?.forget(target);
+    this.#slowStart?.forget(target);
+  }
+
+  stateChanged(target: Target, from: TargetState, to: TargetState): void {
+    if (to === 'up') {
+      if (from === 'down' || from === 'ejected') this.#slowStart?.begin(target);
+      this.#events.emit('targetUp', target, from);
+    } else if ((to === 'down' || to === 'ejected') && from === 'up') {
+      this.#events.emit('targetDown', target, { state: to, check: this.#monitor.status(target)?.lastCheck });
+    }
+  }
+
+  panicChanged(active: boolean, up: number, eligible: number): void {
+    this.#events.emit('panic', { active, up, eligible });
+  }
+
+  // An ejected target comes back only once an active check made after its ejection passed.
+  #confirmed(target: Target, since: number): boolean {
+    const status = this.#monitor.status(target);
+    if (status === undefined) return true;
+    return status.lastCheck !== undefined && status.lastCheck.ok && status.lastCheck.at >= since;
+  }
+}

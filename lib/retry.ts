@@ -1,0 +1,184 @@
+import type { IncomingMessage } from 'node:http';
+import { PassThrough, type Readable } from 'node:stream';
+
+/** Failover: when and how often a failed request is sent again, to another target. */
+export interface RetryOptions {
+  /** Further attempts after the first, each on a target not tried yet when the pool has one; default 2. */
+  retries?: number;
+  /** Methods retried after a failure; default the idempotent ones: GET, HEAD, OPTIONS, PUT, DELETE. Add 'POST' only if your backends tolerate duplicates. */
+  methods?: readonly string[];
+  /** Largest request body kept so it can be replayed, bytes; default 65536. A larger body streams through and its request is never retried. */
+  maxBodyBytes?: number;
+  /** Milliseconds one attempt may wait for its response head before it is abandoned and retried; default 0 (off: only `proxyTimeout` and `timeout` apply). */
+  perTryTimeout?: number;
+  /** Retries allowed as a percentage of requests over the last 10 seconds (Envoy's retry budget); default 20. */
+  budgetPercent?: number;
+  /** Retries always allowed per 10-second window, whatever the budget; default 10. */
+  minRetries?: number;
+}
+
+export interface RetryPolicy {
+  retries: number;
+  methods: ReadonlySet<string>;
+  maxBodyBytes: number;
+  perTryTimeout: number;
+  budgetPercent: number;
+  minRetries: number;
+}
+
+const IDEMPOTENT = ['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE'];
+
+export function resolveRetryOptions(input: unknown): RetryPolicy | undefined {
+  if (input === false) return undefined;
+  if (input !== undefined && (typeof input !== 'object' || input === null)) throw new TypeError('loadBalance: options.retry must be an object or false');
+  const options = (input ?? {}) as RetryOptions;
+  const integer = (name: keyof RetryOptions, fallback: number, min = 0): number => {
+    const value = options[name] ?? fallback;
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
+      throw new TypeError(`loadBalance: options.retry.${name} must be an integer >= ${min}, got ${String(value)}`);
+    }
+    return value;
+  };
+  const methods = options.methods ?? IDEMPOTENT;
+  if (!Array.isArray(methods) || !methods.every((m) => typeof m === 'string')) {
+    throw new TypeError('loadBalance: options.retry.methods must be an array of method names');
+  }
+  const budgetPercent = integer('budgetPercent', 20);
+  if (budgetPercent > 100) throw new TypeError(`loadBalance: options.retry.budgetPercent must be at most 100, got ${budgetPercent}`);
+  return {
+    retries: integer('retries', 2),
+    methods: new Set(methods.map((m) => m.toUpperCase())),
+    maxBodyBytes: integer('maxBodyBytes', 64 * 1024),
+    perTryTimeout: integer('perTryTimeout', 0),
+    budgetPercent,
+    minRetries: integer('minRetries', 10),
+  };
+}
+
+const BUCKETS = 10;
+
+/**
+ * Envoy-style retry budget over a sliding 10-second window of one-second buckets, advanced by a
+ * timer so counting a request costs one increment.
+ */
+export class RetryBudget {
+  readonly #requests = new Uint32Array(BUCKETS);
+  readonly #retries = new Uint32Array(BUCKETS);
+  readonly #percent: number;
+  readonly #min: number;
+  readonly #timer: NodeJS.Timeout;
+  #current = 0;
+
+  constructor(percent: number, min: number) {
+    this.#percent = percent;
+    this.#min = min;
+    this.#timer = setInterval(this.#advance, 1000);
+    this.#timer.unref();
+  }
+
+  request(): void {
+    this.#requests[this.#current]!++;
+  }
+
+  /** Takes one retry from the budget; false when it is spent. */
+  take(): boolean {
+    const retries = sum(this.#retries);
+    if (retries >= this.#min && retries >= (sum(this.#requests) * this.#percent) / 100) return false;
+    this.#retries[this.#current]!++;
+    return true;
+  }
+
+  close(): void {
+    clearInterval(this.#timer);
+  }
+
+  readonly #advance = (): void => {
+    this.#current = (this.#current + 1) % BUCKETS;
+    this.#requests[this.#current] = 0;
+    this.#retries[this.#current] = 0;
+  };
+}
+
+function sum(values: Uint32Array): number {
+  let total = 0;
+  for (const value of values) total += value;
+  return total;
+}
+
+const kBody = Symbol('proxy-balancer.body');
+
+/**
+ * A copy of a request body small enough to replay on another target. It listens alongside the
+ * pipe to the first upstream; past `limit` bytes it lets go of what it kept and the request can
+ * no longer be retried.
+ */
+export class RequestBody {
+  #chunks: Buffer[] | undefined = [];
+  #size = 0;
+  #complete = false;
+  #sink: PassThrough | undefined;
+  readonly #limit: number;
+
+  private constructor(limit: number) {
+    this.#limit = limit;
+  }
+
+  /** Starts keeping the body of `req`, if it has one. */
+  static record(req: IncomingMessage, limit: number): RequestBody | undefined {
+    const length = req.headers['content-length'];
+    if ((length === undefined || length === '0') && req.headers['transfer-encoding'] === undefined) return undefined;
+    const body = new RequestBody(limit);
+    (req as IncomingMessage & { [kBody]?: RequestBody })[kBody] = body;
+    req.on('data', onBodyData);
+    req.on('end', onBodyEnd);
+    return body;
+  }
+
+  /** Whether the whole body is (or will be) available for another attempt. */
+  get replayable(): boolean {
+    return this.#chunks !== undefined;
+  }
+
+  /** A stream of the body for another attempt: what was kept, then whatever is still arriving. */
+  replay(): Readable {
+    this.#sink?.destroy();
+    const sink = new PassThrough();
+    for (const chunk of this.#chunks ?? []) sink.write(chunk);
+    if (this.#complete) sink.end();
+    else this.#sink = sink;
+    return sink;
+  }
+
+  push(chunk: Buffer): void {
+    if (this.#chunks === undefined) return;
+    this.#size += chunk.length;
+    if (this.#size > this.#limit) {
+      this.#chunks = undefined;
+      this.#sink?.destroy();
+      this.#sink = undefined;
+      return;
+    }
+    this.#chunks.push(chunk);
+    this.#sink?.write(chunk);
+  }
+
+  end(): void {
+    this.#complete = true;
+    this.#sink?.end();
+  }
+}
+
+function onBodyData(this: IncomingMessage & { [kBody]?: RequestBody }, chunk: Buffer): void {
+  this[kBody]?.push(chunk);
+}
+
+function onBodyEnd(this: IncomingMessage & { [kBody]?: RequestBody }): void {
+  this[kBody]?.end();
+}
+
+/** The body of a bodiless request for a retry: the original stream has already ended. */
+export function emptyBody(): Readable {
+  const stream = new PassThrough();
+  stream.end();
+  return stream;
+}

@@ -1,0 +1,36 @@
+import type { TargetHealth } from './health/supervisor.js';
+import type { TargetState } from './target.js';
+
+/** One target's figures in `lb.stats()`. */
+export interface TargetStats extends TargetHealth {
+  url: string;
+  /** Declared weight. */
+  weight: number;
+  /** Weight strategies balance by now (lower while slow start ramps). */
+  effectiveWeight: number;
+  state: TargetState;
+  /** Requests and WebSocket tunnels open now. */
+  inFlight: number;
+  /** Requests dispatched since the target joined (retries included). */
+  total: number;
+  /** Attempts that failed upstream (connect error, reset, timeout). */
+  errors: number;
+  /** Moving average of time to response head, ms (0 before the first response). */
+  latency: number;
+}
+
+/** What `lb.stats()` returns. */
+export interface BalancerStats {
+  strategy: string;
+  /** Targets in the ready snapshot. */
+  ready: number;
+  /** Panic mode: too few targets up, so traffic goes to all that are not draining. */
+  panic: boolean;
+  /** Requests and tunnels open now, over all targets. */
+  inFlight: number;
+  /** Requests refused with 503 because no target was available. */
+  unavailable: number;
+  /** Attempts sent again to another target after a failure. */
+  retries: number;
+  targets: TargetStats[];
+}
