@@ -173,13 +173,14 @@ export class Balancer extends EventEmitter<BalancerEvents> implements EngineEven
     if (this.#options.rewriteLocation) this.#rewriteLocations(proxyRes, exchange.target, req);
   };
 
-  readonly error = (err: Error, req: IncomingMessage, res: ServerResponse): void => {
+  readonly error = (err: Error, req: IncomingMessage, res: ServerResponse, target: Target | undefined): void => {
     const exchange = exchangeOf(res);
     if (exchange === undefined) {
       respondError(res, statusForError(err));
       return;
     }
-    if (!exchange.failed(err)) return;
+    // A late error from an attempt already retried elsewhere is not the current attempt's failure.
+    if ((target !== undefined && target !== exchange.target) || !exchange.failed(err)) return;
     // A client that hung up is not the upstream's fault, and is owed nothing more.
     if (req.socket.destroyed) return;
     exchange.target.errors++;

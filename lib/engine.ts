@@ -17,8 +17,8 @@ export interface EngineEvents {
   request(proxyReq: ClientRequest, req: IncomingMessage, res: ServerResponse): void;
   /** The upstream response head arrived; headers may still be edited before they are relayed. */
   response(proxyRes: IncomingMessage, req: IncomingMessage, res: ServerResponse): void;
-  /** The exchange failed (connect error, reset, timeout, client stream error). */
-  error(err: Error, req: IncomingMessage, res: ServerResponse): void;
+  /** An exchange with `target` failed (connect error, reset, timeout, client stream error). */
+  error(err: Error, req: IncomingMessage, res: ServerResponse, target: Target | undefined): void;
   /** The upstream handshake request for a WebSocket tunnel exists. */
   upgradeRequest(proxyReq: ClientRequest, req: IncomingMessage, socket: Duplex): void;
   /** The WebSocket tunnel failed; the engine ends `socket` after this returns. */
@@ -40,7 +40,7 @@ export interface EngineOptions {
 
 // The call shapes used here. The callback must be the third argument of `web`: any options object
 // there makes http-proxy copy its configuration on every request.
-type WebCallback = (err: Error, req: IncomingMessage, res: ServerResponse) => void;
+type WebCallback = (err: Error, req: IncomingMessage, res: ServerResponse, upstream: object) => void;
 interface Proxy {
   web(req: IncomingMessage, res: ServerResponse, callback: WebCallback): void;
   web(req: IncomingMessage, res: ServerResponse, options: { buffer: Readable }, callback: WebCallback): void;
@@ -56,6 +56,8 @@ export class ProxyEngine {
   // One http-proxy instance per target, configured once: passing per-request options would make
   // http-proxy copy its whole option object on every request.
   readonly #proxies = new WeakMap<Target, Proxy>();
+  // http-proxy names the failed upstream by its target object; this maps it back to the Target.
+  readonly #targets = new WeakMap<object, Target>();
 
   constructor(options: EngineOptions, events: EngineEvents) {
     this.#options = options;
@@ -94,16 +96,18 @@ export class ProxyEngine {
   #createProxy(target: Target): Proxy {
     const url = target.url;
     const secure = url.protocol === 'https:';
+    // A url.parse-shaped object: http-proxy reads `path` for the base path and `hostname` for the
+    // connection, and would otherwise re-parse a string on every request.
+    const upstream = {
+      protocol: url.protocol,
+      host: url.host,
+      hostname: url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname,
+      port: url.port === '' ? (secure ? '443' : '80') : url.port,
+      path: url.pathname === '/' ? '' : url.pathname,
+    };
+    this.#targets.set(upstream, target);
     const proxy = httpProxy.createProxyServer({
-      // A url.parse-shaped object: http-proxy reads `path` for the base path and `hostname` for the
-      // connection, and would otherwise re-parse a string on every request.
-      target: {
-        protocol: url.protocol,
-        host: url.host,
-        hostname: url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname,
-        port: url.port === '' ? (secure ? '443' : '80') : url.port,
-        path: url.pathname === '/' ? '' : url.pathname,
-      } as unknown as string,
+      target: upstream as unknown as string,
       agent: secure ? this.#httpsAgent : this.#agent,
       secure: this.#options.agentOptions.rejectUnauthorized !== false,
       changeOrigin: this.#options.changeOrigin,
@@ -120,8 +124,8 @@ export class ProxyEngine {
     return proxy;
   }
 
-  readonly #onError = (err: Error, req: IncomingMessage, res: ServerResponse): void => {
-    this.#events.error(err, req, res);
+  readonly #onError = (err: Error, req: IncomingMessage, res: ServerResponse, upstream: object): void => {
+    this.#events.error(err, req, res, this.#targets.get(upstream));
   };
 
   readonly #onUpgradeError = (err: Error, req: IncomingMessage, socket: Duplex): void => {
