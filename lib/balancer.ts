@@ -48,9 +48,21 @@ export class Balancer extends EventEmitter<BalancerEvents> implements EngineEven
     this.#resolver = options.trustProxy === false ? undefined : new ClientIpResolver(options.trustProxy, options.trustedHeader);
     this.#retry = options.retry;
     this.#budget = options.retry && new RetryBudget(options.retry.budgetPercent, options.retry.minRetries);
-    this.#health = new HealthSupervisor(this.pool, options, this);
+    this.#health = new HealthSupervisor(this.pool, options, this.notify);
     this.#engine = new ProxyEngine(options, this);
   }
+
+  /**
+   * Emits an event. Listeners run inside request and health handling, so one that throws is
+   * reported as a process warning instead of taking the process down.
+   */
+  readonly notify = <E extends keyof BalancerEvents>(event: E, ...args: BalancerEvents[E]): void => {
+    try {
+      (this.emit as (event: string, ...args: unknown[]) => boolean)(event, ...args);
+    } catch (err) {
+      process.emitWarning(`a '${event}' listener threw: ${(err as Error)?.stack ?? String(err)}`, 'ProxyBalancerWarning');
+    }
+  };
 
   /** Proxies one HTTP request; the middleware entry point. */
   handle(req: IncomingMessage, res: ServerResponse): void {
@@ -229,7 +241,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements EngineEven
     const retry = this.#start(next, req, res);
     exchange.handOver(retry);
     this.finish(exchange);
-    this.emit('retry', { method: req.method ?? '', url: req.url ?? '', from: exchange.target, to: next, attempt: retry.attempt, error: err });
+    this.notify('retry', { method: req.method ?? '', url: req.url ?? '', from: exchange.target, to: next, attempt: retry.attempt, error: err });
     this.#engine.web(next, req, res, exchange.body?.replay() ?? emptyBody());
     return true;
   }

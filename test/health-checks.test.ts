@@ -114,25 +114,19 @@ describe('httpHealthCheck', () => {
     }
   });
 
-  test('reads at most 64 KiB of body, then closes the connection', async () => {
-    let sent = 0;
-    const server = await listen((_req, res) => {
-      const chunk = Buffer.alloc(16 * 1024, 'x');
-      const pump = (): void => {
-        // Writes far more than 64 KiB, then the marker the check would need.
-        while (sent < 1024 * 1024) {
-          sent += chunk.length;
-          if (!res.write(chunk)) return void res.once('drain', pump);
-        }
-        res.end('HEALTHY');
-      };
-      pump();
+  test('reads at most 64 KiB of body: judged then, not when (if ever) the body ends', async () => {
+    // An endless body: without the limit the check would hang until its signal aborts.
+    const server = await listen((req, res) => {
+      const head = req.url === '/early' ? 'HEALTHY' : '';
+      res.write(head + 'x'.repeat(80 * 1024));
     });
     try {
-      assert.equal(await run(httpHealthCheck({ expectBody: 'HEALTHY' }).check, server.url), 'body mismatch');
+      const check = httpHealthCheck({ expectBody: 'HEALTHY', path: '/late' }).check;
+      assert.equal(await run(check, server.url, AbortSignal.timeout(2000)), 'body mismatch');
+      const early = httpHealthCheck({ expectBody: /^HEALTHY/, path: '/early' }).check;
+      assert.equal(await run(early, server.url, AbortSignal.timeout(2000)), 'ok');
       await waitFor(() => server.sockets.size === 0);
-      assert.equal(server.sockets.size, 0);
-      assert.ok(sent < 1024 * 1024, `stopped reading early (server wrote ${sent} bytes)`);
+      assert.equal(server.sockets.size, 0, 'the unfinished responses were closed');
     } finally {
       await closeAll(server);
     }
@@ -173,7 +167,7 @@ describe('httpHealthCheck', () => {
 
   test('expectStatus: default 200–399, a code, a list, a predicate', async () => {
     const server = await listen((req, res) => {
-      res.statusCode = Number(req.url?.slice(1));
+      res.statusCode = Number.parseInt(req.url?.slice(1) ?? '', 10) || 200;
       res.end();
     });
     try {
@@ -182,21 +176,25 @@ describe('httpHealthCheck', () => {
       assert.equal(await run(byDefault, at(204)), 'ok');
       assert.equal(await run(byDefault, at(302)), 'ok', 'redirects are not followed, they pass');
       assert.equal(await run(byDefault, at(404)), 'status 404');
-      assert.equal(await run(byDefault, at(199)), 'status 199');
+      assert.equal(await run(byDefault, at(400)), 'status 400');
       assert.equal(await run(httpHealthCheck({ expectStatus: 204 }).check, at(200)), 'status 200');
       assert.equal(await run(httpHealthCheck({ expectStatus: 204 }).check, at(204)), 'ok');
       assert.equal(await run(httpHealthCheck({ expectStatus: [200, 503] }).check, at(503)), 'ok');
       assert.equal(await run(httpHealthCheck({ expectStatus: [200, 503] }).check, at(500)), 'status 500');
       assert.equal(await run(httpHealthCheck({ expectStatus: (s) => s === 418 }).check, at(418)), 'ok');
+      const throwing = (): boolean => {
+        throw new Error('predicate broke');
+      };
+      assert.equal(await run(httpHealthCheck({ expectStatus: throwing }).check, at(200)), 'predicate broke', 'a throwing predicate fails the check, not the process');
     } finally {
       await closeAll(server);
     }
   });
 
   test('HEAD method and custom headers', async () => {
-    const seen: Array<{ method: string | undefined; ua: string | undefined; token: string | undefined; host: string | undefined }> = [];
+    const seen: Array<{ method: string | undefined; ua: string | undefined; token: string; host: string | undefined }> = [];
     const server = await listen((req, res) => {
-      seen.push({ method: req.method, ua: req.headers['user-agent'], token: req.headers['x-token'], host: req.headers.host });
+      seen.push({ method: req.method, ua: req.headers['user-agent'], token: String(req.headers['x-token']), host: req.headers.host });
       res.end('body');
     });
     try {
@@ -367,6 +365,25 @@ describe('HealthMonitor', () => {
     }
   });
 
+  test('first probes are spread over one interval, not fired in lock-step', async () => {
+    const starts: number[] = [];
+    const probe: HealthProbe = async () => {
+      starts.push(Date.now());
+      return true;
+    };
+    const { monitor } = recordingMonitor();
+    try {
+      const begun = Date.now();
+      for (let i = 0; i < 20; i++) monitor.watch(target(`http://t${i}:1`), { check: probe, interval: 200 });
+      await monitor.firstRound();
+      const offsets = starts.slice(0, 20).map((at) => at - begun);
+      assert.ok(Math.max(...offsets) < 300, `all within the first interval: ${offsets}`);
+      assert.ok(Math.max(...offsets) - Math.min(...offsets) > 40, `spread out: ${offsets}`);
+    } finally {
+      monitor.close();
+    }
+  });
+
   test('probes of one target never overlap, even with an interval shorter than a probe', async () => {
     let active = 0;
     let maxActive = 0;
@@ -477,13 +494,17 @@ describe('HealthMonitor', () => {
     }
   });
 
-  test('a monitor does not keep the process alive', async () => {
+  test('a monitor does not keep the process alive, except while firstRound() is awaited', async () => {
+    // Top-level await: the child would exit with code 13 if firstRound() let the event loop empty.
     const code = `
       import { HealthMonitor } from './lib/health/monitor.ts';
+      const target = (key) => ({ key, url: new URL('http://127.0.0.1:1') });
+      const [a, b] = [target('a'), target('b')];
       const monitor = new HealthMonitor({ transition() {} });
-      monitor.watch({ key: 'k', url: new URL('http://127.0.0.1:1') }, { check: () => new Promise(() => {}), interval: 60000, timeout: 60000 });
-      monitor.watch({ key: 'j', url: new URL('http://127.0.0.1:1') }, { check: async () => true, interval: 1, timeout: 60000 });
-      setTimeout(() => console.log(monitor.status({}) === undefined ? 'ran' : 'odd'), 50);
+      monitor.watch(a, { check: async () => true, interval: 300 });
+      monitor.watch(b, { check: () => new Promise(() => {}), interval: 100, timeout: 100 });
+      await monitor.firstRound();
+      console.log(monitor.status(a).lastCheck.detail, monitor.status(b).lastCheck.detail);
     `;
     const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { cwd: new URL('..', import.meta.url), stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
@@ -491,8 +512,8 @@ describe('HealthMonitor', () => {
     const exit = new Promise<number | null>((resolve) => child.on('exit', resolve));
     const timer = setTimeout(() => child.kill(), 10_000);
     try {
-      assert.equal(await exit, 0, 'exited on its own');
-      assert.equal(out.trim(), 'ran');
+      assert.equal(await exit, 0, 'exited on its own, with both targets still watched');
+      assert.equal(out.trim(), 'ok timeout');
     } finally {
       clearTimeout(timer);
     }

@@ -252,6 +252,25 @@ describe('retries', () => {
     }
   });
 
+  test('a listener that throws is reported as a warning, not a crash', async () => {
+    const t = await pair(reset);
+    const warnings: Error[] = [];
+    const onWarning = (w: Error) => warnings.push(w);
+    process.on('warning', onWarning);
+    t.lb.on('retry', () => {
+      throw new Error('listener bug');
+    });
+    try {
+      assert.equal((await request(`${t.front.url}/`)).body, 'healthy:GET:0');
+      await delay(5);
+      assert.equal(warnings.length, 1);
+      assert.match(warnings[0]!.message, /'retry' listener threw: Error: listener bug/);
+    } finally {
+      process.off('warning', onWarning);
+      await t.close();
+    }
+  });
+
   test('a PUT body is replayed on the retry', async () => {
     const t = await pair(reset);
     try {

@@ -162,7 +162,14 @@ function probe(target: Target, signal: AbortSignal, config: HttpProbeConfig): Pr
     };
     const req = (secure ? https : http).request(url, options, (res: IncomingMessage) => {
       const status = res.statusCode ?? 0;
-      if (!config.statusOk(status)) return finish(failure(`status ${status}`));
+      let passed: boolean;
+      try {
+        passed = config.statusOk(status);
+      } catch (error) {
+        // The user's predicate runs in an event handler: a throw there would crash the process.
+        return finish(error instanceof Error ? error : new Error(String(error)));
+      }
+      if (!passed) return finish(failure(`status ${status}`));
       if (!config.expectBody) return finish(undefined);
       readBody(res, config.expectBody, finish);
     });

@@ -120,6 +120,8 @@ function timeoutReason(ms: number): DOMException {
   return new DOMException(`health check timed out after ${ms} ms`, 'TimeoutError');
 }
 
+function noop(): void {}
+
 /** Timer callbacks take the watch as an argument rather than closing over it. */
 function runProbe(watch: Watch): void {
   void watch.probe();
@@ -264,9 +266,21 @@ export class HealthMonitor {
     return { lastCheck, consecutiveFailures, consecutiveSuccesses, healthy };
   }
 
-  /** Resolves once every target watched now has completed one check (or stopped being watched). */
+  /**
+   * Resolves once every target watched now has completed one check (or stopped being watched):
+   * within about `interval + timeout`. The process stays alive while it is pending.
+   */
   async firstRound(): Promise<void> {
-    await Promise.all(Array.from(this.watches.values(), (watch) => watch.first));
+    const firsts = Array.from(this.watches.values(), (watch) => watch.first);
+    if (firsts.length === 0) return;
+    // The monitor's timers are unref'd, so `await monitor.firstRound()` at start-up, before
+    // anything else holds the event loop, would otherwise let the process exit mid-await.
+    const keepAlive = setInterval(noop, MAX_DELAY);
+    try {
+      await Promise.all(firsts);
+    } finally {
+      clearInterval(keepAlive);
+    }
   }
 
   /** Stops all polling: timers cleared, in-flight probes aborted, their late results ignored. Idempotent. */

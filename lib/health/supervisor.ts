@@ -1,4 +1,3 @@
-import type { EventEmitter } from 'node:events';
 import type { BalancerEvents } from '../events.js';
 import type { Pool, PoolObserver } from '../pool.js';
 import type { Target, TargetState } from '../target.js';
@@ -6,6 +5,9 @@ import type { CheckResult, HealthCheckSpec } from './checker.js';
 import { HealthMonitor, normalizeChecker, type NormalizedChecker } from './monitor.js';
 import { OutlierDetector, type OutlierStatus, type ResolvedOutlierOptions } from './outlier.js';
 import { SlowStart } from './slow-start.js';
+
+/** Emits a balancer event. */
+export type Notify = <E extends keyof BalancerEvents>(event: E, ...args: BalancerEvents[E]) => void;
 
 export interface HealthOptions {
   healthCheck: HealthCheckSpec | undefined;
@@ -31,22 +33,22 @@ const DEFAULT_RECHECK = 1000;
  */
 export class HealthSupervisor implements PoolObserver {
   readonly #pool: Pool;
-  readonly #events: EventEmitter<BalancerEvents>;
+  readonly #notify: Notify;
   readonly #checker: NormalizedChecker | undefined;
   readonly #monitor: HealthMonitor;
   readonly #outliers: OutlierDetector | undefined;
   readonly #slowStart: SlowStart | undefined;
   #started = false;
 
-  constructor(pool: Pool, options: HealthOptions, events: EventEmitter<BalancerEvents>) {
+  constructor(pool: Pool, options: HealthOptions, notify: Notify) {
     this.#pool = pool;
-    this.#events = events;
+    this.#notify = notify;
     this.#checker = options.healthCheck === undefined ? undefined : normalizeChecker(options.healthCheck, 'loadBalance: options.healthCheck');
     this.#monitor = new HealthMonitor({ transition: (target, healthy) => pool.setHealthy(target, healthy) });
     this.#outliers =
       options.outlierDetection &&
       new OutlierDetector(options.outlierDetection, pool, {
-        ejected: (target, durationMs, ejections) => events.emit('ejected', target, { durationMs, ejections }),
+        ejected: (target, durationMs, ejections) => notify('ejected', target, { durationMs, ejections }),
         confirm: (target, since) => this.#confirmed(target, since),
       }, this.#checker?.interval ?? DEFAULT_RECHECK);
     this.#slowStart = options.slowStart > 0 ? new SlowStart(pool, options.slowStart) : undefined;
@@ -104,14 +106,14 @@ export class HealthSupervisor implements PoolObserver {
   stateChanged(target: Target, from: TargetState, to: TargetState): void {
     if (to === 'up') {
       if (from === 'down' || from === 'ejected') this.#slowStart?.begin(target);
-      this.#events.emit('targetUp', target, from);
+      this.#notify('targetUp', target, from);
     } else if ((to === 'down' || to === 'ejected') && from === 'up') {
-      this.#events.emit('targetDown', target, { state: to, check: this.#monitor.status(target)?.lastCheck });
+      this.#notify('targetDown', target, { state: to, check: this.#monitor.status(target)?.lastCheck });
     }
   }
 
   panicChanged(active: boolean, up: number, eligible: number): void {
-    this.#events.emit('panic', { active, up, eligible });
+    this.#notify('panic', { active, up, eligible });
   }
 
   // An ejected target comes back only once an active check made after its ejection passed.
