@@ -1,5 +1,6 @@
 import type { Strategy } from '../strategy.js';
 import type { Target } from '../target.js';
+import { IndexHeap } from './index-heap.js';
 
 /**
  * The target with the fewest requests in flight per unit of weight, in O(log n): an indexed binary
@@ -17,10 +18,8 @@ class LeastConnections implements Strategy {
   #sequence = 0;
   /** Snapshot index of each target in the current heap. */
   #indexOf = new Map<Target, number>();
-  /** Snapshot indexes in heap order, least loaded first. */
-  #heap = new Int32Array(0);
-  /** Per snapshot index: where it sits in `#heap`. */
-  #position = new Int32Array(0);
+  /** Snapshot indexes, least loaded first. */
+  #heap: IndexHeap | undefined;
   /** Per snapshot index: inFlight / weight when last repositioned, so the heap stays consistent. */
   #load = new Float64Array(0);
   /** Per snapshot index: sequence number of its latest start; 0 if never started. */
@@ -28,7 +27,7 @@ class LeastConnections implements Strategy {
 
   pick(targets: readonly Target[]): Target {
     if (targets !== this.#lastSeen) this.#rebuild(targets);
-    return targets[this.#heap[0]];
+    return targets[this.#heap!.top];
   }
 
   onStart(target: Target): void {
@@ -49,70 +48,32 @@ class LeastConnections implements Strategy {
     const previousStart = this.#lastStart;
     this.#lastSeen = targets;
     this.#indexOf = new Map();
-    this.#heap = new Int32Array(count);
-    this.#position = new Int32Array(count);
     this.#load = new Float64Array(count);
     this.#lastStart = new Float64Array(count);
     for (let i = 0; i < count; i++) {
       const target = targets[i];
       const before = previous.get(target);
       this.#indexOf.set(target, i);
-      this.#heap[i] = i;
-      this.#position[i] = i;
       this.#load[i] = target.inFlight / target.weight;
       // Carried over so the tie rotation continues across snapshot changes.
       this.#lastStart[i] = before === undefined ? 0 : previousStart[before];
     }
-    for (let position = (count >>> 1) - 1; position >= 0; position--) this.#siftDown(position);
+    this.#heap = new IndexHeap(count, this.#before);
   }
 
   #reposition(index: number, target: Target): void {
     this.#load[index] = target.inFlight / target.weight;
-    const position = this.#position[index];
-    if (this.#siftUp(position) === position) this.#siftDown(position);
+    this.#heap!.update(index);
   }
 
-  /** Returns where the entry ended up. */
-  #siftUp(position: number): number {
-    const heap = this.#heap;
-    const index = heap[position];
-    while (position > 0) {
-      const parent = (position - 1) >>> 1;
-      if (!this.#before(index, heap[parent])) break;
-      this.#place(heap[parent], position);
-      position = parent;
-    }
-    this.#place(index, position);
-    return position;
-  }
-
-  #siftDown(position: number): void {
-    const heap = this.#heap;
-    const index = heap[position];
-    const half = heap.length >>> 1;
-    while (position < half) {
-      let child = 2 * position + 1;
-      if (child + 1 < heap.length && this.#before(heap[child + 1], heap[child])) child++;
-      if (!this.#before(heap[child], index)) break;
-      this.#place(heap[child], position);
-      position = child;
-    }
-    this.#place(index, position);
-  }
-
-  #place(index: number, position: number): void {
-    this.#heap[position] = index;
-    this.#position[index] = position;
-  }
-
-  #before(a: number, b: number): boolean {
+  readonly #before = (a: number, b: number): boolean => {
     const loadA = this.#load[a];
     const loadB = this.#load[b];
     if (loadA !== loadB) return loadA < loadB;
     const startA = this.#lastStart[a];
     const startB = this.#lastStart[b];
     return startA !== startB ? startA < startB : a < b;
-  }
+  };
 }
 
 export function leastConnections(): Strategy {

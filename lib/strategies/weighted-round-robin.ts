@@ -1,5 +1,6 @@
 import type { Strategy } from '../strategy.js';
 import type { Target } from '../target.js';
+import { IndexHeap } from './index-heap.js';
 
 /**
  * Smooth weighted round robin in O(log n) per pick.
@@ -23,8 +24,8 @@ class WeightedRoundRobin implements Strategy {
   readonly name = 'weighted-round-robin';
   #lastSeen: readonly Target[] | undefined;
   #picks = 0;
-  /** Snapshot indexes in heap order, earliest deadline first. */
-  #heap = new Int32Array(0);
+  /** Snapshot indexes, earliest deadline first. */
+  #heap: IndexHeap | undefined;
   /** Per snapshot index: its next deadline. */
   #deadline = new Float64Array(0);
   /** Per snapshot index: picks since the clock restarted, the k of its next deadline. */
@@ -36,10 +37,11 @@ class WeightedRoundRobin implements Strategy {
 
   pick(targets: readonly Target[]): Target {
     if (targets !== this.#lastSeen) this.#rebuild(targets);
-    const index = this.#heap[0];
+    const heap = this.#heap!;
+    const index = heap.top;
     const served = ++this.#served[index];
     this.#deadline[index] = (served + this.#phase[index]) / targets[index].weight;
-    this.#siftDown(0);
+    heap.update(index);
     this.#picks++;
     return targets[index];
   }
@@ -48,7 +50,6 @@ class WeightedRoundRobin implements Strategy {
     const count = targets.length;
     const rotation = this.#picks % count;
     this.#lastSeen = targets;
-    this.#heap = new Int32Array(count);
     this.#deadline = new Float64Array(count);
     this.#served = new Float64Array(count);
     this.#rank = new Int32Array(count);
@@ -61,33 +62,18 @@ class WeightedRoundRobin implements Strategy {
       const weight = targets[i].weight;
       const j = seenInGroup.get(weight) ?? 0;
       seenInGroup.set(weight, j + 1);
-      this.#heap[i] = i;
       this.#rank[i] = rank;
       this.#phase[i] = (j + 0.5) / groupSize.get(weight)!;
       this.#deadline[i] = this.#phase[i] / weight;
     }
-    for (let position = (count >>> 1) - 1; position >= 0; position--) this.#siftDown(position);
+    this.#heap = new IndexHeap(count, this.#earlier);
   }
 
-  #siftDown(position: number): void {
-    const heap = this.#heap;
-    const index = heap[position];
-    const half = heap.length >>> 1;
-    while (position < half) {
-      let child = 2 * position + 1;
-      if (child + 1 < heap.length && this.#earlier(heap[child + 1], heap[child])) child++;
-      if (!this.#earlier(heap[child], index)) break;
-      heap[position] = heap[child];
-      position = child;
-    }
-    heap[position] = index;
-  }
-
-  #earlier(a: number, b: number): boolean {
+  readonly #earlier = (a: number, b: number): boolean => {
     const deadlineA = this.#deadline[a];
     const deadlineB = this.#deadline[b];
     return deadlineA < deadlineB || (deadlineA === deadlineB && this.#rank[a] < this.#rank[b]);
-  }
+  };
 }
 
 export function weightedRoundRobin(): Strategy {
