@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { ClientRequest, IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import type { ResponseCache } from './cache/response-cache.js';
 import { ClientIpResolver } from './client-ip.js';
 import { ProxyEngine, type EngineEvents } from './engine.js';
 import { respondError, statusForError, UpstreamTimeoutError } from './errors.js';
@@ -34,6 +35,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements EngineEven
   readonly #retry: RetryPolicy | undefined;
   readonly #budget: RetryBudget | undefined;
   readonly #tunnels = new Set<Duplex>();
+  readonly #cache: ResponseCache | undefined;
   #inFlight = 0;
   #unavailable = 0;
   #retries = 0;
@@ -50,6 +52,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements EngineEven
     this.#budget = options.retry && new RetryBudget(options.retry.budgetPercent, options.retry.minRetries);
     this.#health = new HealthSupervisor(this.pool, options, this.notify);
     this.#engine = new ProxyEngine(options, this);
+    this.#cache = options.cache?.cache;
   }
 
   /**
@@ -64,8 +67,16 @@ export class Balancer extends EventEmitter<BalancerEvents> implements EngineEven
     }
   };
 
-  /** Proxies one HTTP request; the middleware entry point. */
+  /** The middleware entry point: through the response cache when there is one, else straight to the proxy. */
   handle(req: IncomingMessage, res: ServerResponse): void {
+    if (this.#cache === undefined) this.#proxy(req, res);
+    else this.#cache.handle(req, res, this.#proxyHandler, this.#proxyHandler);
+  }
+
+  readonly #proxyHandler = (req: IncomingMessage, res: ServerResponse): void => this.#proxy(req, res);
+
+  /** Proxies one HTTP request to a target. */
+  #proxy(req: IncomingMessage, res: ServerResponse): void {
     const target = this.#choose(req);
     if (target === undefined) {
       respondError(res, 503, this.#options.retryAfter);
@@ -123,6 +134,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements EngineEven
       inFlight: this.#inFlight,
       unavailable: this.#unavailable,
       retries: this.#retries,
+      cache: this.#cache?.stats(),
       targets,
     };
   }
@@ -175,6 +187,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements EngineEven
     exchange.responded(status);
     if (status >= 500 && this.#health.count5xx) this.#health.failure(exchange.target, `status ${status}`);
     else this.#health.success(exchange.target);
+    exchange.proxyRes = proxyRes;
     attach(proxyRes, exchange);
     proxyRes.on('close', onUpstreamResponseClose);
     const headers = proxyRes.headers;
@@ -348,7 +361,7 @@ function onClientClose(this: ServerResponse): void {
   const exchange = exchangeOf(this);
   if (exchange === undefined) return;
   // The client left before the response was complete: stop the upstream work too.
-  if (!this.writableFinished) exchange.proxyReq?.destroy();
+  if (!this.writableFinished && exchange.proxyRes?.complete !== true) exchange.proxyReq?.destroy();
   exchange.owner.finish(exchange);
 }
 

@@ -20,6 +20,8 @@ export class Exchange implements Outcome {
   error: Error | undefined = undefined;
   /** The upstream request, once the engine created it. */
   proxyReq: ClientRequest | undefined = undefined;
+  /** The upstream response, once its head arrived. */
+  proxyRes: IncomingMessage | undefined = undefined;
   /** The upstream socket of an open WebSocket tunnel. */
   tunnel: Duplex | undefined = undefined;
   /** Pending `timeout` deadline of the whole request (carried over to retries). */

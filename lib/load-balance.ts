@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { Balancer } from './balancer.js';
+import type { ResponseCacheMiddleware } from './cache/middleware.js';
 import type { BalancerEvents } from './events.js';
 import type { BalancerStats } from './stats.js';
 import { resolveOptions, type LoadBalanceOptions } from './options.js';
@@ -19,6 +20,8 @@ export interface LoadBalancer {
   readonly strategy: Strategy;
   /** WebSocket entry point: `server.on('upgrade', lb.upgrade)`. Same pool and strategy as HTTP. */
   readonly upgrade: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
+  /** The response cache given as `cache` (purge, stats), if any. */
+  readonly cache: ResponseCacheMiddleware | undefined;
   /** Per-target state, in-flight, totals, errors, latency (EWMA, ms) and health; pool-wide panic and retries. */
   stats(): BalancerStats;
   /** Resolves once every target with an active health check has been checked once (start-up gate). */
@@ -38,11 +41,13 @@ type Listener = Parameters<Balancer['on']>[1];
 
 /** Creates a load-balancing reverse-proxy middleware. Throws a TypeError naming any invalid option. */
 export function loadBalance(options: LoadBalanceOptions): LoadBalancer {
-  const balancer = new Balancer(resolveOptions(options));
+  const resolved = resolveOptions(options);
+  const balancer = new Balancer(resolved);
   const lb = ((req: IncomingMessage, res: ServerResponse) => balancer.handle(req, res)) as LoadBalancer;
   return Object.defineProperties(lb, {
     pool: { value: balancer.pool, enumerable: true },
     strategy: { value: balancer.strategy, enumerable: true },
+    cache: { value: resolved.cache, enumerable: true },
     upgrade: { value: (req: IncomingMessage, socket: Duplex, head: Buffer) => balancer.upgrade(req, socket, head), enumerable: true },
     stats: { value: () => balancer.stats(), enumerable: true },
     firstHealthCheck: { value: () => balancer.firstHealthCheck(), enumerable: true },

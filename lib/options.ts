@@ -1,6 +1,8 @@
 import type https from 'node:https';
 import http from 'node:http';
 import type { ClientIpHeader, TrustProxy } from './client-ip.js';
+import type { ResponseCacheMiddleware } from './cache/middleware.js';
+import { ResponseCache } from './cache/response-cache.js';
 import type { HealthCheckSpec } from './health/checker.js';
 import { resolveOutlierOptions, type OutlierDetectionOptions, type ResolvedOutlierOptions } from './health/outlier.js';
 import { resolveRetryOptions, type RetryOptions, type RetryPolicy } from './retry.js';
@@ -53,6 +55,8 @@ export interface LoadBalanceOptions {
   slowStart?: number;
   /** Failover of failed requests to other targets; default on (2 retries, idempotent methods, 20% budget); false turns it off. */
   retry?: RetryOptions | false;
+  /** A response cache (`responseCache({...})`) in front of the proxy; default none. */
+  cache?: ResponseCacheMiddleware;
 }
 
 /** Options after validation and defaults. */
@@ -79,12 +83,13 @@ export interface ResolvedOptions {
   panicThreshold: number;
   slowStart: number;
   retry: RetryPolicy | undefined;
+  cache: ResponseCacheMiddleware | undefined;
 }
 
 const KNOWN = new Set([
   'targets', 'dynamic', 'strategy', 'proxyTimeout', 'timeout', 'retryAfter', 'changeOrigin', 'xForwarded', 'forwarded',
   'trustProxy', 'trustedHeader', 'hideHeaders', 'rewriteLocation', 'keepAlive', 'agentOptions', 'agent', 'httpsAgent',
-  'healthCheck', 'outlierDetection', 'panicThreshold', 'slowStart', 'retry',
+  'healthCheck', 'outlierDetection', 'panicThreshold', 'slowStart', 'retry', 'cache',
 ]);
 
 function fail(option: string, expected: string, value: unknown): never {
@@ -176,5 +181,14 @@ export function resolveOptions(input: LoadBalanceOptions | undefined): ResolvedO
     panicThreshold,
     slowStart: ms(options, 'slowStart', 0),
     retry: resolveRetryOptions(options.retry),
+    cache: cacheOption(options.cache),
   };
+}
+
+function cacheOption(cache: unknown): ResponseCacheMiddleware | undefined {
+  if (cache === undefined) return undefined;
+  if (typeof cache !== 'function' || !((cache as Partial<ResponseCacheMiddleware>).cache instanceof ResponseCache)) {
+    fail('cache', 'a responseCache()', cache);
+  }
+  return cache as ResponseCacheMiddleware;
 }

@@ -1,3 +1,4 @@
+import type { CacheStats } from './cache/response-cache.js';
 import type { TargetHealth } from './health/supervisor.js';
 import type { TargetState } from './target.js';
 
@@ -32,5 +33,7 @@ export interface BalancerStats {
   unavailable: number;
   /** Attempts sent again to another target after a failure. */
   retries: number;
+  /** Response cache counters, when a cache is configured. */
+  cache: CacheStats | undefined;
   targets: TargetStats[];
 }
