@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import { createInterface } from 'node:readline';
 import { after, before, describe, test } from 'node:test';
 import express from 'express';
 import { loadBalance, responseCache, type LoadBalancer } from 'proxy-balancer';
@@ -360,5 +362,80 @@ describe('response cache on its own', () => {
     assert.throws(() => responseCache({ header: '' }), /options\.header/);
     assert.throws(() => responseCache({ store: {} as never }), /options\.store/);
     assert.throws(() => loadBalance({ targets: ['http://127.0.0.1:1'], cache: {} as never }), /options\.cache/);
+  });
+});
+
+/** Serves 10 MiB at /big (honouring backpressure), prints its port, then fetches /big through the port it is given on stdin and prints the byte count. */
+const STREAMING_PEER = `
+const http = require('node:http');
+const readline = require('node:readline');
+const chunk = Buffer.alloc(64 * 1024, 'z');
+const origin = http.createServer((req, res) => {
+  res.setHeader('cache-control', 'max-age=60');
+  res.setHeader('content-length', 160 * chunk.length);
+  let sent = 0;
+  const pump = () => { while (sent < 160) { sent++; if (!res.write(chunk)) return void res.once('drain', pump); } res.end(); };
+  pump();
+}).listen(0, '127.0.0.1', () => console.log(origin.address().port));
+readline.createInterface({ input: process.stdin }).on('line', (port) => {
+  http.get('http://127.0.0.1:' + port + '/big', { agent: false }, (res) => {
+    let total = 0;
+    res.on('data', (c) => (total += c.length));
+    res.on('end', () => console.log(total));
+  });
+});
+`;
+
+describe('response cache memory bounds', () => {
+  test('a 10 MB body streams through with RSS growth below 20 MB and is not cached', async () => {
+    // Origin and client live in a child process, so this process's RSS is the balancer's own.
+    const child = spawn(process.execPath, ['-e', STREAMING_PEER], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
+    const originPort = Number((await lines.next()).value);
+    const lb = loadBalance({ targets: [`http://127.0.0.1:${originPort}`], cache: responseCache({ maxEntrySize: 1024 * 1024 }) });
+    const front = await listen(lb);
+    const stream = async (): Promise<number> => {
+      child.stdin!.write(`${front.port}\n`);
+      return Number((await lines.next()).value);
+    };
+    try {
+      // Two passes first: the heap and socket buffers grow to their working size once, whatever the body.
+      assert.equal(await stream(), 10 * 1024 * 1024);
+      assert.equal(await stream(), 10 * 1024 * 1024);
+      const before = process.memoryUsage().rss;
+      let peak = before;
+      const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 5);
+      const received = await stream();
+      clearInterval(sampler);
+      assert.equal(received, 10 * 1024 * 1024);
+      const growth = (peak - before) / 1024 / 1024;
+      assert.ok(growth < 20, `RSS grew ${growth.toFixed(1)} MB`);
+      assert.equal(lb.stats().cache!.stored, 0, 'not cached');
+      assert.equal(lb.stats().cache!.misses, 3);
+    } finally {
+      child.kill();
+      await lb.close();
+      await front.close();
+    }
+  });
+
+  test('the memory store never holds more than maxSize bytes: least recently used entries go', async () => {
+    const origin = await listen((req, res) => {
+      res.setHeader('cache-control', 'max-age=60');
+      res.end(Buffer.alloc(30 * 1024, req.url ?? ''));
+    });
+    const lb = loadBalance({ targets: [origin.url], cache: responseCache({ maxSize: 100 * 1024, maxEntrySize: 64 * 1024 }) });
+    const front = await listen(lb);
+    try {
+      for (let i = 0; i < 6; i++) await request(`${front.url}/item${i}`);
+      const states: string[] = [];
+      for (let i = 0; i < 6; i++) states.push(String((await request(`${front.url}/item${i}`)).headers['x-cache']));
+      const hits = states.filter((s) => s === 'HIT').length;
+      assert.ok(hits <= 3, `at most 3 entries of 30 KiB fit in 100 KiB: ${states.join(',')}`);
+      assert.equal(states[0], 'MISS', 'the oldest entry was evicted');
+    } finally {
+      await lb.close();
+      await closeAll(front, origin);
+    }
   });
 });

@@ -1,0 +1,104 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { Redis } from 'ioredis';
+import { decodeEntry, encodeEntry, loadBalance, redisStore, responseCache, type CachedResponse } from 'proxy-balancer';
+import { closeAll, delay, listen, request, type TestServer } from './helpers.js';
+import { startRedis, type RedisServer } from './redis-server.js';
+
+describe('Redis store against a real redis-server', () => {
+  let redis: RedisServer;
+  let client: Redis;
+
+  before(async () => {
+    redis = await startRedis();
+    client = new Redis(redis.url, { lazyConnect: true });
+    await client.connect();
+  });
+  after(async () => {
+    client.disconnect();
+    await redis.stop();
+  });
+
+  const entry = (body: Buffer): CachedResponse => ({
+    status: 200,
+    headers: ['content-type', 'application/octet-stream', 'content-length', String(body.length)],
+    body,
+    requestTime: 1,
+    responseTime: 2,
+    date: 2,
+    ageValue: 0,
+    freshness: 60_000,
+    staleWhileRevalidate: 0,
+    staleIfError: 0,
+    noCache: false,
+    mustRevalidate: false,
+    etag: '"e"',
+    lastModified: undefined,
+    varyValues: undefined,
+  });
+
+  test('entries round-trip with binary bodies, expire by TTL, and purge by prefix', async () => {
+    const store = redisStore(client, { prefix: 'test:' });
+    const body = Buffer.from([0, 1, 2, 10, 13, 255, 0x0a]);
+    await store.set('GET http://a/x', entry(body), 60_000, 100);
+    const back = (await store.get('GET http://a/x')) as CachedResponse;
+    assert.deepEqual(back.body, body);
+    assert.equal(back.etag, '"e"');
+    assert.deepEqual(decodeEntry(encodeEntry(back)), back);
+    await store.set('GET http://a/short', entry(body), 50, 100);
+    await delay(120);
+    assert.equal(await store.get('GET http://a/short'), undefined, 'expired through the Redis TTL');
+    await store.set('GET http://a/p/1', entry(body), 60_000, 100);
+    await store.set('GET http://a/p/2', entry(body), 60_000, 100);
+    await store.set('GET http://a/q*', entry(body), 60_000, 100);
+    assert.equal(await store.deletePrefix('GET http://a/p/'), 2);
+    assert.ok(await store.get('GET http://a/q*'), 'glob characters in keys are matched literally');
+    await store.delete('GET http://a/q*');
+    assert.equal(await store.get('GET http://a/q*'), undefined);
+  });
+
+  test('two balancers (two app instances) share hits through one Redis', async () => {
+    let calls = 0;
+    const origin: TestServer = await listen((_req, res) => {
+      calls++;
+      res.setHeader('cache-control', 'max-age=60');
+      res.end(`shared body ${calls}`);
+    });
+    const one = loadBalance({ targets: [origin.url], cache: responseCache({ store: redisStore(client) }) });
+    const two = loadBalance({ targets: [origin.url], cache: responseCache({ store: redisStore(client) }) });
+    const frontOne = await listen(one);
+    const frontTwo = await listen(two);
+    try {
+      // Same Host for both, as behind one public name.
+      const first = await request(`${frontOne.url}/shared`, { headers: { host: 'shop.example' } });
+      const second = await request(`${frontTwo.url}/shared`, { headers: { host: 'shop.example' } });
+      assert.equal(first.headers['x-cache'], 'MISS');
+      assert.equal(second.headers['x-cache'], 'HIT', 'the other instance hit what the first stored');
+      assert.equal(second.body, 'shared body 1');
+      assert.equal(calls, 1);
+      await two.cache!.purge('http://shop.example/shared');
+      assert.equal((await request(`${frontOne.url}/shared`, { headers: { host: 'shop.example' } })).headers['x-cache'], 'MISS', 'a purge on one instance is seen by all');
+    } finally {
+      await one.close();
+      await two.close();
+      await closeAll(frontOne, frontTwo, origin);
+    }
+  });
+
+  test('a Redis outage degrades to misses, never to errors', async () => {
+    const broken = new Redis(`redis://127.0.0.1:1`, { lazyConnect: true, maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: () => null });
+    broken.on('error', () => {});
+    const origin = await listen((_req, res) => ((res.setHeader('cache-control', 'max-age=60'), res.end('ok'))));
+    const lb = loadBalance({ targets: [origin.url], cache: responseCache({ store: redisStore(broken) }) });
+    const front = await listen(lb);
+    try {
+      const reply = await request(`${front.url}/`);
+      assert.equal(reply.status, 200);
+      assert.equal(reply.body, 'ok');
+    } finally {
+      await lb.close();
+      broken.disconnect();
+      await closeAll(front, origin);
+    }
+  });
+});
