@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import { createInterface } from 'node:readline';
+import zlib from 'node:zlib';
 import { after, before, describe, test } from 'node:test';
 import express from 'express';
 import { loadBalance, responseCache, type LoadBalancer } from 'proxy-balancer';
@@ -433,6 +434,53 @@ describe('response cache memory bounds', () => {
       const hits = states.filter((s) => s === 'HIT').length;
       assert.ok(hits <= 3, `at most 3 entries of 30 KiB fit in 100 KiB: ${states.join(',')}`);
       assert.equal(states[0], 'MISS', 'the oldest entry was evicted');
+    } finally {
+      await lb.close();
+      await closeAll(front, origin);
+    }
+  });
+});
+
+describe('on-the-fly compression', () => {
+  test('uncompressed text is compressed per client encoding, with Vary, and each encoding is cached', async () => {
+    const text = JSON.stringify({ items: Array.from({ length: 200 }, (_, i) => ({ id: i, name: `item ${i}` })) });
+    let calls = 0;
+    const origin = await listen((_req, res) => {
+      calls++;
+      res.setHeader('content-type', 'application/json');
+      res.setHeader('cache-control', 'max-age=60');
+      res.end(text);
+    });
+    const lb = loadBalance({ targets: [origin.url], cache: responseCache({ compress: true }) });
+    const front = await listen(lb);
+    const fetchRaw = (acceptEncoding?: string) =>
+      new Promise<{ headers: http.IncomingHttpHeaders; body: Buffer }>((resolve, reject) => {
+        http.get(`${front.url}/data`, { agent: false, headers: acceptEncoding ? { 'accept-encoding': acceptEncoding } : {} }, (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => resolve({ headers: res.headers, body: Buffer.concat(chunks) }));
+        }).on('error', reject);
+      });
+    try {
+      const br = await fetchRaw('gzip, deflate, br');
+      assert.equal(br.headers['content-encoding'], 'br');
+      assert.match(String(br.headers.vary), /Accept-Encoding/);
+      assert.equal(zlib.brotliDecompressSync(br.body).toString(), text);
+      assert.ok(br.body.length < text.length / 3, `br ${br.body.length} of ${text.length} bytes`);
+      const gzip = await fetchRaw('gzip');
+      assert.equal(gzip.headers['content-encoding'], 'gzip');
+      assert.equal(zlib.gunzipSync(gzip.body).toString(), text);
+      const plain = await fetchRaw();
+      assert.equal(plain.headers['content-encoding'], undefined);
+      assert.equal(plain.body.toString(), text);
+      assert.equal(calls, 3, 'one upstream fetch per encoding');
+      const brAgain = await fetchRaw('br;q=1.0, gzip;q=0.5');
+      assert.equal(brAgain.headers['x-cache'], 'HIT');
+      assert.equal(brAgain.headers['content-encoding'], 'br');
+      assert.equal(zlib.brotliDecompressSync(brAgain.body).toString(), text);
+      const gzipAgain = await fetchRaw('gzip, deflate');
+      assert.equal(gzipAgain.headers['x-cache'], 'HIT');
+      assert.equal(calls, 3);
     } finally {
       await lb.close();
       await closeAll(front, origin);

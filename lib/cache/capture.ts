@@ -1,4 +1,5 @@
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { Transform } from 'node:stream';
 
 /** What happens to a response body once its head is known. */
 export interface CaptureMode {
@@ -42,6 +43,8 @@ export class Capture {
   #chunks: Buffer[] | undefined = [];
   #size = 0;
   #finished = false;
+  /** A compressor the body goes through on its way to the client (and the cache). */
+  #transform: Transform | undefined;
   readonly #writeHead: WriteHead;
   readonly #write: Write;
   readonly #end: End;
@@ -61,6 +64,19 @@ export class Capture {
     res.on('close', onCaptureClose);
   }
 
+  /** Sends the body through `transform` (a compressor): its output is what the client gets and the cache keeps. */
+  transformWith(transform: Transform): void {
+    this.#transform = transform;
+    (transform as Transform & { [kCapture]?: Capture })[kCapture] = this;
+    transform.on('data', onTransformed);
+    transform.on('end', onTransformEnd);
+    transform.on('error', onTransformError);
+  }
+
+  get transform(): Transform | undefined {
+    return this.#transform;
+  }
+
   /** Gives the response object back its own methods (to answer it directly, or once nothing more is to be seen). */
   release(): void {
     const res = this.res;
@@ -75,7 +91,7 @@ export class Capture {
     this.mode = mode;
     const declared = Number(this.res.getHeader('content-length'));
     if (!mode.keep || declared > this.#limit) this.#chunks = undefined;
-    if (mode.forward && this.#chunks === undefined) this.#stopWatching();
+    if (mode.forward && this.#chunks === undefined && this.#transform === undefined) this.#stopWatching();
     return mode;
   }
 
@@ -89,7 +105,7 @@ export class Capture {
     this.#size += buffer.length;
     if (this.#size > this.#limit) {
       this.#chunks = undefined;
-      if (this.mode?.forward) this.#stopWatching();
+      if (this.mode?.forward && this.#transform === undefined) this.#stopWatching();
       return;
     }
     this.#chunks.push(buffer);
@@ -157,6 +173,12 @@ function captureWriteHead(this: Captured, status: number, reason?: unknown, head
 function captureWrite(this: Captured, chunk: unknown, encoding?: unknown, callback?: unknown): boolean {
   const capture = this[kCapture]!;
   const mode = capture.commit();
+  const transform = capture.transform;
+  if (transform !== undefined) {
+    // The compressor buffers; answering true keeps the producer from waiting on a 'drain' only the socket emits.
+    transform.write(chunk, (typeof encoding === 'string' ? encoding : 'utf8') as BufferEncoding, typeof encoding === 'function' ? (encoding as () => void) : (callback as () => void));
+    return true;
+  }
   capture.keep(chunk, typeof encoding === 'function' ? undefined : encoding);
   if (mode.forward) return capture.writeThrough(chunk, encoding, callback);
   const done = typeof encoding === 'function' ? encoding : callback;
@@ -169,6 +191,13 @@ function captureEnd(this: Captured, chunk?: unknown, encoding?: unknown, callbac
   if (typeof chunk === 'function') [chunk, callback] = [undefined, chunk];
   else if (typeof encoding === 'function') [encoding, callback] = [undefined, encoding];
   const mode = capture.commit();
+  const transform = capture.transform;
+  if (transform !== undefined) {
+    if (chunk !== undefined && chunk !== null) transform.write(chunk, (encoding as BufferEncoding) ?? 'utf8');
+    transform.end();
+    if (typeof callback === 'function') this.once('finish', callback as () => void);
+    return this;
+  }
   capture.keep(chunk, encoding);
   if (mode.forward) capture.endThrough(chunk, encoding, callback);
   else if (typeof callback === 'function') queueMicrotask(callback as () => void);
@@ -183,4 +212,22 @@ function onCaptureClose(this: Captured): void {
   if (capture.mode === undefined || !capture.mode.forward) capture.release();
   capture.dropKept();
   capture.finish();
+}
+
+function onTransformed(this: Transform & { [kCapture]?: Capture }, chunk: Buffer): void {
+  const capture = this[kCapture]!;
+  capture.keep(chunk, undefined);
+  if (capture.mode?.forward) capture.writeThrough(chunk, undefined, undefined);
+}
+
+function onTransformEnd(this: Transform & { [kCapture]?: Capture }): void {
+  const capture = this[kCapture]!;
+  if (capture.mode?.forward) capture.endThrough(undefined, undefined, undefined);
+  capture.finish();
+}
+
+function onTransformError(this: Transform & { [kCapture]?: Capture }): void {
+  const capture = this[kCapture]!;
+  capture.dropKept();
+  capture.res.destroy();
 }

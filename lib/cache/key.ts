@@ -1,5 +1,8 @@
 import type { IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
+import { preferredEncoding } from './compress.js';
+
+const ENCODINGS = ['br', 'gzip', 'deflate'];
 
 /** Computes the primary cache key of a request. */
 export type CacheKey = (req: IncomingMessage) => string;
@@ -29,7 +32,11 @@ export function keyOfUrl(url: URL): string {
 /** Secondary key of the variant that `req` selects among responses varying on `names`. */
 export function variantKey(primary: string, names: readonly string[], req: IncomingMessage): string {
   let key = `${primary}\u0001`;
-  for (const name of names) key += `${name}=${normalizeVaryValue(req.headers[name])}\u0001`;
+  for (const name of names) {
+    const value = req.headers[name];
+    // Clients word Accept-Encoding a hundred ways; what selects a variant is the encoding they get.
+    key += `${name}=${name === 'accept-encoding' ? (preferredEncoding(value, ENCODINGS) ?? 'identity') : normalizeVaryValue(value)}\u0001`;
+  }
   return key;
 }
 

@@ -2,6 +2,7 @@ import createDebug from 'debug';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import net from 'node:net';
 import { Capture, KEEP_ONLY, PASS, STORE, SWALLOW, type CaptureMode, type CaptureOwner } from './capture.js';
+import { compressorFor, resolveCompress, type CompressOptions, type ResolvedCompress } from './compress.js';
 import { defaultCacheKey, keyOfUrl, variantKey, varyNames, type CacheKey } from './key.js';
 import { memoryStore } from './memory-store.js';
 import { freshnessLifetime, mayServeOnError, parseCacheControl, parseDate, storability, usability, type Directives } from './policy.js';
@@ -28,6 +29,8 @@ export interface ResponseCacheOptions {
   coalesceTimeout?: number;
   /** Milliseconds a stale entry that can be revalidated (ETag/Last-Modified) is kept past its freshness; default 3600000. */
   keepStale?: number;
+  /** Compress uncompressed text-like responses for clients that accept it (br, gzip), cached per encoding; default false. */
+  compress?: boolean | CompressOptions;
 }
 
 /** Cache counters, as in `lb.stats().cache`. */
@@ -98,6 +101,7 @@ export class ResponseCache implements CaptureOwner {
   readonly #storeSetCookie: boolean;
   readonly #coalesceTimeout: number;
   readonly #keepStale: number;
+  readonly #compress: ResolvedCompress | undefined;
   readonly #inflight = new Map<string, Promise<void>>();
   readonly #refreshing = new Set<string>();
   readonly #stats: CacheStats = { hits: 0, misses: 0, stale: 0, revalidated: 0, bypass: 0, stored: 0, coalesced: 0 };
@@ -120,6 +124,7 @@ export class ResponseCache implements CaptureOwner {
     this.#keepStale = options.keepStale ?? 3600_000;
     positiveInteger('coalesceTimeout', this.#coalesceTimeout, true);
     positiveInteger('keepStale', this.#keepStale, true);
+    this.#compress = resolveCompress(options.compress);
   }
 
   /**
@@ -267,6 +272,7 @@ export class ResponseCache implements CaptureOwner {
       this.#label(res, 'MISS');
     }
     if (kind === 'pass') return PASS;
+    if (this.#compress !== undefined) this.#compressIfWanted(lookup);
     const headers = res.getHeaders();
     const cc = parseCacheControl(headers['cache-control'] as string | undefined);
     const incoming = headers as unknown as http.IncomingHttpHeaders;
@@ -311,6 +317,19 @@ export class ResponseCache implements CaptureOwner {
     const declared = res.getHeader('content-length');
     if (declared !== undefined && Number(declared) !== body.length) return;
     this.#save(lookup.key, lookup.req, buildEntry(res, body, lookup.requestTime, lookup.freshness, this.#header));
+  }
+
+  #compressIfWanted(lookup: Lookup): void {
+    const res = lookup.res;
+    const compressor = compressorFor(
+      this.#compress!,
+      lookup.req.headers['accept-encoding'],
+      res.statusCode,
+      res.getHeaders(),
+      (name, value) => res.setHeader(name, value),
+      (name) => res.removeHeader(name),
+    );
+    if (compressor !== undefined) lookup.transformWith(compressor);
   }
 
   #answer(lookup: Lookup, entry: CachedResponse, label: string): void {
