@@ -22,9 +22,7 @@ export function memoryStore(options: MemoryStoreOptions = {}): CacheStore {
     set: (key, entry, ttl, size) => {
       lru.set(key, entry, { ttl, size: Math.max(1, size) });
     },
-    delete: (key) => {
-      lru.delete(key);
-    },
+    delete: (key) => lru.delete(key),
     deletePrefix: (prefix) => {
       let count = 0;
       for (const key of [...lru.keys()]) {

@@ -34,7 +34,7 @@ export function redisStore(client: RedisLike, options: RedisStoreOptions = {}): 
       await client.set(prefix + key, encodeEntry(entry), 'PX', Math.max(1, Math.ceil(ttl)));
     },
     async delete(key) {
-      await client.del(prefix + key);
+      return (await client.del(prefix + key)) > 0;
     },
     async deletePrefix(keyPrefix) {
       const pattern = `${(prefix + keyPrefix).replace(GLOB, '\\$&')}*`;

@@ -159,8 +159,8 @@ export class ResponseCache implements CaptureOwner {
       return this.store.deletePrefix(keyOfUrl(new URL(target.prefix)));
     }
     const key = keyOfUrl(new URL(String(target)));
-    await this.store.delete(key);
-    return 1 + (await this.store.deletePrefix(`${key}\u0001`));
+    const removed = (await this.store.delete(key)) ? 1 : 0;
+    return removed + (await this.store.deletePrefix(`${key}\u0001`));
   }
 
   stats(): CacheStats {

@@ -48,7 +48,8 @@ export interface CacheStore {
   get(key: string): MaybePromise<CacheEntry | undefined>;
   /** Stores `entry` for `ttl` ms; `size` is its approximate size in bytes, for stores bounded by bytes. */
   set(key: string, entry: CacheEntry, ttl: number, size: number): MaybePromise<void>;
-  delete(key: string): MaybePromise<void>;
+  /** Deletes one key; answers whether it existed. */
+  delete(key: string): MaybePromise<boolean>;
   /** Deletes every key starting with `prefix` (for `purge({ prefix })`); returns how many. */
   deletePrefix(prefix: string): MaybePromise<number>;
   /** Releases connections or timers the store owns (optional). */
