@@ -13,6 +13,14 @@ import { HealthSupervisor } from './health/supervisor.js';
 import { stripRequestHopByHop, stripResponseHopByHop, stripUpgradeHopByHop } from './hop-by-hop.js';
 import { rewriteLocation } from './location.js';
 import { logProxy, logStrategy } from './log.js';
+import { toOriginForm } from './origin-form.js';
+import type { Admission } from './protect/admission.js';
+import type { CircuitBreaker } from './protect/circuit-breaker.js';
+import type { ConnectionQueue } from './protect/connection-queue.js';
+import { refusedFraming, refusedUpgradeFraming, refuseUnforwardable } from './protect/framing.js';
+import { createGuards } from './protect/guards.js';
+import { countBody } from './protect/request-limits.js';
+import { watchTunnelIdle } from './protect/tunnel-idle.js';
 import type { ResolvedOptions } from './options.js';
 import { Pool } from './pool.js';
 import { emptyBody, RequestBody, RetryBudget, type RetryPolicy } from './retry.js';
@@ -36,6 +44,9 @@ export class Balancer extends EventEmitter<BalancerEvents> implements EngineEven
   readonly #budget: RetryBudget | undefined;
   readonly #tunnels = new Set<Duplex>();
   readonly #cache: ResponseCache | undefined;
+  readonly #admission: Admission | undefined;
+  readonly #queue: ConnectionQueue | undefined;
+  readonly #breaker: CircuitBreaker | undefined;
   #inFlight = 0;
   #unavailable = 0;
   #retries = 0;
@@ -53,6 +64,16 @@ export class Balancer extends EventEmitter<BalancerEvents> implements EngineEven
     this.#health = new HealthSupervisor(this.pool, options, this.notify);
     this.#engine = new ProxyEngine(options, this);
     this.#cache = options.cache?.cache;
+    const guards = createGuards(options.protection, options.retryAfter, this.#resolver, {
+      forward: (req, res) => this.#forward(req, res),
+      forwardUpgrade: (req, socket, head) => this.#tunnel(req, socket, head),
+      proxy: (req, res) => this.#proxy(req, res),
+      dispatch: (target, req, res) => this.#dispatch(target, req, res),
+      eligible: (target) => this.pool.ready.includes(target),
+    });
+    this.#admission = guards.admission;
+    this.#queue = guards.queue;
+    this.#breaker = guards.breaker;
   }
 
   /**
@@ -67,8 +88,15 @@ export class Balancer extends EventEmitter<BalancerEvents> implements EngineEven
     }
   };
 
-  /** The middleware entry point: through the response cache when there is one, else straight to the proxy. */
+  /** The middleware entry point: framing and admission checks, then the response cache if any, then the proxy. */
   handle(req: IncomingMessage, res: ServerResponse): void {
+    if (refusedFraming(req, res)) return;
+    if (this.#admission === undefined) this.#forward(req, res);
+    else this.#admission.admit(req, res);
+  }
+
+  /** A request past admission: through the response cache when there is one, else straight to the proxy. */
+  #forward(req: IncomingMessage, res: ServerResponse): void {
     if (this.#cache === undefined) this.#proxy(req, res);
     else this.#cache.handle(req, res, this.#proxyHandler, this.#proxyHandler);
   }
@@ -77,11 +105,16 @@ export class Balancer extends EventEmitter<BalancerEvents> implements EngineEven
 
   /** Proxies one HTTP request to a target. */
   #proxy(req: IncomingMessage, res: ServerResponse): void {
-    const target = this.#choose(req);
+    const target = this.#breaker?.admits(this.#inFlight) === false ? this.#refuse('circuit breaker: maxRequests in flight') : this.#choose(req);
     if (target === undefined) {
       respondError(res, 503, this.#options.retryAfter);
       return;
     }
+    if (this.#queue === undefined || this.#queue.admit(target, req, res)) this.#dispatch(target, req, res);
+  }
+
+  /** Sends a request to `target` (whose connection slot, when capped, is free). */
+  #dispatch(target: Target, req: IncomingMessage, res: ServerResponse): void {
     stripRequestHopByHop(req.headers);
     this.#addForwarding(req);
     const exchange = this.#start(target, req, res);
@@ -91,14 +124,27 @@ export class Balancer extends EventEmitter<BalancerEvents> implements EngineEven
       this.#budget!.request();
       exchange.body = RequestBody.record(req, this.#retry.maxBodyBytes);
     }
-    this.#engine.web(target, req, res);
+    const maxBodySize = this.#options.protection.maxBodySize;
+    if (maxBodySize > 0) countBody(req, res, maxBodySize);
+    try {
+      this.#engine.web(target, req, res);
+    } catch (err) {
+      refuseUnforwardable(req, res, err);
+    }
   }
 
   /** Tunnels one WebSocket upgrade; the `server.on('upgrade')` entry point. */
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', ignore);
-    const target = this.#choose(req);
-    if (target === undefined) {
+    if (refusedUpgradeFraming(req, socket)) return;
+    if (this.#admission === undefined) this.#tunnel(req, socket, head);
+    else this.#admission.admitUpgrade(req, socket, head);
+  }
+
+  /** Tunnels an admitted WebSocket upgrade. Tunnels do not queue: a target at `maxConnections` refuses them. */
+  #tunnel(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const target = this.#breaker?.admits(this.#inFlight) === false ? this.#refuse('circuit breaker: maxRequests in flight') : this.#choose(req);
+    if (target === undefined || this.#queue?.hasRoom(target) === false) {
       refuseHandshake(socket, 503, this.#options.retryAfter);
       return;
     }
@@ -107,7 +153,13 @@ export class Balancer extends EventEmitter<BalancerEvents> implements EngineEven
     this.#start(target, req, socket);
     this.#tunnels.add(socket);
     watchClientSocket(socket);
-    this.#engine.ws(target, req, socket, head);
+    const idle = this.#options.protection.webSocketIdleTimeout;
+    if (idle > 0) watchTunnelIdle(socket, idle);
+    try {
+      this.#engine.ws(target, req, socket, head);
+    } catch (err) {
+      refuseUnforwardable(req, socket, err);
+    }
   }
 
   /** Resolves once every target with an active health check has been checked once. */
@@ -142,6 +194,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements EngineEven
   /** Refuses new requests, stops health checks, closes tunnels, waits for in-flight requests, then closes upstream connections. */
   async close(): Promise<void> {
     this.#closed = true;
+    this.#queue?.close();
     this.#health.close();
     this.#budget?.close();
     for (const socket of this.#tunnels) socket.destroy();
@@ -158,8 +211,10 @@ export class Balancer extends EventEmitter<BalancerEvents> implements EngineEven
     const target = exchange.target;
     target.inFlight--;
     this.#inFlight--;
+    if (exchange.attempt > 1) this.#breaker?.retryEnded();
     this.strategy.onEnd?.(target, exchange);
     this.pool.released(target);
+    this.#queue?.released(target);
     if (this.#inFlight === 0 && this.#idle !== undefined) this.#idle();
   }
 
@@ -248,8 +303,9 @@ export class Balancer extends EventEmitter<BalancerEvents> implements EngineEven
     if (!staleSocket && !policy.methods.has(req.method ?? '')) return false;
     if (exchange.body !== undefined && !exchange.body.replayable) return false;
     const next = this.#nextTarget(exchange, req, staleSocket);
-    if (next === undefined || !this.#budget!.take()) return false;
+    if (next === undefined || this.#queue?.hasRoom(next) === false || this.#breaker?.retriesCapped(exchange.attempt > 1) === true || !this.#budget!.take()) return false;
     this.#retries++;
+    this.#breaker?.retryStarted();
     if (logProxy.enabled) logProxy('retrying %s %s on %s after %s on %s', req.method, req.url, next.key, err.message, exchange.target.key);
     const retry = this.#start(next, req, res);
     exchange.handOver(retry);
@@ -368,17 +424,4 @@ function onClientClose(this: ServerResponse): void {
 function onUpstreamResponseClose(this: IncomingMessage): void {
   // An upstream body cut short must not reach the client as a complete response.
   if (!this.complete) exchangeOf(this)?.client.destroy();
-}
-
-/** Reduces an absolute-form request target to origin-form so it can never pick another host. */
-function toOriginForm(req: IncomingMessage): boolean {
-  const url = req.url ?? '';
-  if (url.charCodeAt(0) === 0x2f /* / */) return true;
-  try {
-    const parsed = new URL(url);
-    req.url = parsed.pathname + parsed.search;
-    return true;
-  } catch {
-    return false;
-  }
 }

@@ -18,3 +18,4 @@ export { memoryStore, type MemoryStoreOptions } from './cache/memory-store.js';
 export { redisStore, type RedisLike, type RedisStoreOptions } from './cache/redis-store.js';
 export { defaultCacheKey, type CacheKey } from './cache/key.js';
 export { encodeEntry, decodeEntry, type CacheStore, type CacheEntry, type CachedResponse, type VaryIndex, type MaybePromise } from './cache/store.js';
+export * from './protect/index.js';

@@ -5,12 +5,13 @@ import type { ResponseCacheMiddleware } from './cache/middleware.js';
 import { ResponseCache } from './cache/response-cache.js';
 import type { HealthCheckSpec } from './health/checker.js';
 import { resolveOutlierOptions, type OutlierDetectionOptions, type ResolvedOutlierOptions } from './health/outlier.js';
+import { PROTECTION_OPTIONS, resolveProtection, type ProtectionOptions, type ResolvedProtection } from './protect/options.js';
 import { resolveRetryOptions, type RetryOptions, type RetryPolicy } from './retry.js';
 import type { Strategy } from './strategy.js';
 import type { TargetSpec } from './target.js';
 
-/** Options of `loadBalance()`. Every one is optional but `targets`. */
-export interface LoadBalanceOptions {
+/** Options of `loadBalance()`. Every one is optional but `targets`. The protection options (rate limit, caps, filters) are documented in `ProtectionOptions`. */
+export interface LoadBalanceOptions extends ProtectionOptions {
   /** Upstream servers: URLs, or `{ url, weight }`. Must not be empty unless `dynamic` is set. */
   targets?: readonly TargetSpec[];
   /** Allow an empty pool at start-up, filled at run time through `lb.pool.add()`; default false. */
@@ -84,12 +85,14 @@ export interface ResolvedOptions {
   slowStart: number;
   retry: RetryPolicy | undefined;
   cache: ResponseCacheMiddleware | undefined;
+  protection: ResolvedProtection;
 }
 
 const KNOWN = new Set([
   'targets', 'dynamic', 'strategy', 'proxyTimeout', 'timeout', 'retryAfter', 'changeOrigin', 'xForwarded', 'forwarded',
   'trustProxy', 'trustedHeader', 'hideHeaders', 'rewriteLocation', 'keepAlive', 'agentOptions', 'agent', 'httpsAgent',
   'healthCheck', 'outlierDetection', 'panicThreshold', 'slowStart', 'retry', 'cache',
+  ...PROTECTION_OPTIONS,
 ]);
 
 function fail(option: string, expected: string, value: unknown): never {
@@ -182,6 +185,7 @@ export function resolveOptions(input: LoadBalanceOptions | undefined): ResolvedO
     slowStart: ms(options, 'slowStart', 0),
     retry: resolveRetryOptions(options.retry),
     cache: cacheOption(options.cache),
+    protection: resolveProtection(options),
   };
 }
 

@@ -1,0 +1,21 @@
+import type { ClientIpResolver } from '../client-ip.js';
+import { Admission, type AdmissionGate } from './admission.js';
+import { CircuitBreaker } from './circuit-breaker.js';
+import { ConnectionQueue, type QueueOwner } from './connection-queue.js';
+import type { ResolvedProtection } from './options.js';
+
+/** The protection pieces one balancer runs; each is undefined when its options are off, so the balancer skips it with one check. */
+export interface Guards {
+  admission: Admission | undefined;
+  queue: ConnectionQueue | undefined;
+  breaker: CircuitBreaker | undefined;
+}
+
+/** Builds the protection pieces the options ask for. */
+export function createGuards(protection: ResolvedProtection, retryAfter: number, resolver: ClientIpResolver | undefined, owner: AdmissionGate & QueueOwner): Guards {
+  return {
+    admission: protection.admission ? new Admission(protection, resolver, owner) : undefined,
+    queue: protection.maxConnections > 0 ? new ConnectionQueue({ ...protection, retryAfter }, owner) : undefined,
+    breaker: protection.maxRequests > 0 || protection.maxRetries > 0 ? new CircuitBreaker(protection.maxRequests, protection.maxRetries) : undefined,
+  };
+}

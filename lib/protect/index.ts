@@ -1,0 +1,11 @@
+export type { ProtectionOptions } from './options.js';
+export type { RateLimitOptions } from './rate-limit.js';
+export type { RateLimitResult, RateLimitStore, TokenBucket } from './rate-limit-store.js';
+export { MemoryRateLimitStore, memoryRateLimitStore, type MemoryRateLimitStoreOptions } from './token-bucket-store.js';
+export { RedisRateLimitStore, redisRateLimitStore, type RedisRateLimitStoreOptions, type RedisScriptClient } from './redis-rate-limit-store.js';
+export type { IpFilterOptions } from './ip-filter.js';
+export type { CircuitBreakerOptions } from './circuit-breaker.js';
+export type { FilterRejection, FilterVerdict, RequestFilter } from './filter.js';
+export type { PathRewrite } from './path-rewrite.js';
+export { RequestTooLargeError } from './request-limits.js';
+export { serverTimeouts, type ServerTimeoutOptions } from './server-timeouts.js';

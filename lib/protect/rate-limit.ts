@@ -1,0 +1,104 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { clientIp } from '../client-ip.js';
+import type { Rejection } from './reject.js';
+import type { RateLimitResult, RateLimitStore, TokenBucket } from './rate-limit-store.js';
+import { MemoryRateLimitStore } from './token-bucket-store.js';
+import { fail as failOption, isPositiveInteger, knownKeys } from './validate.js';
+
+/**
+ * Token-bucket rate limiting per key (NGINX `limit_req`, Envoy's local rate limit): each key's
+ * bucket holds up to `burst` tokens and refills at `limit` tokens per `windowMs`; a request takes
+ * one token or is answered 429.
+ */
+export interface RateLimitOptions {
+  /** Requests per `windowMs` a key may make, sustained (the refill rate). Positive integer; required. */
+  limit: number;
+  /** The window `limit` is counted over, ms; default 60000. Tokens refill continuously, not all at once at the end of a window. */
+  windowMs?: number;
+  /** Requests a key may make at once from a full bucket (the bucket's capacity). Positive integer; default `limit`. */
+  burst?: number;
+  /** What requests are counted by; default the client IP (`clientIp(req)`, resolved through `trustProxy`). Return undefined to exempt a request. */
+  key?: (req: IncomingMessage) => string | undefined;
+  /** Where the buckets live; default an in-memory LRU store of `maxKeys` keys. `redisRateLimitStore(client)` shares limits between instances. */
+  store?: RateLimitStore;
+  /** Keys the default in-memory store tracks at most (least recently seen forgotten first); default 10000. Not allowed with `store`. */
+  maxKeys?: number;
+  /** Add `RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset` and `RateLimit-Policy` to every response; default true. 429 answers carry them and `Retry-After` regardless. */
+  headers?: boolean;
+  /** When the store fails (Redis unreachable): true lets the request through, false answers 503; default true. */
+  failOpen?: boolean;
+}
+
+export const RATE_LIMIT_STORE_FAILED: Rejection = Object.freeze({ status: 503 });
+
+/** A `rateLimit` option, checked and ready to count requests. */
+export class RateLimiter {
+  readonly bucket: TokenBucket;
+  readonly store: RateLimitStore;
+  readonly failOpen: boolean;
+  readonly #key: ((req: IncomingMessage) => string | undefined) | undefined;
+  readonly #headers: boolean;
+  readonly #limit: string;
+  readonly #policy: string;
+
+  constructor(input: unknown) {
+    if (typeof input !== 'object' || input === null) fail('', 'an object with at least a limit', input);
+    knownKeys(input as Record<string, unknown>, 'rateLimit', ['limit', 'windowMs', 'burst', 'key', 'store', 'maxKeys', 'headers', 'failOpen']);
+    const options = input as RateLimitOptions;
+    const limit = options.limit;
+    if (!isPositiveInteger(limit)) fail('limit', 'a positive integer of requests', limit);
+    const windowMs = options.windowMs ?? 60_000;
+    if (typeof windowMs !== 'number' || !Number.isFinite(windowMs) || windowMs <= 0) fail('windowMs', 'a positive number of milliseconds', windowMs);
+    const burst = options.burst ?? limit;
+    if (!isPositiveInteger(burst)) fail('burst', 'a positive integer of requests', burst);
+    if (options.key !== undefined && typeof options.key !== 'function') fail('key', 'a function (req) => string | undefined', options.key);
+    if (options.store !== undefined && typeof options.store?.take !== 'function') fail('store', 'a rate-limit store (an object with a take() method)', options.store);
+    if (options.store !== undefined && options.maxKeys !== undefined) fail('maxKeys', 'left out when a store is given (it sizes the default store)', options.maxKeys);
+    if (options.maxKeys !== undefined && !isPositiveInteger(options.maxKeys)) fail('maxKeys', 'a positive integer', options.maxKeys);
+    if (options.headers !== undefined && typeof options.headers !== 'boolean') fail('headers', 'a boolean', options.headers);
+    if (options.failOpen !== undefined && typeof options.failOpen !== 'boolean') fail('failOpen', 'a boolean', options.failOpen);
+    this.bucket = Object.freeze({ capacity: burst, refillPerMs: limit / windowMs });
+    this.store = options.store ?? new MemoryRateLimitStore({ maxKeys: options.maxKeys ?? 10_000 });
+    this.failOpen = options.failOpen ?? true;
+    this.#key = options.key;
+    this.#headers = options.headers ?? true;
+    this.#limit = String(burst);
+    const seconds = Math.max(1, Math.ceil(windowMs / 1000));
+    this.#policy = burst === limit ? `${limit};w=${seconds}` : `${limit};w=${seconds};burst=${burst}`;
+  }
+
+  /** Takes a token for `req`; undefined when its key exempts it. May throw (a key function's bug) or reject (a store's failure). */
+  take(req: IncomingMessage): RateLimitResult | Promise<RateLimitResult> | undefined {
+    const key = this.#key === undefined ? clientIp(req) : this.#key(req);
+    if (key === undefined) return undefined;
+    return this.store.take(key, 1, Date.now(), this.bucket);
+  }
+
+  /** The 429 answer for a refused take. */
+  refusal(result: RateLimitResult): Rejection {
+    const retryAfter = String(Math.max(1, Math.ceil(result.resetMs / 1000)));
+    return {
+      status: 429,
+      headers: {
+        'retry-after': retryAfter,
+        'ratelimit-limit': this.#limit,
+        'ratelimit-remaining': String(result.remaining),
+        'ratelimit-reset': retryAfter,
+        'ratelimit-policy': this.#policy,
+      },
+    };
+  }
+
+  /** Tells an allowed client where it stands, on the response the upstream is about to fill. */
+  decorate(res: ServerResponse, result: RateLimitResult): void {
+    if (!this.#headers) return;
+    res.setHeader('ratelimit-limit', this.#limit);
+    res.setHeader('ratelimit-remaining', String(result.remaining));
+    res.setHeader('ratelimit-reset', String(Math.ceil(result.resetMs / 1000)));
+    res.setHeader('ratelimit-policy', this.#policy);
+  }
+}
+
+function fail(option: string, expected: string, value: unknown): never {
+  failOption(option === '' ? 'rateLimit' : `rateLimit.${option}`, expected, value);
+}

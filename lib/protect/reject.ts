@@ -1,0 +1,73 @@
+import { STATUS_CODES, validateHeaderName, validateHeaderValue, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+
+/** A refusal decided before any backend is touched. */
+export interface Rejection {
+  status: number;
+  /** Plain-text body; default the status text. Never carries upstream details. */
+  message?: string;
+  /** Extra response headers (`Allow`, `Retry-After`, `RateLimit-*`...). */
+  headers?: Readonly<Record<string, string>>;
+  /** Close the connection after answering: the rest of the stream cannot be trusted or is not worth reading. */
+  close?: boolean;
+}
+
+/** Whether unread request body bytes may follow the head on this connection. */
+export function mayHaveBody(req: IncomingMessage): boolean {
+  const length = req.headers['content-length'];
+  return (length !== undefined && length !== '0') || req.headers['transfer-encoding'] !== undefined;
+}
+
+/**
+ * Answers a refused request. A request whose body is still on the wire gets `Connection: close`, so
+ * Node does not read (and discard) a possibly huge body just to keep the connection alive.
+ */
+export function rejectRequest(req: IncomingMessage, res: ServerResponse, rejection: Rejection): void {
+  if (res.headersSent || res.destroyed) {
+    res.destroy();
+    return;
+  }
+  const body = `${rejection.message ?? STATUS_CODES[rejection.status] ?? 'Error'}\n`;
+  for (const name of res.getHeaderNames()) res.removeHeader(name);
+  res.statusCode = rejection.status;
+  try {
+    if (rejection.headers !== undefined) for (const name in rejection.headers) res.setHeader(name, rejection.headers[name]!);
+  } catch {
+    // Headers from an app filter that Node refuses (CR/LF, bad names) must not become a crash or an injection.
+    for (const name of res.getHeaderNames()) res.removeHeader(name);
+    res.statusCode = 500;
+  }
+  res.setHeader('content-type', 'text/plain; charset=utf-8');
+  res.setHeader('content-length', Buffer.byteLength(body));
+  res.setHeader('cache-control', 'no-store');
+  if (rejection.close === true || mayHaveBody(req)) res.setHeader('connection', 'close');
+  res.end(req.method === 'HEAD' ? undefined : body);
+}
+
+/** Answers a refused WebSocket handshake on its raw socket, then closes it. */
+export function rejectUpgrade(socket: Duplex, rejection: Rejection): void {
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  let status = rejection.status;
+  let extra = '';
+  try {
+    if (rejection.headers !== undefined) {
+      for (const name in rejection.headers) {
+        const value = rejection.headers[name]!;
+        validateHeaderName(name);
+        validateHeaderValue(name, value);
+        extra += `${name}: ${value}\r\n`;
+      }
+    }
+  } catch {
+    status = 500;
+    extra = '';
+  }
+  const body = `${status === rejection.status ? (rejection.message ?? STATUS_CODES[status]) : STATUS_CODES[status]}\n`;
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\n${extra}Content-Type: text/plain; charset=utf-8\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n${body}`,
+  );
+}
