@@ -14,6 +14,10 @@ export interface DemoBackend {
   url: string;
   port: number;
   server: Server;
+  /** Simulates a crash: stops listening and cuts every open connection. */
+  stop(): Promise<void>;
+  /** Listens again on the same port after `stop()`. */
+  start(): Promise<void>;
 }
 
 export interface BackendOptions {
@@ -68,7 +72,19 @@ export async function startBackends(count: number, options: BackendOptions = {})
       });
     }
     const port = await listen(server, firstPort === 0 ? 0 : firstPort + i, '127.0.0.1');
-    backends.push({ name, port, url: `http://127.0.0.1:${port}`, server });
+    backends.push({
+      name,
+      port,
+      url: `http://127.0.0.1:${port}`,
+      server,
+      stop: () => {
+        for (const client of wss?.clients ?? []) client.terminate();
+        return closeServer(server);
+      },
+      start: async () => {
+        if (!server.listening) await listenOnce(server, port, '127.0.0.1');
+      },
+    });
     closers.push(() => closeServer(server, wss));
   }
   return {
@@ -233,20 +249,32 @@ export function printDistribution(counts: Map<string, number>, order: string[] =
   }
 }
 
-/** Prints `lb.stats()` as a table. */
+/** Prints `lb.stats()` as a table (health columns only when they say something). */
 export function printStats(stats: BalancerStats): void {
-  console.log(`  strategy=${stats.strategy} ready=${stats.ready} inFlight=${stats.inFlight} unavailable(503)=${stats.unavailable}`);
-  console.table(
-    stats.targets.map((t) => ({
-      url: t.url,
-      weight: t.weight,
-      state: t.state,
-      inFlight: t.inFlight,
-      total: t.total,
-      errors: t.errors,
-      'latency ms': t.latency,
-    })),
+  console.log(
+    `  strategy=${stats.strategy} ready=${stats.ready} inFlight=${stats.inFlight} ` +
+      `unavailable(503)=${stats.unavailable} retries=${stats.retries}${stats.panic ? ' PANIC' : ''}`,
   );
+  console.table(
+    stats.targets.map((t) => {
+      const row: Record<string, unknown> = {
+        url: t.url,
+        weight: t.effectiveWeight === t.weight ? t.weight : `${round(t.effectiveWeight)}/${t.weight}`,
+        state: t.state,
+        inFlight: t.inFlight,
+        total: t.total,
+        errors: t.errors,
+        'latency ms': t.latency,
+      };
+      if (t.lastCheck !== undefined) row['last check'] = t.lastCheck.detail;
+      if (t.ejections !== undefined && t.ejections > 0) row.ejections = t.ejections;
+      return row;
+    }),
+  );
+}
+
+function round(n: number): number {
+  return Math.round(n * 100) / 100;
 }
 
 /**
