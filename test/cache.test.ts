@@ -313,6 +313,30 @@ describe('response cache (RFC 9111) in front of the balancer', () => {
   });
 });
 
+describe('stale-if-error with every backend down', () => {
+  test('the stale body is served while all backends are down', async () => {
+    const origin = await listen((_req, res) => {
+      res.setHeader('cache-control', 'max-age=1, stale-if-error=60');
+      res.end('last known good');
+    });
+    const lb = loadBalance({ targets: [origin.url], cache: responseCache() });
+    const front = await listen(lb);
+    try {
+      assert.equal((await request(`${front.url}/page`)).body, 'last known good');
+      await origin.close();
+      await delay(1100);
+      const reply = await request(`${front.url}/page`);
+      assert.equal(reply.status, 200);
+      assert.equal(reply.body, 'last known good');
+      assert.equal(reply.headers['x-cache'], 'STALE');
+      assert.equal((await request(`${front.url}/other`)).status, 502, 'without a stale entry the failure shows');
+    } finally {
+      await lb.close();
+      await front.close();
+    }
+  });
+});
+
 describe('response cache on its own', () => {
   test('as Express middleware in front of routes', async () => {
     let calls = 0;
