@@ -143,8 +143,8 @@ export class Capture {
 function applyHeaders(res: ServerResponse, headers: OutgoingHttpHeaders | readonly unknown[]): void {
   if (Array.isArray(headers)) {
     // Raw form: [name, value, name, value...] or [[name, value]...].
-    const pairs = Array.isArray(headers[0]) ? (headers as [string, string][]) : chunkPairs(headers as string[]);
-    for (const [name, value] of pairs) {
+    const list = Array.isArray(headers[0]) ? (headers as [string, string][]) : pairs(headers as string[]);
+    for (const [name, value] of list) {
       const prior = res.getHeader(name);
       res.setHeader(name, prior === undefined ? value : ([] as string[]).concat(prior as string, value));
     }
@@ -153,7 +153,8 @@ function applyHeaders(res: ServerResponse, headers: OutgoingHttpHeaders | readon
   for (const [name, value] of Object.entries(headers)) if (value !== undefined && value !== null) res.setHeader(name, value as string | number | readonly string[]);
 }
 
-function chunkPairs(flat: readonly string[]): [string, string][] {
+/** [name, value, name, value...] as [name, value] pairs. */
+export function pairs(flat: readonly string[]): [string, string][] {
   const pairs: [string, string][] = [];
   for (let i = 0; i + 1 < flat.length; i += 2) pairs.push([flat[i]!, flat[i + 1]!]);
   return pairs;

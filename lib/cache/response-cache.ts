@@ -1,7 +1,7 @@
 import createDebug from 'debug';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import net from 'node:net';
-import { Capture, KEEP_ONLY, PASS, STORE, SWALLOW, type CaptureMode, type CaptureOwner } from './capture.js';
+import { Capture, KEEP_ONLY, pairs, PASS, STORE, SWALLOW, type CaptureMode, type CaptureOwner } from './capture.js';
 import { compressorFor, resolveCompress, type CompressOptions, type ResolvedCompress } from './compress.js';
 import { defaultCacheKey, keyOfUrl, variantKey, varyNames, type CacheKey } from './key.js';
 import { memoryStore } from './memory-store.js';
@@ -496,12 +496,6 @@ function refreshEntry(stale: CachedResponse, res: ServerResponse, requestTime: n
   const incoming = Object.fromEntries(pairs(headers)) as http.IncomingHttpHeaders;
   const freshness = freshnessLifetime(stale.status, incoming, parseCacheControl(incoming['cache-control']), now);
   return describe(stale.status, headers, stale.body, requestTime, now, freshness);
-}
-
-function pairs(flat: readonly string[]): [string, string][] {
-  const out: [string, string][] = [];
-  for (let i = 0; i + 1 < flat.length; i += 2) out.push([flat[i]!, flat[i + 1]!]);
-  return out;
 }
 
 /**
