@@ -11,6 +11,7 @@ import { attach, Exchange, exchangeOf } from './exchange.js';
 import { addForwardingHeaders } from './forwarded.js';
 import { HealthSupervisor } from './health/supervisor.js';
 import { stripRequestHopByHop, stripResponseHopByHop, stripUpgradeHopByHop } from './hop-by-hop.js';
+import { runHook } from './hooks.js';
 import { rewriteLocation } from './location.js';
 import { logProxy, logStrategy } from './log.js';
 import { toOriginForm } from './origin-form.js';
@@ -23,7 +24,8 @@ import { countBody } from './protect/request-limits.js';
 import { watchTunnelIdle } from './protect/tunnel-idle.js';
 import type { ResolvedOptions } from './options.js';
 import { Pool } from './pool.js';
-import { emptyBody, RequestBody, RetryBudget, type RetryPolicy } from './retry.js';
+import { parsedBody } from './parsed-body.js';
+import { bodyStream, emptyBody, RequestBody, RetryBudget, type RetryPolicy } from './retry.js';
 import type { BalancerStats, TargetStats } from './stats.js';
 import type { Strategy } from './strategy.js';
 import { roundRobin } from './strategies/round-robin.js';
@@ -120,14 +122,19 @@ export class Balancer extends EventEmitter<BalancerEvents> implements EngineEven
     const exchange = this.#start(target, req, res);
     res.on('close', onClientClose);
     if (this.#options.timeout > 0) exchange.deadline = setTimeout(onDeadline, this.#options.timeout, exchange);
+    const parsed = parsedBody(req);
+    if (parsed !== undefined) {
+      req.headers['content-length'] = String(parsed.length);
+      delete req.headers['transfer-encoding'];
+    }
     if (this.#retry !== undefined) {
       this.#budget!.request();
-      exchange.body = RequestBody.record(req, this.#retry.maxBodyBytes);
+      exchange.body = parsed === undefined ? RequestBody.record(req, this.#retry.maxBodyBytes) : RequestBody.of(parsed);
     }
     const maxBodySize = this.#options.protection.maxBodySize;
     if (maxBodySize > 0) countBody(req, res, maxBodySize);
     try {
-      this.#engine.web(target, req, res);
+      this.#engine.web(target, req, res, parsed === undefined ? undefined : exchange.body?.replay() ?? bodyStream(parsed));
     } catch (err) {
       refuseUnforwardable(req, res, err);
     }
@@ -174,6 +181,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements EngineEven
       effectiveWeight: t.weight,
       state: t.state,
       inFlight: t.inFlight,
+      queued: this.#queue?.waiting(t) ?? 0,
       total: t.total,
       errors: t.errors,
       latency: Math.round(t.latency * 100) / 100,
@@ -220,7 +228,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements EngineEven
 
   // Engine events. They run per request, so they are methods reading state off the exchange, not closures.
 
-  readonly request = (proxyReq: ClientRequest, _req: IncomingMessage, res: ServerResponse): void => {
+  readonly request = (proxyReq: ClientRequest, req: IncomingMessage, res: ServerResponse): void => {
     const exchange = exchangeOf(res);
     if (exchange === undefined) return;
     exchange.proxyReq = proxyReq;
@@ -233,6 +241,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements EngineEven
       return;
     }
     this.#watchUpstream(proxyReq);
+    runHook('proxyReq', this.#options.on?.proxyReq, proxyReq, req, res);
   };
 
   readonly response = (proxyRes: IncomingMessage, req: IncomingMessage, res: ServerResponse): void => {
@@ -251,6 +260,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements EngineEven
     headers.connection = res.shouldKeepAlive ? 'keep-alive' : 'close';
     for (const name of this.#options.hideHeaders) delete headers[name];
     if (this.#options.rewriteLocation) this.#rewriteLocations(proxyRes, exchange.target, req);
+    runHook('proxyRes', this.#options.on?.proxyRes, proxyRes, req, res);
   };
 
   readonly error = (err: Error, req: IncomingMessage, res: ServerResponse, target: Target | undefined): void => {
@@ -268,7 +278,8 @@ export class Balancer extends EventEmitter<BalancerEvents> implements EngineEven
     if (this.#retried(exchange, err, req, res)) return;
     const status = statusForError(err);
     if (logProxy.enabled) logProxy('%d for %s %s via %s (attempt %d): %s', status, req.method, req.url, exchange.target.key, exchange.attempt, err.message);
-    respondError(res, status);
+    runHook('error', this.#options.on?.error, err, req, res, exchange.target);
+    if (!res.headersSent && !res.writableEnded) respondError(res, status);
   };
 
   readonly upgradeRequest = (proxyReq: ClientRequest, _req: IncomingMessage, socket: Duplex): void => {

@@ -19,3 +19,4 @@ export { redisStore, type RedisLike, type RedisStoreOptions } from './cache/redi
 export { defaultCacheKey, type CacheKey } from './cache/key.js';
 export { encodeEntry, decodeEntry, type CacheStore, type CacheEntry, type CachedResponse, type VaryIndex, type MaybePromise } from './cache/store.js';
 export * from './protect/index.js';
+export type { ProxyHooks } from './hooks.js';

@@ -4,6 +4,7 @@ import type { ClientIpHeader, TrustProxy } from './client-ip.js';
 import type { ResponseCacheMiddleware } from './cache/middleware.js';
 import { ResponseCache } from './cache/response-cache.js';
 import type { HealthCheckSpec } from './health/checker.js';
+import { resolveHooks, type ProxyHooks } from './hooks.js';
 import { resolveOutlierOptions, type OutlierDetectionOptions, type ResolvedOutlierOptions } from './health/outlier.js';
 import { PROTECTION_OPTIONS, resolveProtection, type ProtectionOptions, type ResolvedProtection } from './protect/options.js';
 import { resolveRetryOptions, type RetryOptions, type RetryPolicy } from './retry.js';
@@ -58,6 +59,8 @@ export interface LoadBalanceOptions extends ProtectionOptions {
   retry?: RetryOptions | false;
   /** A response cache (`responseCache({...})`) in front of the proxy; default none. */
   cache?: ResponseCacheMiddleware;
+  /** Hooks into each proxied request (`proxyReq`, `proxyRes`, `error`), as in http-proxy-middleware; default none. */
+  on?: ProxyHooks;
 }
 
 /** Options after validation and defaults. */
@@ -85,13 +88,14 @@ export interface ResolvedOptions {
   slowStart: number;
   retry: RetryPolicy | undefined;
   cache: ResponseCacheMiddleware | undefined;
+  on: ProxyHooks | undefined;
   protection: ResolvedProtection;
 }
 
 const KNOWN = new Set([
   'targets', 'dynamic', 'strategy', 'proxyTimeout', 'timeout', 'retryAfter', 'changeOrigin', 'xForwarded', 'forwarded',
   'trustProxy', 'trustedHeader', 'hideHeaders', 'rewriteLocation', 'keepAlive', 'agentOptions', 'agent', 'httpsAgent',
-  'healthCheck', 'outlierDetection', 'panicThreshold', 'slowStart', 'retry', 'cache',
+  'healthCheck', 'outlierDetection', 'panicThreshold', 'slowStart', 'retry', 'cache', 'on',
   ...PROTECTION_OPTIONS,
 ]);
 
@@ -185,6 +189,7 @@ export function resolveOptions(input: LoadBalanceOptions | undefined): ResolvedO
     slowStart: ms(options, 'slowStart', 0),
     retry: resolveRetryOptions(options.retry),
     cache: cacheOption(options.cache),
+    on: resolveHooks(options.on),
     protection: resolveProtection(options),
   };
 }

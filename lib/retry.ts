@@ -134,6 +134,14 @@ export class RequestBody {
     return body;
   }
 
+  /** A body already in hand (re-serialised after a body parser). */
+  static of(buffer: Buffer): RequestBody {
+    const body = new RequestBody(Number.MAX_SAFE_INTEGER);
+    body.push(buffer);
+    body.end();
+    return body;
+  }
+
   /** Whether the whole body is (or will be) available for another attempt. */
   get replayable(): boolean {
     return this.#chunks !== undefined;
@@ -178,7 +186,12 @@ function onBodyEnd(this: IncomingMessage & { [kBody]?: RequestBody }): void {
 
 /** The body of a bodiless request for a retry: the original stream has already ended. */
 export function emptyBody(): Readable {
+  return bodyStream(undefined);
+}
+
+/** A finished stream of `buffer`, to send in place of a request stream that is already consumed. */
+export function bodyStream(buffer: Buffer | undefined): Readable {
   const stream = new PassThrough();
-  stream.end();
+  stream.end(buffer);
   return stream;
 }

@@ -12,6 +12,8 @@ export interface TargetStats extends TargetHealth {
   state: TargetState;
   /** Requests and WebSocket tunnels open now. */
   inFlight: number;
+  /** Requests waiting for a connection slot on this target (`maxConnections`); 0 without a cap. */
+  queued: number;
   /** Requests dispatched since the target joined (retries included). */
   total: number;
   /** Attempts that failed upstream (connect error, reset, timeout). */

@@ -1,0 +1,194 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import middie from '@fastify/middie';
+import connect from 'connect';
+import express5 from 'express';
+import express4 from 'express4';
+import fastify from 'fastify';
+import { loadBalance, type LoadBalancer } from 'proxy-balancer';
+import { backend, closeAll, listen, request, type TestServer } from './helpers.js';
+
+describe('hooks (on: proxyReq, proxyRes, error)', () => {
+  test('proxyReq adds upstream headers, proxyRes rewrites the response head', async () => {
+    const b = await backend('b');
+    const lb = loadBalance({
+      targets: [b.url],
+      on: {
+        proxyReq: (proxyReq) => proxyReq.setHeader('x-request-source', 'edge'),
+        proxyRes: (proxyRes) => {
+          proxyRes.headers['x-served-by'] = 'edge';
+          delete proxyRes.headers['x-backend'];
+        },
+      },
+    });
+    const front = await listen(lb);
+    try {
+      const reply = await request(`${front.url}/echo`);
+      assert.equal(JSON.parse(reply.body).headers['x-request-source'], 'edge');
+      assert.equal(reply.headers['x-served-by'], 'edge');
+      const plain = await request(`${front.url}/`);
+      assert.equal(plain.headers['x-backend'], undefined);
+    } finally {
+      await lb.close();
+      await closeAll(front, b);
+    }
+  });
+
+  test('error renders a custom error page; without an answer the default follows; a throwing hook is a warning', async () => {
+    const gone = await listen(() => {});
+    const url = gone.url;
+    await gone.close();
+    const custom = loadBalance({
+      targets: [url],
+      on: {
+        error: (_err, _req, res) => {
+          res.writeHead(503, { 'content-type': 'text/html' });
+          res.end('<h1>We will be right back</h1>');
+        },
+      },
+    });
+    const silent = loadBalance({ targets: [url], on: { error: () => {} } });
+    const throwing = loadBalance({
+      targets: [url],
+      on: {
+        error: () => {
+          throw new Error('hook bug');
+        },
+      },
+    });
+    const warnings: Error[] = [];
+    const onWarning = (w: Error) => warnings.push(w);
+    process.on('warning', onWarning);
+    const fronts = await Promise.all([custom, silent, throwing].map((lb) => listen(lb)));
+    try {
+      const page = await request(`${fronts[0]!.url}/`);
+      assert.equal(page.status, 503);
+      assert.equal(page.body, '<h1>We will be right back</h1>');
+      assert.equal((await request(`${fronts[1]!.url}/`)).status, 502);
+      assert.equal((await request(`${fronts[2]!.url}/`)).status, 502);
+      await new Promise((r) => setTimeout(r, 5));
+      assert.match(warnings.map((w) => w.message).join('\n'), /on\.error hook threw: Error: hook bug/);
+    } finally {
+      process.off('warning', onWarning);
+      for (const lb of [custom, silent, throwing]) await lb.close();
+      await closeAll(...fronts);
+    }
+  });
+
+  test('invalid hooks throw a TypeError naming the option', () => {
+    assert.throws(() => loadBalance({ targets: ['http://127.0.0.1:1'], on: { proxyReq: 'x' } as never }), /options\.on\.proxyReq must be a function/);
+    assert.throws(() => loadBalance({ targets: ['http://127.0.0.1:1'], on: { request: () => {} } as never }), /options\.on\.request is not a hook/);
+  });
+});
+
+describe('body parsers before the balancer', () => {
+  for (const [name, express] of [
+    ['Express 5', express5],
+    ['Express 4', express4],
+  ] as const) {
+    test(`${name}: JSON, urlencoded, raw and text bodies parsed upstream of the balancer are forwarded intact`, async () => {
+      const b = await backend('b');
+      const lb = loadBalance({ targets: [b.url] });
+      const app = express()
+        .use(express.json())
+        .use(express.urlencoded({ extended: false }))
+        .use(express.raw({ type: 'application/octet-stream' }))
+        .use(express.text())
+        .use('/api', lb);
+      const front = await listen(app as never);
+      try {
+        const cases: Array<[string, string, (body: string) => void]> = [
+          ['application/json', '{"user":"ada","tags":["a","b"]}', (body) => assert.deepEqual(JSON.parse(body), { user: 'ada', tags: ['a', 'b'] })],
+          ['application/x-www-form-urlencoded', 'user=ada&lang=en', (body) => assert.equal(body, 'user=ada&lang=en')],
+          ['application/octet-stream', 'raw\u0000bytes', (body) => assert.equal(body, 'raw\u0000bytes')],
+          ['text/plain', 'hello text', (body) => assert.equal(body, 'hello text')],
+        ];
+        for (const [type, body, check] of cases) {
+          const reply = await request(`${front.url}/api/echo`, { method: 'POST', body, headers: { 'content-type': type } });
+          assert.equal(reply.status, 200, `${type} answered`);
+          const echoed = JSON.parse(reply.body);
+          check(echoed.body);
+          assert.equal(Number(echoed.headers['content-length']), Buffer.byteLength(echoed.body), `${type}: Content-Length matches what was sent`);
+        }
+      } finally {
+        await lb.close();
+        await closeAll(front, b);
+      }
+    });
+  }
+
+  test('a parsed body is replayed on a retry', async () => {
+    const rude = await listen((req) => req.socket.destroy());
+    const b = await backend('b');
+    const lb = loadBalance({ targets: [rude.url, b.url], retry: { methods: ['POST'] }, strategy: { name: 'first', pick: (t) => t[0] } });
+    const front = await listen(express5().use(express5.json()).use(lb) as never);
+    try {
+      const reply = await request(`${front.url}/echo`, { method: 'POST', body: '{"n":1}', headers: { 'content-type': 'application/json' } });
+      assert.equal(JSON.parse(JSON.parse(reply.body).body).n, 1);
+    } finally {
+      await lb.close();
+      await closeAll(front, rude, b);
+    }
+  });
+});
+
+describe('framework matrix', () => {
+  async function check(lb: LoadBalancer, front: TestServer, prefix: string): Promise<void> {
+    const first = JSON.parse((await request(`${front.url}${prefix}/echo/x?y=1`, { method: 'POST', body: 'payload' })).body);
+    const second = JSON.parse((await request(`${front.url}${prefix}/echo/x?y=1`)).body);
+    assert.equal(first.url, '/echo/x?y=1');
+    assert.equal(first.body, 'payload');
+    assert.notEqual(first.name, second.name, 'balanced over both backends');
+    assert.equal(lb.stats().inFlight, 0);
+  }
+
+  test('Fastify through @fastify/middie', async () => {
+    const backends = await Promise.all(['a', 'b'].map(backend));
+    const lb = loadBalance({ targets: backends.map((b) => b.url) });
+    const app = fastify();
+    await app.register(middie);
+    app.use('/api', lb);
+    app.get('/local', async () => 'fastify route');
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    const address = app.server.address() as { port: number };
+    const front = { url: `http://127.0.0.1:${address.port}` } as TestServer;
+    try {
+      await check(lb, front, '/api');
+      assert.equal((await request(`${front.url}/local`)).body, 'fastify route');
+    } finally {
+      await lb.close();
+      await app.close();
+      await closeAll(...backends);
+    }
+  });
+
+  test('Connect, Express 4, Express 5 and bare node:http with the same balancer options', async () => {
+    const backends = await Promise.all(['a', 'b'].map(backend));
+    try {
+      for (const mount of [
+        (lb: LoadBalancer) => connect().use('/api', lb),
+        (lb: LoadBalancer) => express4().use('/api', lb),
+        (lb: LoadBalancer) => express5().use('/api', lb),
+      ]) {
+        const lb = loadBalance({ targets: backends.map((b) => b.url) });
+        const front = await listen(mount(lb) as never);
+        try {
+          await check(lb, front, '/api');
+        } finally {
+          await lb.close();
+          await front.close();
+        }
+      }
+      const lb = loadBalance({ targets: backends.map((b) => b.url) });
+      const front = await listen(lb);
+      try {
+        await check(lb, front, '');
+      } finally {
+        await lb.close();
+        await front.close();
+      }
+    } finally {
+      await closeAll(...backends);
+    }
+  });
+});
