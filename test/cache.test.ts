@@ -337,6 +337,34 @@ describe('stale-if-error with every backend down', () => {
   });
 });
 
+describe('headers the app sets per request', () => {
+  test('are not stored with the response: each hit carries its own', async () => {
+    const origin = await listen((_req, res) => {
+      res.setHeader('cache-control', 'max-age=60');
+      res.setHeader('x-upstream', 'kept');
+      res.end('body');
+    });
+    const lb = loadBalance({ targets: [origin.url], cache: responseCache() });
+    let n = 0;
+    const app = express().use((_req, res, next) => {
+      res.setHeader('x-request-number', String(++n));
+      next();
+    });
+    const front = await listen(app.use(lb) as never);
+    try {
+      await request(`${front.url}/page`);
+      const hit = await request(`${front.url}/page`);
+      assert.equal(hit.headers['x-cache'], 'HIT');
+      assert.equal(hit.headers['x-request-number'], '2', 'this request\'s own header, not the first one\'s');
+      assert.equal(hit.headers['x-upstream'], 'kept');
+      assert.equal(hit.headers['x-powered-by'], 'Express');
+    } finally {
+      await lb.close();
+      await closeAll(front, origin);
+    }
+  });
+});
+
 describe('response cache on its own', () => {
   test('as Express middleware in front of routes', async () => {
     let calls = 0;

@@ -66,12 +66,20 @@ const NOT_STORED = new Set(['connection', 'keep-alive', 'transfer-encoding', 'ag
 /** Header fields a 304 may update in the stored response (RFC 9111 §3.2: all but these). */
 const NOT_UPDATED_BY_304 = new Set(['content-length', 'content-encoding', 'content-type', 'content-range', 'transfer-encoding']);
 
+const NO_PRESET: ReadonlyMap<string, string> = new Map();
+
 /** One request the cache is watching: its key, what it found stored, and why it went upstream. */
 class Lookup extends Capture {
   freshness = 0;
   settle: (() => void) | undefined;
   /** The client's own If-None-Match / If-Modified-Since, set aside while the cache revalidates with its validators. */
   clientValidators: [string | undefined, string | undefined] = [undefined, undefined];
+  /**
+   * Header fields the app had set on the response before the cache (X-Powered-By, rate-limit
+   * counters...): they belong to this exchange, not to the stored response, unless the upstream
+   * replaced them.
+   */
+  readonly preset: ReadonlyMap<string, string>;
   constructor(
     owner: CaptureOwner,
     req: IncomingMessage,
@@ -85,6 +93,8 @@ class Lookup extends Capture {
     readonly requestTime: number,
   ) {
     super(owner, req, res, limit);
+    const names = res.getHeaderNames();
+    this.preset = names.length === 0 ? NO_PRESET : new Map(names.map((name) => [name, String(res.getHeader(name))]));
   }
 }
 
@@ -300,7 +310,7 @@ export class ResponseCache implements CaptureOwner {
     const { res, stale, kind } = lookup;
     if (lookup.mode === SWALLOW && stale !== undefined) {
       if (res.statusCode === 304) {
-        const refreshed = refreshEntry(stale, res, lookup.requestTime, this.#header);
+        const refreshed = refreshEntry(stale, res, lookup.requestTime, this.#header, lookup.preset);
         this.#stats.revalidated++;
         this.#save(lookup.key, lookup.req, refreshed);
         if (kind !== 'background') this.#answer(lookup, refreshed, 'REVALIDATED');
@@ -316,7 +326,7 @@ export class ResponseCache implements CaptureOwner {
     if (body === undefined || !lookup.mode?.keep) return;
     const declared = res.getHeader('content-length');
     if (declared !== undefined && Number(declared) !== body.length) return;
-    this.#save(lookup.key, lookup.req, buildEntry(res, body, lookup.requestTime, lookup.freshness, this.#header));
+    this.#save(lookup.key, lookup.req, buildEntry(res, body, lookup.requestTime, lookup.freshness, this.#header, lookup.preset));
   }
 
   #compressIfWanted(lookup: Lookup): void {
@@ -439,11 +449,16 @@ function headerValue(headers: readonly string[], name: string): string | undefin
   return undefined;
 }
 
-/** The response's header fields as stored; `own` is the cache's outcome header, set per answer. */
-function flatHeaders(res: ServerResponse, body: Buffer, own: string | undefined): string[] {
+/** Whether a header field is the exchange's own: the cache's outcome header, or one the app set that the upstream left alone. */
+function ownField(name: string, value: unknown, own: string | undefined, preset: ReadonlyMap<string, string>): boolean {
+  return name === own || preset.get(name) === String(value);
+}
+
+/** The response's header fields as stored. */
+function flatHeaders(res: ServerResponse, body: Buffer, own: string | undefined, preset: ReadonlyMap<string, string>): string[] {
   const flat: string[] = [];
   for (const [name, value] of Object.entries(res.getHeaders())) {
-    if (NOT_STORED.has(name) || name === own || value === undefined) continue;
+    if (NOT_STORED.has(name) || value === undefined || ownField(name, value, own, preset)) continue;
     if (name === 'content-length') continue;
     if (Array.isArray(value)) for (const v of value) flat.push(name, String(v));
     else flat.push(name, String(value));
@@ -452,8 +467,8 @@ function flatHeaders(res: ServerResponse, body: Buffer, own: string | undefined)
   return flat;
 }
 
-function buildEntry(res: ServerResponse, body: Buffer, requestTime: number, freshness: number, own: string | undefined): CachedResponse {
-  const headers = flatHeaders(res, body, own);
+function buildEntry(res: ServerResponse, body: Buffer, requestTime: number, freshness: number, own: string | undefined, preset: ReadonlyMap<string, string>): CachedResponse {
+  const headers = flatHeaders(res, body, own, preset);
   return describe(res.statusCode, headers, body, requestTime, Date.now(), freshness);
 }
 
@@ -480,7 +495,7 @@ function describe(status: number, headers: string[], body: Buffer, requestTime: 
 }
 
 /** A stored response updated by a 304 (RFC 9111 §4.3.4): new header values, new times, same body. */
-function refreshEntry(stale: CachedResponse, res: ServerResponse, requestTime: number, own: string | undefined): CachedResponse {
+function refreshEntry(stale: CachedResponse, res: ServerResponse, requestTime: number, own: string | undefined, preset: ReadonlyMap<string, string>): CachedResponse {
   const updates = res.getHeaders();
   const headers: string[] = [];
   for (let i = 0; i < stale.headers.length; i += 2) {
@@ -488,7 +503,7 @@ function refreshEntry(stale: CachedResponse, res: ServerResponse, requestTime: n
     if (updates[name] === undefined || NOT_UPDATED_BY_304.has(name)) headers.push(name, stale.headers[i + 1]!);
   }
   for (const [name, value] of Object.entries(updates)) {
-    if (value === undefined || name === own || NOT_STORED.has(name) || NOT_UPDATED_BY_304.has(name)) continue;
+    if (value === undefined || NOT_STORED.has(name) || NOT_UPDATED_BY_304.has(name) || ownField(name, value, own, preset)) continue;
     if (Array.isArray(value)) for (const v of value) headers.push(name, String(v));
     else headers.push(name, String(value));
   }
