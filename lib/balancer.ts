@@ -23,6 +23,7 @@ import { createGuards } from './protect/guards.js';
 import { countBody } from './protect/request-limits.js';
 import { watchTunnelIdle } from './protect/tunnel-idle.js';
 import type { ResolvedOptions } from './options.js';
+import type { ExchangeObserver } from './observe/recorder.js';
 import { Pool } from './pool.js';
 import { parsedBody } from './parsed-body.js';
 import { bodyStream, emptyBody, RequestBody, RetryBudget, type RetryPolicy } from './retry.js';
@@ -54,6 +55,8 @@ export class Balancer extends EventEmitter<BalancerEvents> implements EngineEven
   #retries = 0;
   #closed = false;
   #idle: (() => void) | undefined;
+  /** Hears every ended exchange (`lb.metrics()` sets it). */
+  observer: ExchangeObserver | undefined = undefined;
 
   constructor(options: ResolvedOptions) {
     super();
@@ -160,13 +163,14 @@ export class Balancer extends EventEmitter<BalancerEvents> implements EngineEven
     this.#start(target, req, socket);
     this.#tunnels.add(socket);
     watchClientSocket(socket);
-    const idle = this.#options.protection.webSocketIdleTimeout;
-    if (idle > 0) watchTunnelIdle(socket, idle);
     try {
       this.#engine.ws(target, req, socket, head);
     } catch (err) {
       refuseUnforwardable(req, socket, err);
     }
+    // After the engine, which clears the client socket's timeout.
+    const idle = this.#options.protection.webSocketIdleTimeout;
+    if (idle > 0) watchTunnelIdle(socket, idle);
   }
 
   /** Resolves once every target with an active health check has been checked once. */
@@ -223,6 +227,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements EngineEven
     this.strategy.onEnd?.(target, exchange);
     this.pool.released(target);
     this.#queue?.released(target);
+    this.observer?.ended(exchange);
     if (this.#inFlight === 0 && this.#idle !== undefined) this.#idle();
   }
 
