@@ -21,6 +21,7 @@ import type { ConnectionQueue } from './protect/connection-queue.js';
 import { refusedFraming, refusedUpgradeFraming, refuseUnforwardable } from './protect/framing.js';
 import { createGuards } from './protect/guards.js';
 import { countBody } from './protect/request-limits.js';
+import { watchPipelined } from './protect/pipelining.js';
 import { watchTunnelIdle } from './protect/tunnel-idle.js';
 import type { ResolvedOptions } from './options.js';
 import type { ExchangeObserver } from './observe/recorder.js';
@@ -96,6 +97,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements EngineEven
   /** The middleware entry point: framing and admission checks, then the response cache if any, then the proxy. */
   handle(req: IncomingMessage, res: ServerResponse): void {
     if (refusedFraming(req, res)) return;
+    if (res.socket === null) watchPipelined(req, res);
     if (this.#admission === undefined) this.#forward(req, res);
     else this.#admission.admit(req, res);
   }

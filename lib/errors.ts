@@ -33,5 +33,7 @@ export function respondError(res: ServerResponse, status: number, retryAfter?: n
   res.setHeader('content-length', Buffer.byteLength(body));
   res.setHeader('cache-control', 'no-store');
   if (retryAfter !== undefined) res.setHeader('retry-after', String(retryAfter));
+  // A request body still arriving would otherwise be read to its end just to keep the connection.
+  if (res.req?.complete === false) res.setHeader('connection', 'close');
   res.end(res.req?.method === 'HEAD' ? undefined : body);
 }

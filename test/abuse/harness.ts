@@ -143,7 +143,8 @@ export function raw(port: number, parts: string | Array<string | Buffer>, option
       idle();
       for (let i = 0; i < list.length && !socket.destroyed; i++) {
         if (i > 0 && options.gapMs) await delay(options.gapMs);
-        if (!socket.destroyed) socket.write(list[i]!);
+        if (socket.destroyed) break;
+        socket.write(list[i]!);
         if (options.gapMs) idle();
       }
     });

@@ -1,0 +1,73 @@
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { describe, test } from 'node:test';
+import { loadBalance } from 'proxy-balancer';
+import { delay, waitFor } from '../helpers.js';
+import { countingBackend, front } from './harness.js';
+
+/** Opens a socket, writes `data`, and destroys it once `until` says so (or after `ms`). */
+function abortingClient(port: number, data: string, until: (received: string) => boolean, ms = 2000): Promise<void> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1');
+    let received = '';
+    const timer = setTimeout(() => socket.destroy(), ms);
+    socket.on('data', (c: Buffer) => {
+      received += c.toString('latin1');
+      if (until(received)) socket.destroy();
+    });
+    socket.on('error', () => {});
+    socket.on('close', () => (clearTimeout(timer), resolve()));
+    socket.write(data, () => {
+      if (until('')) socket.destroy();
+    });
+  });
+}
+
+function tcpSockets(): number {
+  return process.getActiveResourcesInfo().filter((r) => r === 'TCPSocketWrap').length;
+}
+
+describe('1,000 clients aborting mid-request and mid-response', () => {
+  test('no upstream socket, exchange or front connection is left behind', async (t) => {
+    const backend = await countingBackend((req, res, arrival) => {
+      if (req.url === '/stream') {
+        // A long response that keeps going until the client is gone.
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        const timer = setInterval(() => res.write('tick\n'), 20);
+        res.on('close', () => clearInterval(timer));
+        return;
+      }
+      req.on('end', () => res.end(`got ${arrival.bytes}`));
+    });
+    const lb = loadBalance({ targets: [backend.url], retry: false });
+    const server = await front(lb);
+    const baseline = tcpSockets();
+    try {
+      const midRequest = 'POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n' + 'u'.repeat(1000);
+      const midResponse = 'GET /stream HTTP/1.1\r\nHost: x\r\n\r\n';
+      const pipelined = 'GET /stream HTTP/1.1\r\nHost: x\r\n\r\nGET /stream HTTP/1.1\r\nHost: x\r\n\r\nGET /stream HTTP/1.1\r\nHost: x\r\n\r\n';
+      const clients: Array<Promise<void>> = [];
+      for (let i = 0; i < 1000; i++) {
+        if (i % 3 === 0) clients.push(abortingClient(server.port, midRequest, () => false, 100 + (i % 50)));
+        else if (i % 3 === 1) clients.push(abortingClient(server.port, midResponse, (r) => r.includes('tick')));
+        else clients.push(abortingClient(server.port, pipelined, (r) => r.includes('tick')));
+        if (i % 100 === 99) await delay(10);
+      }
+      await Promise.all(clients);
+      t.diagnostic(`backend saw ${backend.arrivals.length} requests over ${backend.connections} connections`);
+      await waitFor(() => backend.open.size === 0 && lb.stats().inFlight === 0 && server.open.size === 0, 5000);
+      assert.equal(lb.stats().inFlight, 0, 'every exchange ended');
+      assert.equal(backend.open.size, 0, 'no upstream socket left open at the backend');
+      assert.equal(server.open.size, 0, 'no client connection left at the front');
+      assert.ok(backend.arrivals.length >= 600, `most requests reached the backend before their client left (${backend.arrivals.length})`);
+      assert.ok(backend.arrivals.every((a) => a.url === '/stream' || !a.complete), 'no aborted upload ever completed upstream');
+      await waitFor(() => tcpSockets() <= baseline, 2000);
+      assert.ok(tcpSockets() <= baseline, `TCP handles back to ${baseline}: ${tcpSockets()}`);
+      for (const target of lb.stats().targets) assert.equal(target.inFlight, 0);
+    } finally {
+      await lb.close();
+      await server.close();
+      await backend.close();
+    }
+  });
+});

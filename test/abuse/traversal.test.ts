@@ -1,0 +1,85 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { loadBalance, type LoadBalancer } from 'proxy-balancer';
+import { countingBackend, front, raw, type CountingBackend, type Front } from './harness.js';
+
+// pathRewrite { '/api': '/internal/api' }: whatever follows /api must stay under /internal/api once
+// the backend normalizes and decodes it.
+const ESCAPES = [
+  '/api/../admin',
+  '/api/..',
+  '/api/./admin',
+  '/api/%2e%2e/admin',
+  '/api/%2E%2e/admin',
+  '/api/.%2e/admin',
+  '/api/%2e./admin',
+  '/api/%252e%252e/admin',
+  '/api/..%2fadmin',
+  '/api/%2f..%2fadmin',
+  '/api/x/..%2F..%2Fadmin',
+  '/api/..%5cadmin',
+  '/api/%5c..%5cadmin',
+  '/api/..\\admin',
+  '/api/x\\..\\..\\admin',
+  '/api/..;/admin',
+  '/api/%2e%2e;x=1/admin',
+  '/api/file%00.txt',
+  '/api/%zz',
+];
+
+describe('pathRewrite cannot escape its prefix', () => {
+  let backend: CountingBackend;
+  let lb: LoadBalancer;
+  let server: Front;
+
+  before(async () => {
+    backend = await countingBackend();
+    lb = loadBalance({ targets: [backend.url], pathRewrite: { '/api': '/internal/api' } });
+    server = await front(lb);
+  });
+
+  after(async () => {
+    await lb.close();
+    await server.close();
+    await backend.close();
+  });
+
+  for (const path of ESCAPES) {
+    test(`${JSON.stringify(path)} → 400, nothing forwarded`, async () => {
+      const reply = await raw(server.port, `GET ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+      assert.deepEqual(reply.statuses, [400], reply.text);
+      assert.equal(backend.arrivals.length, 0);
+      assert.equal(backend.connections, 0);
+    });
+  }
+
+  for (const path of ['/admin', '/apiary', '/api%2f..%2fadmin', '/internal/api/x', '*']) {
+    test(`${JSON.stringify(path)} (outside every prefix) → 404, nothing forwarded`, async () => {
+      const reply = await raw(server.port, `GET ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+      assert.deepEqual(reply.statuses, [404], reply.text);
+      assert.equal(backend.arrivals.length, 0);
+    });
+  }
+
+  test('an absolute-form target is normalized first: http://x/api/../admin is /admin → 404', async () => {
+    const reply = await raw(server.port, 'GET http://x/api/../admin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    assert.deepEqual(reply.statuses, [404]);
+    assert.equal(backend.arrivals.length, 0);
+  });
+
+  test('legitimate paths are rewritten and reach the backend unchanged otherwise', async () => {
+    for (const [path, expected] of [
+      ['/api/users?id=1', '/internal/api/users?id=1'],
+      ['/api', '/internal/api'],
+      ['/api/', '/internal/api/'],
+      ['/api/v1.2/file..txt', '/internal/api/v1.2/file..txt'],
+      ['/api/100%25/x', '/internal/api/100%25/x'],
+      ['/api/a%20b?path=../../etc', '/internal/api/a%20b?path=../../etc'],
+    ] as const) {
+      const reply = await raw(server.port, `GET ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+      assert.deepEqual(reply.statuses, [200], path);
+      assert.equal(backend.arrivals.at(-1)!.url, expected);
+    }
+    assert.equal(backend.arrivals.length, 6);
+  });
+});
