@@ -20,3 +20,4 @@ export { defaultCacheKey, type CacheKey } from './cache/key.js';
 export { encodeEntry, decodeEntry, type CacheStore, type CacheEntry, type CachedResponse, type VaryIndex, type MaybePromise } from './cache/store.js';
 export * from './protect/index.js';
 export type { ProxyHooks } from './hooks.js';
+export type { MetricsHandler, MetricsOptions, MetricsRegistry, StatusPageHandler, StatusPageOptions, StatusSnapshot, TargetStatus } from './observe/index.js';

@@ -5,6 +5,7 @@ import type { ResponseCacheMiddleware } from './cache/middleware.js';
 import type { BalancerEvents } from './events.js';
 import type { BalancerStats } from './stats.js';
 import { resolveOptions, type LoadBalanceOptions } from './options.js';
+import { Observability, type MetricsHandler, type MetricsOptions, type StatusPageHandler, type StatusPageOptions } from './observe/index.js';
 import type { Pool } from './pool.js';
 import type { Strategy } from './strategy.js';
 
@@ -32,6 +33,13 @@ export interface LoadBalancer {
   once<E extends keyof BalancerEvents>(event: E, listener: (...args: BalancerEvents[E]) => void): LoadBalancer;
   /** Removes a listener added with `on` or `once`. */
   off<E extends keyof BalancerEvents>(event: E, listener: (...args: BalancerEvents[E]) => void): LoadBalancer;
+  /**
+   * A handler serving Prometheus metrics in the text exposition format: `app.get('/metrics', lb.metrics())`.
+   * Requests are counted from the first call on; `{ registry }` registers into a prom-client registry instead.
+   */
+  metrics(options?: MetricsOptions): MetricsHandler;
+  /** A self-refreshing HTML dashboard of the pool, to mount behind your own auth: `app.use('/_lb', auth, lb.statusPage())`; `?format=json` gives its figures. */
+  statusPage(options?: StatusPageOptions): StatusPageHandler;
   /** Stops taking requests (503), waits for in-flight ones, closes tunnels and upstream connections. */
   close(): Promise<void>;
 }
@@ -44,6 +52,7 @@ export function loadBalance(options: LoadBalanceOptions): LoadBalancer {
   const resolved = resolveOptions(options);
   const balancer = new Balancer(resolved);
   const lb = ((req: IncomingMessage, res: ServerResponse) => balancer.handle(req, res)) as LoadBalancer;
+  const observe = new Observability(balancer, { rateLimit: resolved.protection.rateLimit, outlierDetection: resolved.outlierDetection !== undefined });
   return Object.defineProperties(lb, {
     pool: { value: balancer.pool, enumerable: true },
     strategy: { value: balancer.strategy, enumerable: true },
@@ -54,6 +63,8 @@ export function loadBalance(options: LoadBalanceOptions): LoadBalancer {
     on: { value: (event: keyof BalancerEvents, listener: Listener) => (balancer.on(event, listener), lb), enumerable: true },
     once: { value: (event: keyof BalancerEvents, listener: Listener) => (balancer.once(event, listener), lb), enumerable: true },
     off: { value: (event: keyof BalancerEvents, listener: Listener) => (balancer.off(event, listener), lb), enumerable: true },
-    close: { value: () => balancer.close(), enumerable: true },
+    metrics: { value: (options?: MetricsOptions) => observe.metrics(options), enumerable: true },
+    statusPage: { value: (options?: StatusPageOptions) => observe.statusPage(options), enumerable: true },
+    close: { value: () => (observe.close(), balancer.close()), enumerable: true },
   });
 }

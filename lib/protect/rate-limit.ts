@@ -36,6 +36,8 @@ export class RateLimiter {
   readonly bucket: TokenBucket;
   readonly store: RateLimitStore;
   readonly failOpen: boolean;
+  /** 429 answers given so far (`lb.metrics()`, the status page). */
+  refused = 0;
   readonly #key: ((req: IncomingMessage) => string | undefined) | undefined;
   readonly #headers: boolean;
   readonly #limit: string;
@@ -76,6 +78,7 @@ export class RateLimiter {
 
   /** The 429 answer for a refused take. */
   refusal(result: RateLimitResult): Rejection {
+    this.refused++;
     const retryAfter = String(Math.max(1, Math.ceil(result.resetMs / 1000)));
     return {
       status: 429,

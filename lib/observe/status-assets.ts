@@ -1,0 +1,248 @@
+/**
+ * The status page's stylesheet and script. They are served by the status page middleware itself
+ * (`app.css` and `app.js` next to the page), never inlined, so the page works under a
+ * Content-Security-Policy of `default-src 'self'` with no `unsafe-inline`. The script builds
+ * every element through the DOM (textContent, createElementNS for the SVG sparklines): no
+ * innerHTML, no style attributes.
+ */
+
+export const STATUS_CSS = `
+:root {
+  color-scheme: light dark;
+  --bg: #f6f7f9; --panel: #fff; --text: #1c2430; --muted: #647084; --line: #e3e6eb;
+  --up: #16794c; --up-bg: #dcf3e6; --down: #b42318; --down-bg: #fde4e1;
+  --ejected: #a15c07; --ejected-bg: #fdf0d5; --draining: #475467; --draining-bg: #e8ebf0;
+  --spark: #2f6fdb;
+}
+@media (prefers-color-scheme: dark) {
+  :root {
+    --bg: #12161c; --panel: #1a2028; --text: #e4e8ee; --muted: #98a2b3; --line: #2a323d;
+    --up: #5fd39a; --up-bg: #173a2a; --down: #ff8a80; --down-bg: #47201d;
+    --ejected: #f5b85a; --ejected-bg: #43321a; --draining: #b8c0cc; --draining-bg: #2b323c;
+    --spark: #7aa7ff;
+  }
+}
+* { box-sizing: border-box; }
+body { margin: 0; padding: 24px; background: var(--bg); color: var(--text);
+  font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; }
+header { display: flex; align-items: baseline; justify-content: space-between; gap: 16px; flex-wrap: wrap; margin-bottom: 16px; }
+h1 { font-size: 20px; margin: 0; }
+h1 small { color: var(--muted); font-weight: 400; font-size: 14px; margin-left: 8px; }
+#updated { color: var(--muted); font-size: 12px; }
+#updated.stale { color: var(--down); font-weight: 600; }
+#banner { border-radius: 8px; padding: 10px 14px; margin-bottom: 16px; font-weight: 600; }
+#banner.ok { background: var(--up-bg); color: var(--up); }
+#banner.warn { background: var(--ejected-bg); color: var(--ejected); }
+#banner.bad { background: var(--down-bg); color: var(--down); }
+#summary { display: grid; grid-template-columns: repeat(auto-fill, minmax(150px, 1fr)); gap: 12px; margin-bottom: 16px; }
+.card { background: var(--panel); border: 1px solid var(--line); border-radius: 8px; padding: 10px 14px; }
+.card .label { color: var(--muted); font-size: 12px; text-transform: uppercase; letter-spacing: .04em; }
+.card .value { font-size: 20px; font-weight: 600; margin-top: 2px; font-variant-numeric: tabular-nums; }
+.table-wrap { background: var(--panel); border: 1px solid var(--line); border-radius: 8px; overflow-x: auto; }
+table { border-collapse: collapse; width: 100%; }
+th, td { text-align: left; padding: 8px 10px; border-bottom: 1px solid var(--line); white-space: nowrap; vertical-align: middle; }
+th { color: var(--muted); font-size: 12px; font-weight: 600; text-transform: uppercase; letter-spacing: .04em; }
+tbody tr:last-child td { border-bottom: 0; }
+tr.not-up td { background: color-mix(in srgb, var(--down-bg) 35%, transparent); }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+th.num { text-align: right; }
+td.url { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 13px; }
+.state { display: inline-block; border-radius: 999px; padding: 1px 10px; font-size: 12px; font-weight: 700; text-transform: uppercase; letter-spacing: .04em; }
+.state.up { background: var(--up-bg); color: var(--up); }
+.state.down { background: var(--down-bg); color: var(--down); }
+.state.ejected { background: var(--ejected-bg); color: var(--ejected); }
+.state.draining { background: var(--draining-bg); color: var(--draining); }
+.detail { color: var(--muted); font-size: 12px; margin-left: 6px; }
+.bad-text { color: var(--down); }
+svg.spark { display: block; }
+svg.spark polyline { fill: none; stroke: var(--spark); stroke-width: 1.5; stroke-linejoin: round; stroke-linecap: round; }
+svg.spark line { stroke: var(--line); stroke-width: 1; }
+.muted { color: var(--muted); }
+`;
+
+export const STATUS_JS = `'use strict';
+(function () {
+  var SVG = 'http://www.w3.org/2000/svg';
+  var refreshMs = 2000;
+  var lastOk = 0;
+  // The server's clock at the last refresh: times in the figures are the server's.
+  var serverNow = Date.now();
+
+  function $(id) { return document.getElementById(id); }
+  function el(tag, cls, text) {
+    var e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text !== undefined && text !== null) e.textContent = String(text);
+    return e;
+  }
+  function ms(v) {
+    if (!(v > 0)) return '\\u2013';
+    if (v >= 1000) return (v / 1000).toFixed(2) + ' s';
+    if (v >= 10) return Math.round(v) + ' ms';
+    return v.toFixed(1) + ' ms';
+  }
+  function pct(r) {
+    if (r === null || r === undefined) return '\\u2013';
+    var p = r * 100;
+    return (p > 0 && p < 10 ? p.toFixed(1) : Math.round(p)) + '%';
+  }
+  function since(at, now) {
+    var s = Math.max(0, Math.round((now - at) / 1000));
+    return s < 60 ? s + ' s ago' : Math.round(s / 60) + ' min ago';
+  }
+
+  function sparkline(values) {
+    var w = 120, h = 28;
+    var svg = document.createElementNS(SVG, 'svg');
+    svg.setAttribute('class', 'spark');
+    svg.setAttribute('width', String(w));
+    svg.setAttribute('height', String(h));
+    svg.setAttribute('viewBox', '0 0 ' + w + ' ' + h);
+    svg.setAttribute('role', 'img');
+    var base = document.createElementNS(SVG, 'line');
+    base.setAttribute('x1', '0'); base.setAttribute('x2', String(w));
+    base.setAttribute('y1', String(h - 1)); base.setAttribute('y2', String(h - 1));
+    svg.appendChild(base);
+    var title = document.createElementNS(SVG, 'title');
+    if (values.length < 2) {
+      title.textContent = 'not enough samples yet';
+      svg.setAttribute('aria-label', title.textContent);
+      svg.appendChild(title);
+      return svg;
+    }
+    var max = 0, min = Infinity;
+    for (var i = 0; i < values.length; i++) { max = Math.max(max, values[i]); min = Math.min(min, values[i]); }
+    var scale = max > 0 ? max : 1;
+    var points = [];
+    for (var j = 0; j < values.length; j++) {
+      var x = 1 + (j * (w - 2)) / (values.length - 1);
+      var y = h - 2 - (values[j] / scale) * (h - 5);
+      points.push(x.toFixed(1) + ',' + y.toFixed(1));
+    }
+    var line = document.createElementNS(SVG, 'polyline');
+    line.setAttribute('points', points.join(' '));
+    svg.appendChild(line);
+    title.textContent = 'latency over the last ' + values.length + ' samples: ' + ms(min) + ' to ' + ms(max);
+    svg.setAttribute('aria-label', title.textContent);
+    svg.appendChild(title);
+    return svg;
+  }
+
+  function card(label, value, cls, hint) {
+    var c = el('div', 'card');
+    if (hint) c.title = hint;
+    c.appendChild(el('div', 'label', label));
+    var v = el('div', 'value' + (cls ? ' ' + cls : ''), value);
+    c.appendChild(v);
+    return c;
+  }
+
+  function stateCell(t) {
+    var td = el('td');
+    td.appendChild(el('span', 'state ' + t.state, t.state));
+    var detail = '';
+    if (t.state === 'ejected' && t.ejectedUntil) {
+      var left = Math.round((t.ejectedUntil - serverNow) / 1000);
+      detail = left > 0 ? 'back in ' + left + ' s' : t.lastCheck ? 'until a check passes' : '';
+    }
+    else if (t.slowStart) detail = 'slow start';
+    if (detail) td.appendChild(el('span', 'detail', detail));
+    return td;
+  }
+
+  function checkCell(t) {
+    var td = el('td');
+    if (!t.lastCheck) { td.appendChild(el('span', 'muted', 'no active check')); return td; }
+    td.appendChild(el('span', t.lastCheck.ok ? '' : 'bad-text', t.lastCheck.ok ? 'passed' : 'failed: ' + t.lastCheck.detail));
+    td.appendChild(el('span', 'detail', since(t.lastCheck.at, serverNow)));
+    return td;
+  }
+
+  function render(d) {
+    refreshMs = d.refreshMs || refreshMs;
+    serverNow = d.generatedAt;
+    document.title = d.title + ' \\u2013 ' + d.targetsUp + '/' + d.targets.length + ' up';
+    $('title').textContent = d.title;
+    $('strategy').textContent = 'strategy: ' + d.strategy;
+
+    var banner = $('banner');
+    var notUp = d.targets.filter(function (t) { return t.state !== 'up'; });
+    if (d.panic) {
+      banner.className = 'bad';
+      banner.textContent = 'Panic mode: only ' + d.targetsUp + ' of ' + d.targets.length + ' targets up, traffic goes to all of them';
+    } else if (d.targets.length === 0) {
+      banner.className = 'warn';
+      banner.textContent = 'No targets in the pool';
+    } else if (notUp.length === 0) {
+      banner.className = 'ok';
+      banner.textContent = 'All ' + d.targets.length + ' targets up';
+    } else {
+      banner.className = d.targetsUp === 0 ? 'bad' : 'warn';
+      banner.textContent = notUp.length + ' of ' + d.targets.length + ' targets not taking traffic: ' +
+        notUp.map(function (t) { return t.url + ' (' + t.state + ')'; }).join(', ');
+    }
+
+    var summary = $('summary');
+    summary.replaceChildren(
+      card('Targets up', d.targetsUp + ' of ' + d.targets.length, d.targetsUp < d.targets.length ? 'bad-text' : ''),
+      card('In flight', d.inFlight),
+      card('Requests/s', (d.targets.reduce(function (n, t) { return n + t.requestRate; }, 0)).toFixed(1), '', 'attempts per second sent to targets over the last minute'),
+      card('Retries', d.retries, '', 'failed attempts sent again to another target'),
+      card('Unavailable', d.unavailable, d.unavailable > 0 ? 'bad-text' : '', 'requests answered 503 because no target was available'),
+      card('Panic mode', d.panic ? 'ON' : 'off', d.panic ? 'bad-text' : '')
+    );
+    if (d.rateLimited !== null) summary.appendChild(card('Rate limited', d.rateLimited, '', 'requests refused with 429'));
+    if (d.cache) summary.appendChild(card('Cache hit ratio', pct(d.cache.hitRatio), '', d.cache.hits + ' hits, ' + d.cache.stale + ' stale, ' + d.cache.revalidated + ' revalidated, ' + d.cache.misses + ' misses'));
+
+    var rows = d.targets.map(function (t) {
+      var tr = el('tr', t.state === 'up' ? '' : 'not-up');
+      tr.setAttribute('data-target', t.url);
+      tr.setAttribute('data-state', t.state);
+      tr.appendChild(el('td', 'url', t.url));
+      tr.appendChild(stateCell(t));
+      tr.appendChild(el('td', 'num', t.effectiveWeight === t.weight ? t.weight : t.effectiveWeight.toFixed(2) + ' / ' + t.weight));
+      tr.appendChild(el('td', 'num', t.inFlight));
+      tr.appendChild(el('td', 'num', t.total));
+      tr.appendChild(el('td', 'num', t.requestRate.toFixed(1)));
+      tr.appendChild(el('td', 'num' + (t.errorRate > 0 ? ' bad-text' : ''), pct(t.errorRate)));
+      tr.appendChild(el('td', 'num', ms(t.latency)));
+      var spark = el('td');
+      spark.appendChild(sparkline(t.latencyHistory));
+      tr.appendChild(spark);
+      tr.appendChild(el('td', 'num', t.ejections === null ? '\\u2013' : t.ejections));
+      tr.appendChild(checkCell(t));
+      return tr;
+    });
+    if (rows.length === 0) {
+      var empty = el('tr');
+      var td = el('td', 'muted', 'no targets');
+      td.setAttribute('colspan', '11');
+      empty.appendChild(td);
+      rows.push(empty);
+    }
+    $('targets').replaceChildren.apply($('targets'), rows);
+    lastOk = Date.now();
+    var updated = $('updated');
+    updated.className = '';
+    updated.textContent = 'updated ' + new Date(d.generatedAt).toLocaleTimeString() + ', every ' + (refreshMs / 1000) + ' s';
+  }
+
+  function failed(err) {
+    var updated = $('updated');
+    updated.className = 'stale';
+    updated.textContent = 'cannot refresh (' + (err && err.message ? err.message : 'error') + ')' + (lastOk ? ', figures from ' + since(lastOk, Date.now()) : '');
+  }
+
+  function poll() {
+    fetch('?format=json', { cache: 'no-store', credentials: 'same-origin', headers: { accept: 'application/json' } })
+      .then(function (r) {
+        if (!r.ok) throw new Error('HTTP ' + r.status);
+        return r.json();
+      })
+      .then(render, failed)
+      .then(function () { setTimeout(poll, refreshMs); });
+  }
+
+  poll();
+})();
+`;

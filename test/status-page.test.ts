@@ -1,0 +1,216 @@
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import http from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import express from 'express';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { httpHealthCheck, loadBalance, responseCache, type StatusSnapshot } from 'proxy-balancer';
+import { closeAll, delay, listen, request, type TestServer } from './helpers.js';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const ARTIFACTS = new URL('artifacts/', import.meta.url);
+// CI installs chromium (.ci/run); elsewhere the browser test is skipped when it is missing.
+const noBrowser = !existsSync(CHROMIUM) && !process.env.CI ? `no Chromium at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)` : false;
+
+/** A backend answering after `ms` (a little jitter, so latency sparklines have a shape). */
+function slowBackend(name: string, ms: number): Promise<TestServer> {
+  return listen((req, res) => {
+    req.resume();
+    if (req.url === '/cached') res.setHeader('cache-control', 'public, max-age=1');
+    setTimeout(() => res.end(name), req.url === '/health' ? 0 : ms * (0.6 + Math.random() * 0.8));
+  });
+}
+
+/** Processes whose command line mentions `needle` (read from /proc, so nothing but Linux is needed). */
+function processesWith(needle: string): number[] {
+  const found: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(needle)) found.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return found;
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    promise.finally(() => clearTimeout(timer)),
+    new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} took over ${ms} ms`)), ms))),
+  ]);
+}
+
+/** Polls the page until `check` holds, or fails with what the page showed. */
+async function until(page: Page, what: string, check: () => Promise<boolean>, ms = 8000): Promise<void> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (await check()) return;
+    await delay(100);
+  }
+  assert.fail(`${what} within ${ms} ms; the page showed:\n${await page.locator('body').innerText()}`);
+}
+
+describe('lb.statusPage()', () => {
+  test('serves the page, its script and stylesheet beside it, and the figures as JSON, under a strict CSP', async () => {
+    const a = await slowBackend('a', 1);
+    const lb = loadBalance({ targets: [a.url, 'http://127.0.0.1:1'], outlierDetection: false, retry: false });
+    const page = lb.statusPage({ title: 'Pool <main>', refreshMs: 500 });
+    const server = await listen((req, res) => (req.url!.startsWith('/status') ? page(req, res) : lb(req, res)));
+    try {
+      for (let i = 0; i < 4; i++) await request(`${server.url}/`);
+
+      const html = await request(`${server.url}/status`);
+      assert.equal(html.status, 200);
+      assert.equal(html.headers['content-type'], 'text/html; charset=utf-8');
+      const csp = String(html.headers['content-security-policy']);
+      assert.match(csp, /default-src 'none'/);
+      assert.match(csp, /script-src 'self'/);
+      assert.doesNotMatch(csp, /unsafe-inline/);
+      assert.equal(html.headers['cache-control'], 'no-store');
+      assert.match(html.body, /<title>Pool &lt;main&gt;<\/title>/, 'the title is escaped');
+      assert.match(html.body, /<script src="status\/app\.js" defer><\/script>/, 'assets are addressed relative to the page');
+      assert.match(html.body, /<link rel="stylesheet" href="status\/app\.css">/);
+      assert.doesNotMatch(html.body, /<script>|<style>|style="|https?:\/\//, 'no inline script or style, no external asset');
+      assert.match((await request(`${server.url}/status/`)).body, /<script src="app\.js" defer>/);
+
+      const js = await request(`${server.url}/status/app.js`);
+      assert.equal(js.headers['content-type'], 'text/javascript; charset=utf-8');
+      assert.match(js.body, /fetch\('\?format=json'/);
+      assert.doesNotThrow(() => new Function(js.body), 'the script parses');
+      const css = await request(`${server.url}/status/app.css`);
+      assert.equal(css.headers['content-type'], 'text/css; charset=utf-8');
+
+      const json = await request(`${server.url}/status?format=json`);
+      assert.equal(json.headers['content-type'], 'application/json; charset=utf-8');
+      const data = JSON.parse(json.body) as StatusSnapshot;
+      assert.equal(data.title, 'Pool <main>');
+      assert.equal(data.strategy, 'round-robin');
+      assert.equal(data.refreshMs, 500);
+      assert.equal(data.panic, false);
+      assert.equal(data.cache, null);
+      assert.equal(data.rateLimited, null);
+      assert.deepEqual(data.targets.map((t) => t.url), [a.url, 'http://127.0.0.1:1']);
+      const [up, refused] = data.targets as [StatusSnapshot['targets'][0], StatusSnapshot['targets'][0]];
+      assert.equal(up.state, 'up');
+      assert.equal(up.total, 2);
+      assert.equal(up.errors, 0);
+      assert.equal(up.errorRate, 0);
+      assert.ok(up.latency > 0);
+      assert.ok(up.latencyHistory.every((v) => v > 0), 'no zero before the first response');
+      assert.equal(refused.total, 2);
+      assert.equal(refused.errors, 2);
+      assert.equal(refused.errorRate, 1);
+      assert.equal(refused.ejections, null, 'outlier detection is off');
+      assert.equal(refused.lastCheck, null);
+
+      const head = await request(`${server.url}/status`, { method: 'HEAD' });
+      assert.equal(head.status, 200);
+      assert.equal(head.body, '');
+      assert.equal((await request(`${server.url}/status`, { method: 'POST' })).status, 405);
+
+      assert.throws(() => lb.statusPage({ refreshMs: 10 }), /refreshMs/);
+      assert.throws(() => lb.statusPage({ titel: 'x' } as never), /unknown option "titel"/);
+
+      // lb.close() stops the sampler; the figures stay readable.
+      await lb.close();
+      assert.equal((await request(`${server.url}/status?format=json`)).status, 200);
+    } finally {
+      await lb.close();
+      await closeAll(server, a);
+    }
+  });
+
+  test('in headless Chromium: every target up, then a killed backend shown down within seconds', { skip: noBrowser, timeout: 60_000 }, async () => {
+    const a = await slowBackend('a', 12);
+    const b = await slowBackend('b', 30);
+    const c = await slowBackend('c', 20);
+    const lb = loadBalance({
+      targets: [a.url, b.url, c.url],
+      healthCheck: httpHealthCheck({ path: '/health', interval: 150, timeout: 300, healthyThreshold: 2, unhealthyThreshold: 2, jitter: 0 }),
+      // Passive detection would eject the killed backend first; here the active check is what notices.
+      outlierDetection: { consecutiveFailures: 1000 },
+      cache: responseCache(),
+    });
+    const app = express();
+    app.use('/_lb', lb.statusPage({ title: 'api pool', refreshMs: 300 }));
+    app.use(lb);
+    const server = await listen(app);
+
+    // Background traffic, so the page has rates, latencies and a cache to show.
+    let running = true;
+    const traffic = (async () => {
+      const agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
+      for (let i = 0; running && i < 5000; i++) {
+        await request(`${server.url}/${i % 5 === 0 ? 'cached' : 'api'}`, { agent }).catch(() => undefined);
+        await delay(15);
+      }
+      agent.destroy();
+    })();
+
+    const userDataDir = mkdtempSync(join(tmpdir(), 'pb-chromium-'));
+    let context: BrowserContext | undefined;
+    const consoleErrors: string[] = [];
+    try {
+      await lb.firstHealthCheck();
+      context = await chromium.launchPersistentContext(userDataDir, {
+        executablePath: CHROMIUM,
+        headless: true,
+        args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+        viewport: { width: 1440, height: 560 },
+        timeout: 30_000,
+      });
+      const page = context.pages()[0] ?? (await context.newPage());
+      page.on('console', (msg) => {
+        if (msg.type() === 'error') consoleErrors.push(msg.text());
+      });
+      page.on('pageerror', (err) => consoleErrors.push(err.message));
+      await page.goto(`${server.url}/_lb`, { waitUntil: 'load' });
+
+      const row = (url: string) => page.getByRole('row').filter({ hasText: url });
+      const stateOf = async (url: string) => (await row(url).locator('.state').innerText()).trim().toLowerCase();
+      await until(page, 'three targets listed as up', async () => {
+        if ((await page.locator('#targets tr').count()) !== 3) return false;
+        for (const backend of [a, b, c]) if ((await stateOf(backend.url)) !== 'up') return false;
+        return true;
+      });
+      assert.equal(await page.locator('#banner').innerText(), 'All 3 targets up');
+      assert.match(await page.title(), /^api pool – 3\/3 up$/);
+      const summary = await page.locator('#summary').innerText();
+      assert.match(summary, /TARGETS UP\s+3 of 3/i);
+      assert.equal(await page.locator('#strategy').innerText(), 'strategy: round-robin');
+      assert.match(summary, /CACHE HIT RATIO\s+\d+%/i);
+      // The sampler keeps one latency sample a second; a sparkline needs two.
+      await until(page, 'a latency sparkline', async () => (await row(a.url).locator('svg.spark polyline').count()) === 1);
+
+      await b.close();
+      await until(page, `${b.url} shown down`, async () => (await stateOf(b.url)) === 'down');
+      assert.equal(await stateOf(a.url), 'up');
+      assert.equal(await stateOf(c.url), 'up');
+      assert.match(await page.locator('#banner').innerText(), new RegExp(`1 of 3 targets not taking traffic: ${b.url.replace(/[.]/g, '\\.')} \\(down\\)`));
+      assert.match(await row(b.url).innerText(), /failed: ECONNREFUSED/i);
+      assert.match(await page.locator('#summary').innerText(), /TARGETS UP\s+2 of 3/i);
+      await until(page, 'rates shown', async () => Number((await row(a.url).locator('td').nth(5).innerText()).trim()) > 0);
+
+      mkdirSync(ARTIFACTS, { recursive: true });
+      const shot = await page.screenshot({ path: new URL('status-page.png', ARTIFACTS).pathname, fullPage: true });
+      assert.ok(shot.length > 10_000, 'a screenshot with content');
+      assert.deepEqual(consoleErrors, [], 'no script error and no CSP violation in the browser');
+    } finally {
+      running = false;
+      await traffic;
+      if (context !== undefined) await withTimeout(context.close(), 15_000, 'closing Chromium');
+      for (let i = 0; i < 50 && processesWith(userDataDir).length > 0; i++) await delay(100);
+      const left = processesWith(userDataDir);
+      for (const pid of left) process.kill(pid, 'SIGKILL');
+      rmSync(userDataDir, { recursive: true, force: true });
+      await lb.close();
+      await closeAll(server, a, b, c);
+      assert.deepEqual(left, [], 'no Chromium process outlives the test');
+    }
+  });
+});
