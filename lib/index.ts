@@ -14,6 +14,7 @@ export { UpstreamTimeoutError } from './errors.js';
 export * from './strategies/index.js';
 export { responseCache, type ResponseCacheMiddleware } from './cache/middleware.js';
 export { ResponseCache, type CacheStats, type ResponseCacheOptions, type Handler } from './cache/response-cache.js';
+export type { CompressOptions } from './cache/compress.js';
 export { memoryStore, type MemoryStoreOptions } from './cache/memory-store.js';
 export { redisStore, type RedisLike, type RedisStoreOptions } from './cache/redis-store.js';
 export { defaultCacheKey, type CacheKey } from './cache/key.js';
