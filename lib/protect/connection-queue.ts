@@ -83,6 +83,8 @@ export class ConnectionQueue {
    */
   admit(target: Target, req: IncomingMessage, res: ServerResponse): boolean {
     if (target.inFlight < this.#options.maxConnections) return true;
+    // A client already gone would never report leaving: it takes no place in the queue.
+    if (res.destroyed) return false;
     const line = this.#lines.get(target) ?? this.#newLine(target);
     const { maxQueue, maxPending } = this.#options;
     if (line.length >= maxQueue || (maxPending > 0 && this.#pending >= maxPending)) {
