@@ -23,6 +23,8 @@ describe('protection options are validated', () => {
     ['rateLimit.store without take', { rateLimit: { limit: 1, store: {} } }, /options\.rateLimit\.store/],
     ['rateLimit.maxKeys with a store', { rateLimit: { limit: 1, store: memoryRateLimitStore(), maxKeys: 5 } }, /options\.rateLimit\.maxKeys/],
     ['rateLimit.key not a function', { rateLimit: { limit: 1, key: 'ip' } }, /options\.rateLimit\.key/],
+    ['rateLimit.ipv6Subnet out of range', { rateLimit: { limit: 1, ipv6Subnet: 129 } }, /options\.rateLimit\.ipv6Subnet/],
+    ['rateLimit.ipv6Subnet with a key function', { rateLimit: { limit: 1, ipv6Subnet: 48, key: () => 'k' } }, /options\.rateLimit\.ipv6Subnet must be left out/],
     ['maxConnections negative', { maxConnections: -1 }, /options\.maxConnections/],
     ['maxQueue without maxConnections', { maxQueue: 5 }, /options\.maxQueue must be left out unless maxConnections/],
     ['queueTimeout not a number', { maxConnections: 1, queueTimeout: '1s' }, /options\.queueTimeout/],

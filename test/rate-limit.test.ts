@@ -89,6 +89,27 @@ describe('rateLimit option', () => {
     }
   });
 
+  test('IPv6 clients are counted per /64 by default (an address rotating inside its prefix is one client); ipv6Subnet: 128 counts each address', async () => {
+    const grouped = await setup({ trustProxy: 'loopback', rateLimit: { limit: 2 } });
+    const each = await setup({ trustProxy: 'loopback', rateLimit: { limit: 2, ipv6Subnet: 128 } });
+    const from = (t: typeof grouped, ip: string) => request(`${t.front.url}/`, { headers: { 'x-forwarded-for': ip } }).then((r) => r.status);
+    try {
+      const rotating = ['2001:db8:1:2::1', '2001:db8:1:2::2', '2001:db8:1:2:ffff:0:0:3', '2001:db8:1:2::4'];
+      const statuses = [];
+      for (const ip of rotating) statuses.push(await from(grouped, ip));
+      assert.deepEqual(statuses, [200, 200, 429, 429]);
+      assert.equal(await from(grouped, '2001:db8:1:3::1'), 200, 'the next /64 is another client');
+      assert.equal(await from(grouped, '::ffff:10.0.0.1'), 200);
+      assert.equal(await from(grouped, '10.0.0.1'), 200, 'an IPv4-mapped address is its IPv4 address');
+      assert.equal(await from(grouped, '10.0.0.1'), 429);
+      const perAddress = [];
+      for (const ip of rotating) perAddress.push(await from(each, ip));
+      assert.deepEqual(perAddress, [200, 200, 200, 200]);
+    } finally {
+      await closeAll(grouped, each);
+    }
+  });
+
   test('a key function that throws gets a 500, not a crash', async () => {
     const t = await setup({ rateLimit: { limit: 5, key: () => { throw new Error('bad key'); } } });
     try {

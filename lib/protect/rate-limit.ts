@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { clientIp } from '../client-ip.js';
+import { clientKey } from './client-key.js';
 import type { Rejection } from './reject.js';
 import type { RateLimitResult, RateLimitStore, TokenBucket } from './rate-limit-store.js';
 import { MemoryRateLimitStore } from './token-bucket-store.js';
@@ -17,8 +18,10 @@ export interface RateLimitOptions {
   windowMs?: number;
   /** Requests a key may make at once from a full bucket (the bucket's capacity). Positive integer; default `limit`. */
   burst?: number;
-  /** What requests are counted by; default the client IP (`clientIp(req)`, resolved through `trustProxy`). Return undefined to exempt a request. */
+  /** What requests are counted by; default the client IP (`clientIp(req)`, resolved through `trustProxy`), IPv6 grouped by `ipv6Subnet`. Return undefined to exempt a request. */
   key?: (req: IncomingMessage) => string | undefined;
+  /** With the default key, IPv6 clients are counted per prefix of this many bits (one client usually holds a whole /64 and picks addresses in it at will); 128 counts each address. Integer 1-128; default 64. */
+  ipv6Subnet?: number;
   /** Where the buckets live; default an in-memory LRU store of `maxKeys` keys. `redisRateLimitStore(client)` shares limits between instances. */
   store?: RateLimitStore;
   /** Keys the default in-memory store tracks at most (least recently seen forgotten first); default 10000. Not allowed with `store`. */
@@ -39,13 +42,14 @@ export class RateLimiter {
   /** 429 answers given so far (`lb.metrics()`, the status page). */
   refused = 0;
   readonly #key: ((req: IncomingMessage) => string | undefined) | undefined;
+  readonly #subnet: number;
   readonly #headers: boolean;
   readonly #limit: string;
   readonly #policy: string;
 
   constructor(input: unknown) {
     if (typeof input !== 'object' || input === null) fail('', 'an object with at least a limit', input);
-    knownKeys(input as Record<string, unknown>, 'rateLimit', ['limit', 'windowMs', 'burst', 'key', 'store', 'maxKeys', 'headers', 'failOpen']);
+    knownKeys(input as Record<string, unknown>, 'rateLimit', ['limit', 'windowMs', 'burst', 'key', 'ipv6Subnet', 'store', 'maxKeys', 'headers', 'failOpen']);
     const options = input as RateLimitOptions;
     const limit = options.limit;
     if (!isPositiveInteger(limit)) fail('limit', 'a positive integer of requests', limit);
@@ -54,6 +58,9 @@ export class RateLimiter {
     const burst = options.burst ?? limit;
     if (!isPositiveInteger(burst)) fail('burst', 'a positive integer of requests', burst);
     if (options.key !== undefined && typeof options.key !== 'function') fail('key', 'a function (req) => string | undefined', options.key);
+    const subnet = options.ipv6Subnet ?? 64;
+    if (!isPositiveInteger(subnet) || subnet > 128) fail('ipv6Subnet', 'an integer prefix length from 1 to 128', subnet);
+    if (options.key !== undefined && options.ipv6Subnet !== undefined) fail('ipv6Subnet', 'left out with a key function (it shapes the default key)', subnet);
     if (options.store !== undefined && typeof options.store?.take !== 'function') fail('store', 'a rate-limit store (an object with a take() method)', options.store);
     if (options.store !== undefined && options.maxKeys !== undefined) fail('maxKeys', 'left out when a store is given (it sizes the default store)', options.maxKeys);
     if (options.maxKeys !== undefined && !isPositiveInteger(options.maxKeys)) fail('maxKeys', 'a positive integer', options.maxKeys);
@@ -63,6 +70,7 @@ export class RateLimiter {
     this.store = options.store ?? new MemoryRateLimitStore({ maxKeys: options.maxKeys ?? 10_000 });
     this.failOpen = options.failOpen ?? true;
     this.#key = options.key;
+    this.#subnet = subnet;
     this.#headers = options.headers ?? true;
     this.#limit = String(burst);
     const seconds = Math.max(1, Math.ceil(windowMs / 1000));
@@ -71,7 +79,7 @@ export class RateLimiter {
 
   /** Takes a token for `req`; undefined when its key exempts it. May throw (a key function's bug) or reject (a store's failure). */
   take(req: IncomingMessage): RateLimitResult | Promise<RateLimitResult> | undefined {
-    const key = this.#key === undefined ? clientIp(req) : this.#key(req);
+    const key = this.#key === undefined ? clientKey(clientIp(req), this.#subnet) : this.#key(req);
     if (key === undefined) return undefined;
     return this.store.take(key, 1, Date.now(), this.bucket);
   }
