@@ -112,6 +112,9 @@ export class Balancer extends EventEmitter<BalancerEvents> implements EngineEven
 
   /** Proxies one HTTP request to a target. */
   #proxy(req: IncomingMessage, res: ServerResponse): void {
+    // A client that left while an async step ran (a cache lookup in Redis) already had its 'close':
+    // an exchange started now would never end.
+    if (res.destroyed) return;
     const target = this.#breaker?.admits(this.#inFlight) === false ? this.#refuse('circuit breaker: maxRequests in flight') : this.#choose(req);
     if (target === undefined) {
       respondError(res, 503, this.#options.retryAfter);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { describe, test } from 'node:test';
-import { loadBalance } from 'proxy-balancer';
+import { loadBalance, memoryStore, responseCache, type CacheStore } from 'proxy-balancer';
 import { delay, waitFor } from '../helpers.js';
 import { countingBackend, front } from './harness.js';
 
@@ -64,6 +64,37 @@ describe('1,000 clients aborting mid-request and mid-response', () => {
       await waitFor(() => tcpSockets() <= baseline, 2000);
       assert.ok(tcpSockets() <= baseline, `TCP handles back to ${baseline}: ${tcpSockets()}`);
       for (const target of lb.stats().targets) assert.equal(target.inFlight, 0);
+    } finally {
+      await lb.close();
+      await server.close();
+      await backend.close();
+    }
+  });
+});
+
+describe('a client leaving while an async step holds its request', () => {
+  test('during a slow cache lookup: no exchange is started for it afterwards, and lb.close() does not wait for ever', async () => {
+    const backend = await countingBackend((_req, res) => {
+      res.setHeader('cache-control', 'max-age=60');
+      res.end('ok');
+    });
+    // A store whose lookups take 150 ms, like a distant Redis.
+    const inner = memoryStore({ maxSize: 1_000_000 });
+    const slow: CacheStore = {
+      get: async (key) => (await delay(150), inner.get(key)),
+      set: (key, entry, ttl, size) => inner.set(key, entry, ttl, size),
+      delete: (key) => inner.delete(key),
+      deletePrefix: (prefix) => inner.deletePrefix(prefix),
+    };
+    const lb = loadBalance({ targets: [backend.url], cache: responseCache({ store: slow }) });
+    const server = await front(lb);
+    try {
+      await abortingClient(server.port, 'GET /slow-lookup HTTP/1.1\r\nHost: x\r\n\r\n', () => false, 30);
+      await delay(300);
+      assert.equal(lb.stats().inFlight, 0);
+      assert.equal(backend.arrivals.length, 0, 'nothing was sent upstream for a client already gone');
+      const closed = await Promise.race([lb.close().then(() => true), delay(2000).then(() => false)]);
+      assert.ok(closed, 'lb.close() resolved');
     } finally {
       await lb.close();
       await server.close();
