@@ -455,16 +455,21 @@ describe('response cache memory bounds', () => {
       // Two passes first: the heap and socket buffers grow to their working size once, whatever the body.
       assert.equal(await stream(), 10 * 1024 * 1024);
       assert.equal(await stream(), 10 * 1024 * 1024);
-      const before = process.memoryUsage().rss;
-      let peak = before;
-      const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 5);
-      const received = await stream();
-      clearInterval(sampler);
-      assert.equal(received, 10 * 1024 * 1024);
-      const growth = (peak - before) / 1024 / 1024;
-      assert.ok(growth < 20, `RSS grew ${growth.toFixed(1)} MB`);
+      // The least growth of three passes: buffering would show in every one, a GC or a neighbour's load in one.
+      const growths: number[] = [];
+      for (let pass = 0; pass < 3; pass++) {
+        const before = process.memoryUsage().rss;
+        let peak = before;
+        const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 5);
+        const received = await stream();
+        clearInterval(sampler);
+        assert.equal(received, 10 * 1024 * 1024);
+        growths.push((peak - before) / 1024 / 1024);
+      }
+      const growth = Math.min(...growths);
+      assert.ok(growth < 20, `RSS grew ${growths.map((g) => g.toFixed(1)).join(', ')} MB`);
       assert.equal(lb.stats().cache!.stored, 0, 'not cached');
-      assert.equal(lb.stats().cache!.misses, 3);
+      assert.equal(lb.stats().cache!.misses, 5);
     } finally {
       child.kill();
       await lb.close();
