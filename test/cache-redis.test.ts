@@ -15,7 +15,7 @@ describe('Redis store against a real redis-server', () => {
     await client.connect();
   });
   after(async () => {
-    client.disconnect();
+    await client.quit();
     await redis.stop();
   });
 
