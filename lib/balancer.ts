@@ -56,6 +56,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements EngineEven
   #retries = 0;
   #closed = false;
   #idle: (() => void) | undefined;
+  #closing: Promise<void> | undefined;
   /** Hears every ended exchange (`lb.metrics()` sets it). */
   observer: ExchangeObserver | undefined = undefined;
 
@@ -97,6 +98,11 @@ export class Balancer extends EventEmitter<BalancerEvents> implements EngineEven
   /** The middleware entry point: framing and admission checks, then the response cache if any, then the proxy. */
   handle(req: IncomingMessage, res: ServerResponse): void {
     if (refusedFraming(req, res)) return;
+    if (!toOriginForm(req)) {
+      // `OPTIONS *` and other targets that are neither a path nor a URL name nothing to proxy.
+      respondError(res, 400);
+      return;
+    }
     if (res.socket === null) watchPipelined(req, res);
     if (this.#admission === undefined) this.#forward(req, res);
     else this.#admission.admit(req, res);
@@ -152,6 +158,10 @@ export class Balancer extends EventEmitter<BalancerEvents> implements EngineEven
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', ignore);
     if (refusedUpgradeFraming(req, socket)) return;
+    if (!toOriginForm(req)) {
+      socket.end('HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
+      return;
+    }
     if (this.#admission === undefined) this.#tunnel(req, socket, head);
     else this.#admission.admitUpgrade(req, socket, head);
   }
@@ -208,8 +218,13 @@ export class Balancer extends EventEmitter<BalancerEvents> implements EngineEven
     };
   }
 
-  /** Refuses new requests, stops health checks, closes tunnels, waits for in-flight requests, then closes upstream connections. */
-  async close(): Promise<void> {
+  /** Refuses new requests, stops health checks, closes tunnels, waits for in-flight requests, then closes upstream connections. Every call gets the same promise. */
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
     this.#closed = true;
     this.#queue?.close();
     this.#health.close();
@@ -288,9 +303,25 @@ export class Balancer extends EventEmitter<BalancerEvents> implements EngineEven
     if (this.#retried(exchange, err, req, res)) return;
     const status = statusForError(err);
     if (logProxy.enabled) logProxy('%d for %s %s via %s (attempt %d): %s', status, req.method, req.url, exchange.target.key, exchange.attempt, err.message);
-    runHook('error', this.#options.on?.error, err, req, res, exchange.target);
-    if (!res.headersSent && !res.writableEnded) respondError(res, status);
+    this.answerFailure(exchange, err, status);
   };
+
+  /** Answers a request that failed for good: the `error` hook first, then the default status page if the hook left it unanswered. */
+  answerFailure(exchange: Exchange, err: Error, status: number): void {
+    const res = exchange.client as ServerResponse;
+    runHook('error', this.#options.on?.error, err, exchange.req, res, exchange.target);
+    if (!res.headersSent && !res.writableEnded) respondError(res, status);
+  }
+
+  /** The upstream body ended short: the client connection is cut, and the attempt counts as failed. */
+  truncated(exchange: Exchange): void {
+    const err = new Error('upstream response ended before its body was complete');
+    if (exchange.failed(err)) {
+      exchange.target.errors++;
+      this.#health.failure(exchange.target, 'truncated body');
+    }
+    exchange.client.destroy();
+  }
 
   readonly upgradeRequest = (proxyReq: ClientRequest, _req: IncomingMessage, socket: Duplex): void => {
     const exchange = exchangeOf(socket);
@@ -362,7 +393,6 @@ export class Balancer extends EventEmitter<BalancerEvents> implements EngineEven
 
   #choose(req: IncomingMessage): Target | undefined {
     if (this.#closed) return this.#refuse('balancer closed');
-    if (!toOriginForm(req)) return this.#refuse('unusable request target');
     const ready = this.pool.ready;
     if (ready.length === 0) return this.#refuse('no target ready');
     this.#resolver?.resolve(req);
@@ -430,7 +460,7 @@ function onDeadline(first: Exchange): void {
   // Still waiting for a socket: answer now; the engine's request, when it comes, is dropped.
   if (current.failed(err)) {
     current.target.errors++;
-    respondError(current.client as ServerResponse, 504);
+    current.owner.answerFailure(current, err, 504);
   }
 }
 
@@ -444,5 +474,7 @@ function onClientClose(this: ServerResponse): void {
 
 function onUpstreamResponseClose(this: IncomingMessage): void {
   // An upstream body cut short must not reach the client as a complete response.
-  if (!this.complete) exchangeOf(this)?.client.destroy();
+  if (this.complete) return;
+  const exchange = exchangeOf(this);
+  if (exchange !== undefined) exchange.owner.truncated(exchange);
 }

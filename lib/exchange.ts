@@ -10,6 +10,16 @@ export const kExchange = Symbol('proxy-balancer.exchange');
 
 export type WithExchange<T> = T & { [kExchange]?: Exchange };
 
+/** What an exchange reports to (the balancer). */
+export interface ExchangeOwner {
+  /** The exchange ended; called exactly once. */
+  finish(exchange: Exchange): void;
+  /** The exchange failed for good before a response head: answer the client. */
+  answerFailure(exchange: Exchange, err: Error, status: number): void;
+  /** The upstream body ended short. */
+  truncated(exchange: Exchange): void;
+}
+
 /**
  * One proxied request (or WebSocket tunnel): the target it went to and what became of it. It is
  * the `Outcome` strategies hear in `onEnd`, so nothing is allocated to report it.
@@ -43,7 +53,7 @@ export class Exchange implements Outcome {
 
   constructor(
     /** Told when the exchange ends, exactly once. */
-    readonly owner: { finish(exchange: Exchange): void },
+    readonly owner: ExchangeOwner,
     readonly target: Target,
     readonly req: IncomingMessage,
     /** The client response (HTTP) or socket (WebSocket). */

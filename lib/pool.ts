@@ -31,7 +31,8 @@ interface Flags {
 export class Pool {
   readonly #members = new Map<string, Target>();
   readonly #flags = new Map<Target, Flags>();
-  readonly #drained = new Map<Target, () => void>();
+  readonly #drained = new Map<Target, (removed: boolean) => void>();
+  readonly #draining = new Map<Target, Promise<boolean>>();
   readonly #panicThreshold: number;
   #observer: PoolObserver | undefined;
   #ready: readonly Target[] = EMPTY;
@@ -80,7 +81,8 @@ export class Pool {
     }
     existing.configuredWeight = fresh.configuredWeight;
     existing.weight = fresh.configuredWeight;
-    this.#drained.delete(existing);
+    // Added back while draining: the drain is called off, and its promise says the target stayed.
+    this.#settleDrain(existing, false);
     this.#update(existing, { draining: false });
     this.#publish();
     return existing;
@@ -93,25 +95,29 @@ export class Pool {
     this.#delete(target);
     logPool('removed %s (%d in flight)', target.key, target.inFlight);
     this.#publish();
-    this.#settleDrain(target);
+    this.#settleDrain(target, true);
     return true;
   }
 
   /**
    * Takes a target out of rotation, waits for its in-flight requests (and WebSocket tunnels) to
-   * finish, then removes it. Resolves false if it was not a member.
+   * finish, then removes it and resolves true. Resolves false if it was not a member, or if it was
+   * added back before the drain completed.
    */
   drain(url: string | URL | Target): Promise<boolean> {
     const target = this.get(url);
     if (target === undefined) return Promise.resolve(false);
-    return new Promise((resolve) => {
-      this.#drained.get(target)?.();
-      this.#drained.set(target, () => resolve(true));
+    const pending = this.#draining.get(target);
+    if (pending !== undefined) return pending;
+    const drained = new Promise<boolean>((resolve) => {
+      this.#drained.set(target, resolve);
       logPool('draining %s (%d in flight)', target.key, target.inFlight);
       this.#update(target, { draining: true });
       this.#publish();
-      this.released(target);
     });
+    this.#draining.set(target, drained);
+    this.released(target);
+    return drained;
   }
 
   /** Records the active health checker's verdict. */
@@ -141,7 +147,7 @@ export class Pool {
       this.#delete(target);
       logPool('drained %s', target.key);
       this.#publish();
-      this.#settleDrain(target);
+      this.#settleDrain(target, true);
     }
   }
 
@@ -159,11 +165,12 @@ export class Pool {
     return true;
   }
 
-  #settleDrain(target: Target): void {
+  #settleDrain(target: Target, removed: boolean): void {
     const resolve = this.#drained.get(target);
     if (resolve === undefined) return;
     this.#drained.delete(target);
-    resolve();
+    this.#draining.delete(target);
+    resolve(removed);
   }
 
   #insert(target: Target): void {

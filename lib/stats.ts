@@ -31,7 +31,7 @@ export interface BalancerStats {
   panic: boolean;
   /** Requests and tunnels open now, over all targets. */
   inFlight: number;
-  /** Requests refused with 503 because no target was available. */
+  /** Requests answered 503 before reaching a target: none ready, the strategy refused, the circuit breaker, or the balancer closing. */
   unavailable: number;
   /** Attempts sent again to another target after a failure. */
   retries: number;

@@ -3,7 +3,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { describe, test } from 'node:test';
 import { loadBalance, type Strategy } from 'proxy-balancer';
-import { backend, closeAll, delay, listen, request, waitFor } from './helpers.js';
+import { backend, closeAll, delay, listen, rawRequest, request, waitFor } from './helpers.js';
 
 /** A port nothing listens on: bound, read, released. */
 async function deadPort(): Promise<number> {
@@ -232,6 +232,83 @@ describe('nothing to send to → 503 with Retry-After', () => {
       await delay(10);
     } finally {
       await closeAll(front, slow);
+    }
+  });
+});
+
+describe('failure accounting', () => {
+  test('a truncated upstream body counts as a failed attempt', async () => {
+    const dying = await listen((_req, res) => {
+      res.setHeader('content-length', 1000);
+      res.write('x'.repeat(10));
+      setTimeout(() => res.socket?.destroy(), 20);
+    });
+    const ends: Array<{ status: number; error: Error | undefined }> = [];
+    const lb = loadBalance({
+      targets: [dying.url],
+      outlierDetection: false,
+      strategy: { name: 'only', pick: (t) => t[0], onEnd: (_t, outcome) => void ends.push({ status: outcome.status, error: outcome.error }) },
+    });
+    const front = await listen(lb);
+    try {
+      await new Promise<void>((resolve) => {
+        http.get(`${front.url}/`, { agent: false }, (res) => {
+          res.resume();
+          res.on('error', () => resolve());
+          res.on('close', () => resolve());
+        }).on('error', () => resolve());
+      });
+      await waitFor(() => ends.length === 1);
+      assert.equal(ends[0]!.status, 200);
+      assert.match(String(ends[0]!.error?.message), /before its body was complete/);
+      assert.equal(lb.stats().targets[0]!.errors, 1);
+    } finally {
+      await lb.close();
+      await closeAll(front, dying);
+    }
+  });
+
+  test('OPTIONS * is answered 400, not counted as unavailable', async () => {
+    const b = await backend('b');
+    const lb = loadBalance({ targets: [b.url] });
+    const front = await listen(lb);
+    try {
+      const raw = await rawRequest(front.port, 'OPTIONS * HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+      assert.match(raw, /^HTTP\/1\.1 400 /);
+      assert.equal(lb.stats().unavailable, 0);
+      assert.equal(b.hits, 0);
+    } finally {
+      await lb.close();
+      await closeAll(front, b);
+    }
+  });
+
+  test('the error hook also answers a request whose deadline passed before its upstream request existed; close() twice is one close', async () => {
+    const b = await backend('b');
+    // A queue-free way to have no upstream request yet: an agent with no free socket.
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const slow = await listen((_req, res) => setTimeout(() => res.end('slow'), 300));
+    const lb = loadBalance({
+      targets: [slow.url],
+      agent,
+      timeout: 100,
+      retry: false,
+      on: { error: (_err, _req, res) => void (res.writeHead(504, { 'x-custom': 'yes' }), res.end('custom timeout page')) },
+    });
+    const front = await listen(lb);
+    try {
+      const [first, second] = await Promise.all([request(`${front.url}/`), request(`${front.url}/`)]);
+      for (const reply of [first, second]) {
+        assert.equal(reply.status, 504);
+        assert.equal(reply.headers['x-custom'], 'yes');
+      }
+      const closes = [lb.close(), lb.close()];
+      assert.equal(closes[0], closes[1]);
+      await Promise.all(closes);
+    } finally {
+      await lb.close();
+      agent.destroy();
+      await closeAll(front, slow, b);
     }
   });
 });

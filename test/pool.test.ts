@@ -82,3 +82,18 @@ describe('runtime membership', () => {
     void lb.close();
   });
 });
+
+describe('drain edge cases', () => {
+  test('draining twice shares one promise; adding the target back calls the drain off (resolves false)', async () => {
+    const lb = loadBalance({ targets: ['http://127.0.0.1:3001', 'http://127.0.0.1:3002'] });
+    const target = lb.pool.get('http://127.0.0.1:3001')!;
+    target.inFlight = 1; // a request still running on it
+    const first = lb.pool.drain(target);
+    assert.equal(lb.pool.drain(target), first);
+    lb.pool.add('http://127.0.0.1:3001');
+    assert.equal(await first, false);
+    assert.equal(lb.pool.get('http://127.0.0.1:3001')?.state, 'up');
+    target.inFlight = 0;
+    await lb.close();
+  });
+});
