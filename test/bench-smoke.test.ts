@@ -1,0 +1,42 @@
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { startBackends, type Backends } from './bench/backends.js';
+import { measure, spawnServer, type ServerProcess } from './bench/harness.js';
+import { memoryBench } from './bench/memory.js';
+import { VARIANTS } from './bench/variants.js';
+
+// A smoke run of `npm run bench`: every variant briefly, asserting only that it served requests
+// without errors. All variants share one server process here so the run takes seconds.
+
+let backends: Backends;
+let servers: ServerProcess;
+
+before(async () => {
+  backends = await startBackends();
+  servers = await spawnServer(VARIANTS.map((v) => v.id).join(','), backends.urls);
+});
+
+after(async () => {
+  await servers?.close();
+  await backends?.close();
+});
+
+for (const variant of VARIANTS) {
+  test(`bench variant ${variant.id} (${variant.label}) serves without errors`, async () => {
+    const url = servers.urls[variant.id]!;
+    const result = await measure({ url, usage: servers.usage }, { connections: 4, duration: 0.2 });
+    assert.ok(result.requests > 20, `${variant.id}: only ${result.requests} 2xx responses`);
+    assert.equal(result.errors, 0, `${variant.id}: connection errors`);
+    assert.equal(result.timeouts, 0, `${variant.id}: timeouts`);
+    assert.equal(result.non2xx, 0, `${variant.id}: non-2xx responses`);
+  });
+}
+
+test('bench memory check streams both ways through the library', async () => {
+  const rows = await memoryBench(8 * 1024 * 1024);
+  assert.deepEqual(
+    rows.map((r) => r.direction),
+    ['response', 'upload'],
+  );
+  for (const row of rows) assert.ok(row.rssPeak > 0 && row.mbPerSecond > 0, JSON.stringify(row));
+});
