@@ -4,7 +4,7 @@ import net from 'node:net';
 import http from 'node:http';
 import { describe, test } from 'node:test';
 import { leastConnections, loadBalance } from 'proxy-balancer';
-import { closeAll, delay, listen, request, waitFor, type Reply, type TestServer } from './helpers.js';
+import { closeAll, deadPort, delay, listen, request, waitFor, type Reply, type TestServer } from './helpers.js';
 
 /** A backend that holds every request until `release()`, recording how many it held at once. */
 async function heldBackend(name = 'held'): Promise<TestServer & { held: ServerResponse[]; peak: number; release(): void }> {
@@ -25,14 +25,6 @@ async function heldBackend(name = 'held'): Promise<TestServer & { held: ServerRe
       for (const res of [...held]) if (!res.writableEnded) res.end(name);
     },
   });
-}
-
-async function deadPort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 function settle(promises: Array<Promise<Reply>>): Promise<number[]> {

@@ -1,18 +1,8 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import net from 'node:net';
 import { describe, test } from 'node:test';
 import { loadBalance, type Strategy } from 'proxy-balancer';
-import { backend, closeAll, delay, listen, rawRequest, request, waitFor } from './helpers.js';
-
-/** A port nothing listens on: bound, read, released. */
-async function deadPort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
+import { backend, closeAll, deadPort, delay, listen, rawRequest, request, waitFor } from './helpers.js';
 
 /** GETs `url` and reports how the response ended: complete, or cut (an error or an 'aborted' body). */
 function fetchOutcome(url: string): Promise<{ status: number; body: string; complete: boolean }> {

@@ -116,3 +116,12 @@ export async function waitFor(condition: () => boolean, ms = 2000): Promise<void
   const end = Date.now() + ms;
   while (!condition() && Date.now() < end) await delay(5);
 }
+
+/** A port nothing listens on: bound, read, released. */
+export async function deadPort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}

@@ -4,6 +4,7 @@ import type { BalancerStats } from '../stats.js';
 import type { Target, TargetState } from '../target.js';
 import { isLabelName, PROMETHEUS_CONTENT_TYPE, renderExposition, type Labels, type MetricFamily, type MetricType, type Sample } from './exposition.js';
 import { CODE_CLASSES, DEFAULT_BUCKETS, METHODS, type MetricsRecorder, type TargetSeries } from './recorder.js';
+import { refusedMethod } from './read-only.js';
 
 /**
  * A prom-client `Registry` (or anything with the same methods). Only these are used, so prom-client
@@ -229,13 +230,7 @@ export class MetricsSource {
 /** Serves `body()` as the exposition text, for GET and HEAD. */
 export function exposition(body: () => string | Promise<string>, contentType: () => string): MetricsHandler {
   return (req, res, next) => {
-    if (req.method !== 'GET' && req.method !== 'HEAD') {
-      res.statusCode = 405;
-      res.setHeader('allow', 'GET, HEAD');
-      res.setHeader('content-type', 'text/plain; charset=utf-8');
-      res.end('Method Not Allowed\n');
-      return;
-    }
+    if (refusedMethod(req, res)) return;
     let text: string | Promise<string>;
     try {
       text = body();

@@ -5,6 +5,7 @@ import type { TargetState } from '../target.js';
 import type { MetricsFeatures, MetricsSubject } from './metrics.js';
 import type { Sampler } from './sampler.js';
 import { STATUS_CSS, STATUS_JS } from './status-assets.js';
+import { refusedMethod } from './read-only.js';
 
 /** Options of `lb.statusPage()`. */
 export interface StatusPageOptions {
@@ -203,13 +204,7 @@ function wantsJson(query: string): boolean {
 /** The status page middleware. */
 export function statusPageHandler(read: () => StatusSnapshot, options: Required<StatusPageOptions>): StatusPageHandler {
   return (req, res, next) => {
-    if (req.method !== 'GET' && req.method !== 'HEAD') {
-      res.statusCode = 405;
-      res.setHeader('allow', 'GET, HEAD');
-      res.setHeader('content-type', 'text/plain; charset=utf-8');
-      res.end('Method Not Allowed\n');
-      return;
-    }
+    if (refusedMethod(req, res)) return;
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const path = q < 0 ? url : url.slice(0, q);
