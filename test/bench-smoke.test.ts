@@ -25,7 +25,8 @@ for (const variant of VARIANTS) {
   test(`bench variant ${variant.id} (${variant.label}) serves without errors`, async () => {
     const url = servers.urls[variant.id]!;
     const result = await measure({ url, usage: servers.usage }, { connections: 4, duration: 0.2 });
-    assert.ok(result.requests > 20, `${variant.id}: only ${result.requests} 2xx responses`);
+    // Served at all, without errors: throughput is the benchmark's business, not a test's.
+    assert.ok(result.requests > 0, `${variant.id}: no 2xx response`);
     assert.equal(result.errors, 0, `${variant.id}: connection errors`);
     assert.equal(result.timeouts, 0, `${variant.id}: timeouts`);
     assert.equal(result.non2xx, 0, `${variant.id}: non-2xx responses`);
