@@ -22,8 +22,10 @@ const LOAD_CPU = 1;
 /** A sample during which other processes used more than this share of a core is measured again (up to twice)... */
 const NOISE_LIMIT = 0.15;
 const RETRIES = 2;
-/** ...while the run is younger than this many seconds, so a busy machine cannot stretch it past 5 minutes. */
-const RETRY_BUDGET = 225;
+/** ...as long as the whole run is still expected to end within this many seconds. */
+const TIME_BUDGET = 280;
+/** Seconds the strategy and memory phases take after the rounds. */
+const TAIL_SECONDS = 35;
 
 const { values: flags } = parseArgs({
   options: {
@@ -119,6 +121,13 @@ try {
     progress(`warm-up: ${warmup} s per variant`);
     for (const server of servers) await measure(server, { connections, duration: warmup });
   }
+  const slots = rounds * servers.length;
+  let done = 0;
+  const roundsBegan = Date.now();
+  const canRetry = (): boolean => {
+    const perSample = (Date.now() - roundsBegan) / 1000 / Math.max(1, done);
+    return (Date.now() - startedAt) / 1000 + (slots - done + 1) * perSample + TAIL_SECONDS < TIME_BUDGET;
+  };
   for (let round = 0; round < rounds; round++) {
     // Each round starts one variant later, so none always runs first or right after the same neighbour.
     const order = servers.map((_, i) => servers[(i + round * 5) % servers.length]!);
@@ -129,7 +138,9 @@ try {
         await measure(server, { connections, duration: 0.25 }); // reopen client connections and pooled upstream sockets
         const sample = await measure(server, { connections, duration });
         if (best === undefined || !(sample.noise >= best.noise)) best = sample;
-        if (!(best.noise > NOISE_LIMIT) || (Date.now() - startedAt) / 1000 > RETRY_BUDGET) break;
+        done++;
+        if (!(best.noise > NOISE_LIMIT) || !canRetry()) break;
+        done--;
         retried++;
       }
       results.get(server.id)!.push(best!);
@@ -189,6 +200,12 @@ console.log(`\nproxy-balancer benchmark: ${mode}; ${rounds} rounds × ${duration
 console.log(
   `server under test ${serverCpu === undefined ? 'unpinned' : `on CPU ${serverCpu}`}, autocannon + backends ${pinned ? `on CPU ${LOAD_CPU}` : 'unpinned'}; Node ${process.version}, ${os.cpus()[0]?.model ?? 'unknown CPU'}\n`,
 );
+if (slow) {
+  console.log(
+    `backends answer after ${delay} ms: with ${connections} connections they cap throughput at ${Math.round((connections * 1000) / delay)} req/s; ` +
+      'variants below that are limited by the proxy, the rest by the backends (lower --connections to make the backends the limit).\n',
+  );
+}
 const header = ['variant', 'req/s', '× minimal', 'p50 ms', 'p99 ms', 'p99 ×', 'mean ms', 'CPU µs/req', 'CPU ×', 'proxy CPU', 'load CPU', 'others'];
 const rows = table.map((r) => [
   r.label + (r.closesConnections ? ' *' : ''),
