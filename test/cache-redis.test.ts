@@ -3,21 +3,17 @@ import { after, before, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
 import { decodeEntry, encodeEntry, loadBalance, redisStore, responseCache, type CachedResponse } from 'proxy-balancer';
 import { closeAll, delay, listen, request, type TestServer } from './helpers.js';
-import { startRedis, type RedisServer } from './redis-server.js';
+import { startRedisWithClient } from './redis-server.js';
 
 describe('Redis store against a real redis-server', () => {
-  let redis: RedisServer;
+  let redis: Awaited<ReturnType<typeof startRedisWithClient>>;
   let client: Redis;
 
   before(async () => {
-    redis = await startRedis();
-    client = new Redis(redis.url, { lazyConnect: true });
-    await client.connect();
+    redis = await startRedisWithClient();
+    client = redis.client;
   });
-  after(async () => {
-    await client.quit();
-    await redis.stop();
-  });
+  after(() => redis.stop());
 
   const entry = (body: Buffer): CachedResponse => ({
     status: 200,

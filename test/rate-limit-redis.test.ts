@@ -3,24 +3,19 @@ import { after, before, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
 import { loadBalance, redisRateLimitStore, type LoadBalanceOptions } from 'proxy-balancer';
 import { backend, closeAll, listen, request, type TestServer } from './helpers.js';
-import { startRedis, type RedisServer } from './redis-server.js';
+import { startRedisWithClient } from './redis-server.js';
 
 // Against a real redis-server on an ephemeral port; a missing binary fails the file (startRedis throws).
 describe('Redis rate-limit store', () => {
-  let redis: RedisServer;
+  let redis: Awaited<ReturnType<typeof startRedisWithClient>>;
   let client: Redis;
 
   before(async () => {
-    redis = await startRedis();
-    client = new Redis(redis.url, { lazyConnect: true });
-    await client.connect();
+    redis = await startRedisWithClient();
+    client = redis.client;
   });
 
-  after(async () => {
-    // quit() rather than disconnect(), which leaves a 2 s timer behind.
-    await client.quit();
-    await redis.stop();
-  });
+  after(() => redis.stop());
 
   async function balancer(options: Omit<LoadBalanceOptions, 'targets'>): Promise<{ up: TestServer; front: TestServer; close(): Promise<void> }> {
     const up = await backend('a');

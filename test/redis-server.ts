@@ -1,5 +1,6 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
+import { Redis } from 'ioredis';
 
 /** A real redis-server on 127.0.0.1 for the duration of a test file. */
 export interface RedisServer {
@@ -56,4 +57,19 @@ async function waitForPort(port: number): Promise<void> {
     await new Promise((r) => setTimeout(r, 20));
   }
   throw new Error(`redis-server did not start on port ${port}`);
+}
+
+/** A redis-server and a connected ioredis client for it; `stop()` quits the client (disconnect() would leave a 2 s timer) and the server. */
+export async function startRedisWithClient(): Promise<{ server: RedisServer; client: Redis; stop(): Promise<void> }> {
+  const server = await startRedis();
+  const client = new Redis(server.url, { lazyConnect: true });
+  await client.connect();
+  return {
+    server,
+    client,
+    stop: async () => {
+      await client.quit();
+      await server.stop();
+    },
+  };
 }
