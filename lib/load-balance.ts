@@ -2,12 +2,12 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { Balancer } from './balancer.js';
 import type { ResponseCacheMiddleware } from './cache/middleware.js';
-import type { BalancerEvents } from './events.js';
-import type { BalancerStats } from './stats.js';
+import type { BalancerEvents } from './observe/events.js';
+import type { BalancerStats } from './observe/stats.js';
 import { resolveOptions, type LoadBalanceOptions } from './options.js';
 import { Observability, type MetricsHandler, type MetricsOptions, type StatusPageHandler, type StatusPageOptions } from './observe/index.js';
 import type { Pool } from './pool.js';
-import type { Strategy } from './strategy.js';
+import type { Strategy } from './strategies/strategy.js';
 
 /**
  * A Connect-style middleware `(req, res, next)` that proxies every request it gets to a target of

@@ -1,14 +1,14 @@
 import type https from 'node:https';
 import http from 'node:http';
-import type { ClientIpHeader, TrustProxy } from './client-ip.js';
+import type { ClientIpHeader, TrustProxy } from './proxy/client-ip.js';
 import type { ResponseCacheMiddleware } from './cache/middleware.js';
 import { ResponseCache } from './cache/response-cache.js';
 import type { HealthCheckSpec } from './health/checker.js';
-import { resolveHooks, type ProxyHooks } from './hooks.js';
+import { resolveHooks, type ProxyHooks } from './proxy/hooks.js';
 import { resolveOutlierOptions, type OutlierDetectionOptions, type ResolvedOutlierOptions } from './health/outlier.js';
 import { PROTECTION_OPTIONS, resolveProtection, type ProtectionOptions, type ResolvedProtection } from './protect/options.js';
-import { resolveRetryOptions, type RetryOptions, type RetryPolicy } from './retry.js';
-import type { Strategy } from './strategy.js';
+import { resolveRetryOptions, type RetryOptions, type RetryPolicy } from './proxy/retry.js';
+import type { Strategy } from './strategies/strategy.js';
 import type { TargetSpec } from './target.js';
 
 /** Options of `loadBalance()`. Every one is optional but `targets`. The protection options (rate limit, caps, filters) are documented in `ProtectionOptions`. */

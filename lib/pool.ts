@@ -1,4 +1,4 @@
-import { logPool } from './log.js';
+import { logPool } from './observe/log.js';
 import { Target, targetKey, type TargetSpec, type TargetState } from './target.js';
 
 const EMPTY: readonly Target[] = Object.freeze([]);

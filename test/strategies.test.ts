@@ -1,8 +1,8 @@
 import type { IncomingMessage } from 'node:http';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { hash32, hash32Words } from '../lib/hash.js';
-import type { Outcome, Strategy } from '../lib/strategy.js';
+import { hash32, hash32Words } from '../lib/strategies/hash.js';
+import type { Outcome, Strategy } from '../lib/strategies/strategy.js';
 import {
   consistentHash,
   ipHash,

@@ -1,4 +1,4 @@
-import type { BalancerEvents } from '../events.js';
+import type { BalancerEvents } from '../observe/events.js';
 import type { Pool, PoolObserver } from '../pool.js';
 import type { Target, TargetState } from '../target.js';
 import type { CheckResult, HealthCheckSpec } from './checker.js';

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Pool } from '../pool.js';
-import type { BalancerStats } from '../stats.js';
+import type { BalancerStats } from './stats.js';
 import type { Target, TargetState } from '../target.js';
 import { isLabelName, PROMETHEUS_CONTENT_TYPE, renderExposition, type Labels, type MetricFamily, type MetricType, type Sample } from './exposition.js';
 import { CODE_CLASSES, DEFAULT_BUCKETS, METHODS, type MetricsRecorder, type TargetSeries } from './recorder.js';

@@ -1,6 +1,6 @@
 import { ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
-import type { Exchange } from '../exchange.js';
+import type { Exchange } from '../proxy/exchange.js';
 import type { Target } from '../target.js';
 
 /** Told by the balancer when an exchange (one attempt of a request, or a WebSocket tunnel) has ended. */

@@ -1,8 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { ClientIpResolver } from '../client-ip.js';
-import { clientIp } from '../client-ip.js';
-import { toOriginForm } from '../origin-form.js';
+import type { ClientIpResolver } from '../proxy/client-ip.js';
+import { clientIp } from '../proxy/client-ip.js';
+import { toOriginForm } from '../proxy/origin-form.js';
 import { FILTER_FAILED, filterRejection, type FilterVerdict, type RequestFilter } from './filter.js';
 import type { IpFilter } from './ip-filter.js';
 import { logProtect } from './log.js';

@@ -1,6 +1,6 @@
 import { ServerResponse, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { exchangeOf } from '../exchange.js';
+import { exchangeOf } from '../proxy/exchange.js';
 import { logProtect } from './log.js';
 import { rejectRequest, rejectUpgrade, type Rejection } from './reject.js';
 

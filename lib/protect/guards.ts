@@ -1,4 +1,4 @@
-import type { ClientIpResolver } from '../client-ip.js';
+import type { ClientIpResolver } from '../proxy/client-ip.js';
 import { Admission, type AdmissionGate } from './admission.js';
 import { CircuitBreaker } from './circuit-breaker.js';
 import { ConnectionQueue, type QueueOwner } from './connection-queue.js';

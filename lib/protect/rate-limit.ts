@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { clientIp } from '../client-ip.js';
+import { clientIp } from '../proxy/client-ip.js';
 import { clientKey } from './client-key.js';
 import type { Rejection } from './reject.js';
 import type { RateLimitResult, RateLimitStore, TokenBucket } from './rate-limit-store.js';

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { exchangeOf } from '../exchange.js';
+import { exchangeOf } from '../proxy/exchange.js';
 import { logProtect } from './log.js';
 import { mayHaveBody, rejectRequest, type Rejection } from './reject.js';
 

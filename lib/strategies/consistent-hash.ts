@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
-import { clientIp } from '../client-ip.js';
-import { hash32, hash32Words } from '../hash.js';
-import type { Strategy } from '../strategy.js';
+import { clientIp } from '../proxy/client-ip.js';
+import { hash32, hash32Words } from './hash.js';
+import type { Strategy } from './strategy.js';
 import type { Target } from '../target.js';
 
 /**

@@ -1,5 +1,5 @@
-import { clientIp } from '../client-ip.js';
-import type { Strategy } from '../strategy.js';
+import { clientIp } from '../proxy/client-ip.js';
+import type { Strategy } from './strategy.js';
 import { ConsistentHash, replicasOption } from './consistent-hash.js';
 
 export interface IpHashOptions {

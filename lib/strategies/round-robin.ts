@@ -1,4 +1,4 @@
-import type { Strategy } from '../strategy.js';
+import type { Strategy } from './strategy.js';
 import type { Target } from '../target.js';
 
 /**

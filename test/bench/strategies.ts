@@ -9,7 +9,7 @@ import {
   roundRobin,
   weightedRoundRobin,
 } from '../../lib/strategies/index.js';
-import type { Outcome, Strategy } from '../../lib/strategy.js';
+import type { Outcome, Strategy } from '../../lib/strategies/strategy.js';
 import { Target } from '../../lib/target.js';
 
 export interface BenchRow {

@@ -1,5 +1,5 @@
 import type { ClientRequest, IncomingMessage, ServerResponse } from 'node:http';
-import type { Target } from './target.js';
+import type { Target } from '../target.js';
 
 /**
  * Hooks into each proxied request, as http-proxy-middleware's `on`. They run synchronously on the

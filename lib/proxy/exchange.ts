@@ -2,8 +2,8 @@ import type { ClientRequest, IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import type { RequestBody } from './retry.js';
-import type { Outcome } from './strategy.js';
-import type { Target } from './target.js';
+import type { Outcome } from '../strategies/strategy.js';
+import type { Target } from '../target.js';
 
 /** Where each object of an exchange finds its exchange: the client response or socket, the upstream request and response. */
 export const kExchange = Symbol('proxy-balancer.exchange');

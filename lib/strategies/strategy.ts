@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import type { Target } from './target.js';
+import type { Target } from '../target.js';
 
 /** How one proxied exchange ended, as reported to `Strategy.onEnd`. */
 export interface Outcome {

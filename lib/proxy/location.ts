@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { clientProto } from './forwarded.js';
-import type { Target } from './target.js';
+import type { Target } from '../target.js';
 
 /**
  * Rewrites a `Location`/`Content-Location` value that points at the target itself to the address the

@@ -3,7 +3,7 @@ import https from 'node:https';
 import type { Duplex, Readable } from 'node:stream';
 import { restoreExtend } from './engine-shim.js';
 import httpProxy from 'http-proxy';
-import type { Target } from './target.js';
+import type { Target } from '../target.js';
 
 restoreExtend();
 

@@ -1,6 +1,6 @@
-import type { CacheStats } from './cache/response-cache.js';
-import type { TargetHealth } from './health/supervisor.js';
-import type { TargetState } from './target.js';
+import type { CacheStats } from '../cache/response-cache.js';
+import type { TargetHealth } from '../health/supervisor.js';
+import type { TargetState } from '../target.js';
 
 /** One target's figures in `lb.stats()`. */
 export interface TargetStats extends TargetHealth {

@@ -1,5 +1,5 @@
-import type { CheckResult } from './health/checker.js';
-import type { Target, TargetState } from './target.js';
+import type { CheckResult } from '../health/checker.js';
+import type { Target, TargetState } from '../target.js';
 
 /** Why a target stopped taking traffic. */
 export interface TargetDownInfo {
