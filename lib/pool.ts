@@ -40,7 +40,9 @@ export class Pool {
 
   constructor(specs: readonly TargetSpec[] = [], panicThreshold = 0) {
     this.#panicThreshold = panicThreshold;
-    specs.forEach((spec, i) => this.#insert(parseTarget(spec, `targets[${i}]`)));
+    specs.forEach((spec, i) => {
+      this.#insert(parseTarget(spec, `targets[${i}]`));
+    });
     this.#publish();
   }
 

@@ -300,7 +300,7 @@ describe('tcpHealthCheck', () => {
     assert.deepEqual(tcpAddress(target('http://[::1]:8080/x')), { host: '::1', port: 8080 });
     assert.deepEqual(tcpAddress(target('http://example.com')), { host: 'example.com', port: 80 });
     assert.deepEqual(tcpAddress(target('https://example.com/base')), { host: 'example.com', port: 443 });
-    let server;
+    let server: Awaited<ReturnType<typeof tcpServer>>;
     try {
       server = await tcpServer(() => {}, '::1');
     } catch {
@@ -429,7 +429,7 @@ describe('HealthMonitor', () => {
       const took = (down?.at ?? 0) - (starts[0] ?? 0);
       assert.ok(took >= 45 && took < 250, `failed after ${took} ms`);
       assert.equal(signals[0]?.aborted, true);
-      assert.equal((signals[0]?.reason as Error).name, 'TimeoutError');
+      assert.equal((signals[0]!.reason as Error).name, 'TimeoutError');
       await delay(300); // the ignored probe resolves `true` meanwhile
       assert.equal(transitions.length, 1);
       assert.equal(monitor.status(t)?.consecutiveSuccesses, 0);

@@ -58,7 +58,7 @@ export function preferredEncoding(accept: string | string[] | undefined, offered
     else explicit.set(name, q);
   }
   for (const encoding of offered) {
-    const q = explicit.get(encoding) ?? (wildcard >= 0 ? wildcard : 0);
+    const q = explicit.get(encoding) ?? (Math.max(wildcard , 0));
     if (q > bestQ) {
       best = encoding;
       bestQ = q;

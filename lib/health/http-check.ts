@@ -114,6 +114,7 @@ function tlsOptions(options: HttpHealthCheckOptions): https.RequestOptions {
 function configure(options: HttpHealthCheckOptions): HttpProbeConfig {
   const { path = '/', method = 'GET' } = options;
   // No whitespace or control characters: http.request would throw on them at every probe.
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it refuses
   if (typeof path !== 'string' || !/^\/[^\s\x00-\x1f\x7f]*$/.test(path)) invalidOption(PREFIX, 'path', "a path starting with '/'", path);
   if (method !== 'GET' && method !== 'HEAD') invalidOption(PREFIX, 'method', "'GET' or 'HEAD'", method);
   return {

@@ -120,6 +120,6 @@ export class HealthSupervisor implements PoolObserver {
   #confirmed(target: Target, since: number): boolean {
     const status = this.#monitor.status(target);
     if (status === undefined) return true;
-    return status.lastCheck !== undefined && status.lastCheck.ok && status.lastCheck.at >= since;
+    return status.lastCheck?.ok === true && status.lastCheck.at >= since;
   }
 }

@@ -11,7 +11,7 @@ import { refusedMethod } from './read-only.js';
  * itself is never imported: any version from 13 on (async `metrics()`) fits; the tests use 15.
  */
 export interface MetricsRegistry {
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- prom-client types its parameter as its own Metric class
+  // biome-ignore lint/suspicious/noExplicitAny: prom-client types its parameter as its own Metric class
   registerMetric(metric: any): void;
   removeSingleMetric(name: string): void;
   metrics(): Promise<string>;
@@ -318,7 +318,10 @@ function collector(binding: Binding, d: FamilyDef): object {
 /** Adds a balancer to a registry's families; returns what takes it out again. */
 export function register(registry: MetricsRegistry, source: MetricsSource): () => void {
   let binding = bindings.get(registry);
-  if (binding === undefined) bindings.set(registry, (binding = { sources: new Set(), registered: new Set(), scrape: undefined }));
+  if (binding === undefined) {
+    binding = { sources: new Set(), registered: new Set(), scrape: undefined };
+    bindings.set(registry, binding);
+  }
   for (const other of binding.sources) {
     if (sameLabels(other.labels, source.labels)) {
       throw new TypeError('lb.metrics: another balancer with the same labels is registered in this registry; give each one distinct options.labels');

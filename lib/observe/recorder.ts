@@ -43,7 +43,7 @@ function classIndex(exchange: Exchange): number {
   const status = exchange.status;
   if (status === 0) return exchange.error === undefined ? ABORTED : ERROR;
   const index = Math.floor(status / 100) - 1;
-  return index < 0 ? 0 : index > 4 ? 4 : index;
+  return index < 0 ? 0 : Math.min(index , 4);
 }
 
 /** One target's counters, created the first time an exchange on it ends and kept while it is a member. */

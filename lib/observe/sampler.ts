@@ -63,7 +63,10 @@ export class Sampler {
     const members = this.#pool.targets;
     for (const target of members) {
       let ring = this.#rings.get(target);
-      if (ring === undefined) this.#rings.set(target, (ring = new Ring()));
+      if (ring === undefined) {
+        ring = new Ring();
+        this.#rings.set(target, ring);
+      }
       ring.push(target, now);
     }
     if (this.#rings.size > members.length) {

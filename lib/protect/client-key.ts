@@ -36,7 +36,7 @@ function expand(address: string): number[] {
   const head = gap === -1 ? text.split(':') : text.slice(0, gap) === '' ? [] : text.slice(0, gap).split(':');
   const tail = gap === -1 ? [] : text.slice(gap + 2) === '' ? [] : text.slice(gap + 2).split(':');
   const groups = new Array<number>(8).fill(0);
-  head.forEach((g, i) => (groups[i] = parseInt(g, 16)));
-  tail.forEach((g, i) => (groups[8 - tail.length + i] = parseInt(g, 16)));
+  for (let i = 0; i < head.length; i++) groups[i] = parseInt(head[i]!, 16);
+  for (let i = 0; i < tail.length; i++) groups[8 - tail.length + i] = parseInt(tail[i]!, 16);
   return groups;
 }

@@ -13,7 +13,7 @@ export interface FilterRejection {
 }
 
 /** `undefined`/`true`: let the request through; `false`: 403; an object: that refusal. */
-export type FilterVerdict = FilterRejection | boolean | undefined | void;
+export type FilterVerdict = FilterRejection | boolean | undefined | undefined;
 
 /**
  * The app's own admission check, run after the built-in ones and before any backend is touched.

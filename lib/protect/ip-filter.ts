@@ -26,7 +26,7 @@ export class IpFilter {
     const family = isIP(address);
     if (family === 0) return this.#allow === undefined;
     const type = family === 4 ? 'ipv4' : 'ipv6';
-    if (this.#deny !== undefined && this.#deny.check(address, type)) return false;
+    if (this.#deny?.check(address, type)) return false;
     return this.#allow === undefined || this.#allow.check(address, type);
   }
 }

@@ -43,7 +43,7 @@ describe('1,000 clients aborting mid-request and mid-response', () => {
     const server = await front(lb);
     const baseline = tcpSockets();
     try {
-      const midRequest = 'POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n' + 'u'.repeat(1000);
+      const midRequest = `POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n${'u'.repeat(1000)}`;
       const midResponse = 'GET /stream HTTP/1.1\r\nHost: x\r\n\r\n';
       const pipelined = 'GET /stream HTTP/1.1\r\nHost: x\r\n\r\nGET /stream HTTP/1.1\r\nHost: x\r\n\r\nGET /stream HTTP/1.1\r\nHost: x\r\n\r\n';
       const clients: Array<Promise<void>> = [];
