@@ -39,7 +39,9 @@ const base = `http://127.0.0.1:${port}`;
 const show = async (path: string): Promise<void> => {
   const before = upstreamRequests;
   const reply = await request(`${base}${path}`);
-  console.log(`GET ${path.padEnd(14)} -> ${reply.status} X-Cache: ${String(reply.headers['x-cache']).padEnd(11)} Age: ${reply.headers.age ?? '-'}  upstream requests: +${upstreamRequests - before}`);
+  console.log(
+    `GET ${path.padEnd(14)} -> ${reply.status} X-Cache: ${String(reply.headers['x-cache']).padEnd(11)} Age: ${reply.headers.age ?? '-'}  upstream requests: +${upstreamRequests - before}`,
+  );
 };
 
 console.log(`cache in front of one backend, on ${base}\n`);

@@ -37,7 +37,9 @@ if (cluster.isPrimary) {
     if (message !== 'listening' || ++ready < workers) return;
     for (let i = 0; i < 6; i++) {
       const reply = await request(`http://127.0.0.1:${PORT}/catalog`, { agent: false });
-      console.log(`GET /catalog -> worker ${reply.headers['x-worker']}: X-Cache ${reply.headers['x-cache']}, RateLimit-Remaining ${reply.headers['ratelimit-remaining']}`);
+      console.log(
+        `GET /catalog -> worker ${reply.headers['x-worker']}: X-Cache ${reply.headers['x-cache']}, RateLimit-Remaining ${reply.headers['ratelimit-remaining']}`,
+      );
     }
     console.log(`\nOne MISS, then HITs whichever worker answers: the workers share the Redis cache and the rate-limit buckets.`);
     console.log(`Try: curl -i http://localhost:${PORT}/catalog   — Ctrl+C to stop.`);

@@ -30,7 +30,10 @@ const port = await listen(server, envPort('PORT', 8080));
 console.log(`Express ${version} front on http://127.0.0.1:${port}`);
 
 console.log('\n10 requests to /api/items:');
-printDistribution(await burst(`http://127.0.0.1:${port}/api/items`, 10, 2), demo.backends.map((b) => b.name));
+printDistribution(
+  await burst(`http://127.0.0.1:${port}/api/items`, 10, 2),
+  demo.backends.map((b) => b.name),
+);
 
 console.log(`\nTry:\n  curl -i http://localhost:${port}/api/items\nCtrl+C to stop.`);
 

@@ -30,11 +30,7 @@ async function backend(name: string, port: number, baseMs: number) {
 }
 
 const firstPort = envPort('BACKEND_PORT', 3001);
-const backends = await Promise.all([
-  backend('backend-1', firstPort, 12),
-  backend('backend-2', firstPort + 1, 35),
-  backend('backend-3', firstPort + 2, 22),
-]);
+const backends = await Promise.all([backend('backend-1', firstPort, 12), backend('backend-2', firstPort + 1, 35), backend('backend-3', firstPort + 2, 22)]);
 
 const lb = loadBalance({
   targets: backends.map((b) => b.url),

@@ -59,7 +59,9 @@ await show('GET /api/admin without a token', '/api/admin');
 await show('GET /api/items (tokens refill)', '/api/items');
 
 const limited = await request(`${base}/api/items`);
-console.log(`\nRateLimit headers: limit ${limited.headers['ratelimit-limit']}, remaining ${limited.headers['ratelimit-remaining']}, policy ${limited.headers['ratelimit-policy']}`);
+console.log(
+  `\nRateLimit headers: limit ${limited.headers['ratelimit-limit']}, remaining ${limited.headers['ratelimit-remaining']}, policy ${limited.headers['ratelimit-policy']}`,
+);
 console.log(`\nTry: for i in $(seq 15); do curl -s -o /dev/null -w '%{http_code} ' ${base}/api/x; done\nCtrl+C to stop.`);
 
 onShutdown(async () => {

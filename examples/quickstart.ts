@@ -35,7 +35,10 @@ const requests = 30;
 console.log(`Sending ${requests} requests to ${front}/api/hello (10 at a time)...`);
 const counts = await burst(`${front}/api/hello`, requests, 10);
 console.log('\nAnswers per backend:');
-printDistribution(counts, demo.backends.map((b) => b.name));
+printDistribution(
+  counts,
+  demo.backends.map((b) => b.name),
+);
 console.log('\nlb.stats():');
 printStats(lb.stats());
 

@@ -21,10 +21,27 @@ function selfSignedCertificate(): { key: string; cert: string } | undefined {
   const keyFile = join(dir, 'key.pem');
   const certFile = join(dir, 'cert.pem');
   try {
-    execFileSync('openssl', [
-      'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', keyFile, '-out', certFile,
-      '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1',
-    ], { stdio: ['ignore', 'ignore', 'pipe'] });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-keyout',
+        keyFile,
+        '-out',
+        certFile,
+        '-days',
+        '1',
+        '-subj',
+        '/CN=localhost',
+        '-addext',
+        'subjectAltName=DNS:localhost,IP:127.0.0.1',
+      ],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
     return { key: readFileSync(keyFile, 'utf8'), cert: readFileSync(certFile, 'utf8') };
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
@@ -54,15 +71,12 @@ console.log(`HTTPS front on https://localhost:${port} -> plain HTTP backends ${d
 
 // One request over TLS, trusting exactly our self-signed certificate.
 const body = await new Promise<string>((resolve, reject) => {
-  const req = https.get(
-    { host: '127.0.0.1', servername: 'localhost', port, path: '/api/whoami', ca: cert, agent: false },
-    (res) => {
-      let data = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => (data += chunk));
-      res.on('end', () => resolve(data));
-    },
-  );
+  const req = https.get({ host: '127.0.0.1', servername: 'localhost', port, path: '/api/whoami', ca: cert, agent: false }, (res) => {
+    let data = '';
+    res.setEncoding('utf8');
+    res.on('data', (chunk: string) => (data += chunk));
+    res.on('end', () => resolve(data));
+  });
   req.on('error', reject);
 });
 console.log('The backend answered (it saw plain HTTP, and these forwarding headers):');

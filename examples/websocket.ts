@@ -42,10 +42,13 @@ console.log('\nWith the 6 tunnels still open, each counts as in flight:');
 printStats(lb.stats());
 
 await Promise.all(
-  sockets.map((socket) => new Promise<void>((resolve) => {
-    socket.once('close', () => resolve());
-    socket.close();
-  })),
+  sockets.map(
+    (socket) =>
+      new Promise<void>((resolve) => {
+        socket.once('close', () => resolve());
+        socket.close();
+      }),
+  ),
 );
 
 console.log(`\nTry (any WebSocket client), e.g.:

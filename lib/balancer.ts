@@ -148,7 +148,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements EngineEven
     const maxBodySize = this.#options.protection.maxBodySize;
     if (maxBodySize > 0) countBody(req, res, maxBodySize);
     try {
-      this.#engine.web(target, req, res, parsed === undefined ? undefined : exchange.body?.replay() ?? bodyStream(parsed));
+      this.#engine.web(target, req, res, parsed === undefined ? undefined : (exchange.body?.replay() ?? bodyStream(parsed)));
     } catch (err) {
       refuseUnforwardable(req, res, err);
     }
@@ -194,18 +194,20 @@ export class Balancer extends EventEmitter<BalancerEvents> implements EngineEven
   }
 
   stats(): BalancerStats {
-    const targets = this.pool.targets.map((t): TargetStats => ({
-      url: t.key,
-      weight: t.configuredWeight,
-      effectiveWeight: t.weight,
-      state: t.state,
-      inFlight: t.inFlight,
-      queued: this.#queue?.waiting(t) ?? 0,
-      total: t.total,
-      errors: t.errors,
-      latency: Math.round(t.latency * 100) / 100,
-      ...this.#health.status(t),
-    }));
+    const targets = this.pool.targets.map(
+      (t): TargetStats => ({
+        url: t.key,
+        weight: t.configuredWeight,
+        effectiveWeight: t.weight,
+        state: t.state,
+        inFlight: t.inFlight,
+        queued: this.#queue?.waiting(t) ?? 0,
+        total: t.total,
+        errors: t.errors,
+        latency: Math.round(t.latency * 100) / 100,
+        ...this.#health.status(t),
+      }),
+    );
     return {
       strategy: this.strategy.name,
       ready: this.pool.ready.length,
@@ -355,7 +357,8 @@ export class Balancer extends EventEmitter<BalancerEvents> implements EngineEven
     if (!staleSocket && !policy.methods.has(req.method ?? '')) return false;
     if (exchange.body !== undefined && !exchange.body.replayable) return false;
     const next = this.#nextTarget(exchange, req, staleSocket);
-    if (next === undefined || this.#queue?.hasRoom(next) === false || this.#breaker?.retriesCapped(exchange.attempt > 1) === true || !this.#budget!.take()) return false;
+    if (next === undefined || this.#queue?.hasRoom(next) === false || this.#breaker?.retriesCapped(exchange.attempt > 1) === true || !this.#budget!.take())
+      return false;
     this.#retries++;
     this.#breaker?.retryStarted();
     if (logProxy.enabled) logProxy('retrying %s %s on %s after %s on %s', req.method, req.url, next.key, err.message, exchange.target.key);

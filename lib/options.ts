@@ -93,9 +93,30 @@ export interface ResolvedOptions {
 }
 
 const KNOWN = new Set([
-  'targets', 'dynamic', 'strategy', 'proxyTimeout', 'timeout', 'retryAfter', 'changeOrigin', 'xForwarded', 'forwarded',
-  'trustProxy', 'trustedHeader', 'hideHeaders', 'rewriteLocation', 'keepAlive', 'agentOptions', 'agent', 'httpsAgent',
-  'healthCheck', 'outlierDetection', 'panicThreshold', 'slowStart', 'retry', 'cache', 'on',
+  'targets',
+  'dynamic',
+  'strategy',
+  'proxyTimeout',
+  'timeout',
+  'retryAfter',
+  'changeOrigin',
+  'xForwarded',
+  'forwarded',
+  'trustProxy',
+  'trustedHeader',
+  'hideHeaders',
+  'rewriteLocation',
+  'keepAlive',
+  'agentOptions',
+  'agent',
+  'httpsAgent',
+  'healthCheck',
+  'outlierDetection',
+  'panicThreshold',
+  'slowStart',
+  'retry',
+  'cache',
+  'on',
   ...PROTECTION_OPTIONS,
 ]);
 
@@ -164,7 +185,8 @@ export function resolveOptions(input: LoadBalanceOptions | undefined): ResolvedO
     fail('healthCheck', 'a health checker (an object with a check() method) or an async function', healthCheck);
   }
   const panicThreshold = options.panicThreshold ?? 0;
-  if (typeof panicThreshold !== 'number' || !(panicThreshold >= 0 && panicThreshold <= 100)) fail('panicThreshold', 'a percentage from 0 to 100', panicThreshold);
+  if (typeof panicThreshold !== 'number' || !(panicThreshold >= 0 && panicThreshold <= 100))
+    fail('panicThreshold', 'a percentage from 0 to 100', panicThreshold);
   return {
     targets: targets as TargetSpec[],
     dynamic,

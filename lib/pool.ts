@@ -237,7 +237,12 @@ export function parseTarget(spec: TargetSpec, option: string): Target {
     throw new TypeError(`${option}: weight must be a positive finite number, got ${String(weight)}`);
   }
   const healthCheck = isObject ? (spec as { healthCheck?: unknown }).healthCheck : undefined;
-  if (healthCheck !== undefined && healthCheck !== false && typeof healthCheck !== 'function' && typeof (healthCheck as { check?: unknown })?.check !== 'function') {
+  if (
+    healthCheck !== undefined &&
+    healthCheck !== false &&
+    typeof healthCheck !== 'function' &&
+    typeof (healthCheck as { check?: unknown })?.check !== 'function'
+  ) {
     throw new TypeError(`${option}: healthCheck must be a health checker, a probe function or false`);
   }
   return new Target(url, weight, healthCheck as Target['healthCheck']);

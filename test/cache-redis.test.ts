@@ -73,7 +73,11 @@ describe('Redis store against a real redis-server', () => {
       assert.equal(second.body, 'shared body 1');
       assert.equal(calls, 1);
       await two.cache!.purge('http://shop.example/shared');
-      assert.equal((await request(`${frontOne.url}/shared`, { headers: { host: 'shop.example' } })).headers['x-cache'], 'MISS', 'a purge on one instance is seen by all');
+      assert.equal(
+        (await request(`${frontOne.url}/shared`, { headers: { host: 'shop.example' } })).headers['x-cache'],
+        'MISS',
+        'a purge on one instance is seen by all',
+      );
     } finally {
       await one.close();
       await two.close();
@@ -84,7 +88,7 @@ describe('Redis store against a real redis-server', () => {
   test('a Redis outage degrades to misses, never to errors', async () => {
     const broken = new Redis(`redis://127.0.0.1:1`, { lazyConnect: true, maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: () => null });
     broken.on('error', () => {});
-    const origin = await listen((_req, res) => ((res.setHeader('cache-control', 'max-age=60'), res.end('ok'))));
+    const origin = await listen((_req, res) => (res.setHeader('cache-control', 'max-age=60'), res.end('ok')));
     const lb = loadBalance({ targets: [origin.url], cache: responseCache({ store: redisStore(broken) }) });
     const front = await listen(lb);
     try {

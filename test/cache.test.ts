@@ -228,7 +228,10 @@ describe('response cache (RFC 9111) in front of the balancer', () => {
       setTimeout(() => res.end('slow'), 100);
     });
     const replies = await Promise.all([get(path), get(path), get(path)]);
-    assert.deepEqual(replies.map((r) => r.body), ['slow', 'slow', 'slow']);
+    assert.deepEqual(
+      replies.map((r) => r.body),
+      ['slow', 'slow', 'slow'],
+    );
     assert.equal(count(path), 1);
     assert.equal(replies.filter((r) => r.headers['x-cache'] === 'HIT').length, 2);
   });
@@ -282,8 +285,8 @@ describe('response cache (RFC 9111) in front of the balancer', () => {
   });
 
   test('purge(url) and purge({ prefix }) remove entries', async () => {
-    const a = route('/purge/a', (_req, res) => ((res.setHeader('cache-control', 'max-age=60'), res.end('a'))));
-    const b = route('/purge/b', (_req, res) => ((res.setHeader('cache-control', 'max-age=60'), res.end('b'))));
+    const a = route('/purge/a', (_req, res) => (res.setHeader('cache-control', 'max-age=60'), res.end('a')));
+    const b = route('/purge/b', (_req, res) => (res.setHeader('cache-control', 'max-age=60'), res.end('b')));
     await get(a);
     await get(b);
     const host = `127.0.0.1:${front.port}`;
@@ -295,7 +298,7 @@ describe('response cache (RFC 9111) in front of the balancer', () => {
   });
 
   test('only-if-cached answers 504 on a miss; request no-store bypasses', async () => {
-    const path = route('/oic', (_req, res) => ((res.setHeader('cache-control', 'max-age=60'), res.end('x'))));
+    const path = route('/oic', (_req, res) => (res.setHeader('cache-control', 'max-age=60'), res.end('x')));
     assert.equal((await get(path, { 'cache-control': 'only-if-cached' })).status, 504);
     assert.equal(count(path), 0);
     assert.equal((await get(path, { 'cache-control': 'no-store' })).headers['x-cache'], 'BYPASS');
@@ -355,7 +358,7 @@ describe('headers the app sets per request', () => {
       await request(`${front.url}/page`);
       const hit = await request(`${front.url}/page`);
       assert.equal(hit.headers['x-cache'], 'HIT');
-      assert.equal(hit.headers['x-request-number'], '2', 'this request\'s own header, not the first one\'s');
+      assert.equal(hit.headers['x-request-number'], '2', "this request's own header, not the first one's");
       assert.equal(hit.headers['x-upstream'], 'kept');
       assert.equal(hit.headers['x-powered-by'], 'Express');
     } finally {
@@ -512,11 +515,13 @@ describe('on-the-fly compression', () => {
     const front = await listen(lb);
     const fetchRaw = (acceptEncoding?: string) =>
       new Promise<{ headers: http.IncomingHttpHeaders; body: Buffer }>((resolve, reject) => {
-        http.get(`${front.url}/data`, { agent: false, headers: acceptEncoding ? { 'accept-encoding': acceptEncoding } : {} }, (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => resolve({ headers: res.headers, body: Buffer.concat(chunks) }));
-        }).on('error', reject);
+        http
+          .get(`${front.url}/data`, { agent: false, headers: acceptEncoding ? { 'accept-encoding': acceptEncoding } : {} }, (res) => {
+            const chunks: Buffer[] = [];
+            res.on('data', (c: Buffer) => chunks.push(c));
+            res.on('end', () => resolve({ headers: res.headers, body: Buffer.concat(chunks) }));
+          })
+          .on('error', reject);
       });
     try {
       const br = await fetchRaw('gzip, deflate, br');

@@ -28,7 +28,14 @@ async function heldBackend(name = 'held'): Promise<TestServer & { held: ServerRe
 }
 
 function settle(promises: Array<Promise<Reply>>): Promise<number[]> {
-  return Promise.all(promises.map((p) => p.then((r) => r.status, () => -1)));
+  return Promise.all(
+    promises.map((p) =>
+      p.then(
+        (r) => r.status,
+        () => -1,
+      ),
+    ),
+  );
 }
 
 describe('maxConnections and the queue', () => {
@@ -175,7 +182,9 @@ describe('maxConnections and the queue', () => {
         let text = '';
         socket.on('data', (c: Buffer) => (text += c));
         socket.on('close', () => resolve(text));
-        socket.write('GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n');
+        socket.write(
+          'GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n',
+        );
       });
       assert.match(reply, /^HTTP\/1\.1 503 /);
       up.release();
@@ -237,7 +246,12 @@ describe('circuit breaker', () => {
 
   test('maxRetries: retries in flight are capped; a failure past the cap is answered instead of retried', async () => {
     const ports = [await deadPort(), await deadPort(), await deadPort()];
-    const capped = loadBalance({ targets: ports.map((p) => `http://127.0.0.1:${p}`), outlierDetection: false, retry: { retries: 2 }, circuitBreaker: { maxRetries: 1 } });
+    const capped = loadBalance({
+      targets: ports.map((p) => `http://127.0.0.1:${p}`),
+      outlierDetection: false,
+      retry: { retries: 2 },
+      circuitBreaker: { maxRetries: 1 },
+    });
     const free = loadBalance({ targets: ports.map((p) => `http://127.0.0.1:${p}`), outlierDetection: false, retry: { retries: 2 } });
     const frontCapped = await listen(capped);
     const frontFree = await listen(free);

@@ -242,11 +242,13 @@ describe('failure accounting', () => {
     const front = await listen(lb);
     try {
       await new Promise<void>((resolve) => {
-        http.get(`${front.url}/`, { agent: false }, (res) => {
-          res.resume();
-          res.on('error', () => resolve());
-          res.on('close', () => resolve());
-        }).on('error', () => resolve());
+        http
+          .get(`${front.url}/`, { agent: false }, (res) => {
+            res.resume();
+            res.on('error', () => resolve());
+            res.on('close', () => resolve());
+          })
+          .on('error', () => resolve());
       });
       await waitFor(() => ends.length === 1);
       assert.equal(ends[0]!.status, 200);

@@ -49,7 +49,10 @@ function silentServer(): Promise<TestServer> {
 }
 
 /** A raw TCP server (sockets tracked) whose connection handler is `onConnection`. */
-async function tcpServer(onConnection: (socket: net.Socket) => void, host = '127.0.0.1'): Promise<{ port: number; sockets: Set<net.Socket>; close(): Promise<void> }> {
+async function tcpServer(
+  onConnection: (socket: net.Socket) => void,
+  host = '127.0.0.1',
+): Promise<{ port: number; sockets: Set<net.Socket>; close(): Promise<void> }> {
   const sockets = new Set<net.Socket>();
   const server = net.createServer((socket) => {
     sockets.add(socket);
@@ -61,10 +64,11 @@ async function tcpServer(onConnection: (socket: net.Socket) => void, host = '127
   return {
     port: (server.address() as net.AddressInfo).port,
     sockets,
-    close: () => new Promise<void>((resolve) => {
-      for (const socket of sockets) socket.destroy();
-      server.close(() => resolve());
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
   };
 }
 
@@ -185,7 +189,11 @@ describe('httpHealthCheck', () => {
       const throwing = (): boolean => {
         throw new Error('predicate broke');
       };
-      assert.equal(await run(httpHealthCheck({ expectStatus: throwing }).check, at(200)), 'predicate broke', 'a throwing predicate fails the check, not the process');
+      assert.equal(
+        await run(httpHealthCheck({ expectStatus: throwing }).check, at(200)),
+        'predicate broke',
+        'a throwing predicate fails the check, not the process',
+      );
     } finally {
       await closeAll(server);
     }
@@ -247,9 +255,17 @@ describe('httpHealthCheck', () => {
       [null, /httpHealthCheck: options must be an object, got null/],
     ];
     for (const [options, message] of cases) {
-      assert.throws(() => httpHealthCheck(options as never), (e: unknown) => e instanceof TypeError && message.test(e.message), JSON.stringify(options));
+      assert.throws(
+        () => httpHealthCheck(options as never),
+        (e: unknown) => e instanceof TypeError && message.test(e.message),
+        JSON.stringify(options),
+      );
     }
-    assert.deepEqual(Object.keys(httpHealthCheck({ interval: 100, path: '/h' })), ['interval', 'check'], 'only given schedule fields, defaults stay in the monitor');
+    assert.deepEqual(
+      Object.keys(httpHealthCheck({ interval: 100, path: '/h' })),
+      ['interval', 'check'],
+      'only given schedule fields, defaults stay in the monitor',
+    );
   });
 });
 
@@ -336,7 +352,13 @@ describe('HealthMonitor', () => {
       assert.equal(monitor.watch(t, checker), true);
       assert.deepEqual(monitor.status(t), { lastCheck: undefined, consecutiveFailures: 0, consecutiveSuccesses: 0, healthy: true });
       await waitFor(() => transitions.length === 2);
-      assert.deepEqual(transitions.map((x) => [x.healthy, x.result.ok, x.result.detail]), [[false, false, 'status 500'], [true, true, 'ok']]);
+      assert.deepEqual(
+        transitions.map((x) => [x.healthy, x.result.ok, x.result.detail]),
+        [
+          [false, false, 'status 500'],
+          [true, true, 'ok'],
+        ],
+      );
       assert.deepEqual(hitsAt, [3, 5]);
       const status = monitor.status(t);
       assert.equal(status?.healthy, true);
@@ -355,10 +377,20 @@ describe('HealthMonitor', () => {
     const probe: HealthProbe = async () => script[calls++] ?? true;
     const { monitor, transitions } = recordingMonitor();
     try {
-      const up = monitor.watch(target('http://127.0.0.1:1'), { check: probe, interval: 5, jitter: 0, initialState: 'unhealthy', healthyThreshold: 3, unhealthyThreshold: 1 });
+      const up = monitor.watch(target('http://127.0.0.1:1'), {
+        check: probe,
+        interval: 5,
+        jitter: 0,
+        initialState: 'unhealthy',
+        healthyThreshold: 3,
+        unhealthyThreshold: 1,
+      });
       assert.equal(up, false);
       await waitFor(() => transitions.length === 3);
-      assert.deepEqual(transitions.map((x) => x.healthy), [true, false, true]);
+      assert.deepEqual(
+        transitions.map((x) => x.healthy),
+        [true, false, true],
+      );
       assert.ok(calls >= 5);
     } finally {
       monitor.close();
@@ -404,7 +436,10 @@ describe('HealthMonitor', () => {
       monitor.watch(target('http://127.0.0.1:1'), { check: probe, interval: 10, jitter: 0, timeout: 1000 });
       await waitFor(() => calls >= 4);
       assert.equal(maxActive, 1);
-      assert.ok(gaps.every((gap) => gap >= 8), `waits an interval after each probe settles: ${gaps}`);
+      assert.ok(
+        gaps.every((gap) => gap >= 8),
+        `waits an interval after each probe settles: ${gaps}`,
+      );
     } finally {
       monitor.close();
     }
@@ -454,7 +489,10 @@ describe('HealthMonitor', () => {
     try {
       Object.values(probes).forEach((check, i) => monitor.watch(targets[i]!, { check, interval: 10 }));
       await monitor.firstRound();
-      assert.deepEqual(targets.map((t) => monitor.status(t)?.lastCheck?.detail), ['sync boom', 'ECONNREFUSED', 'failed', 'resolved "yes", not true']);
+      assert.deepEqual(
+        targets.map((t) => monitor.status(t)?.lastCheck?.detail),
+        ['sync boom', 'ECONNREFUSED', 'failed', 'resolved "yes", not true'],
+      );
       assert.ok(targets.every((t) => monitor.status(t)?.lastCheck?.ok === false));
     } finally {
       monitor.close();
@@ -506,7 +544,10 @@ describe('HealthMonitor', () => {
       await monitor.firstRound();
       console.log(monitor.status(a).lastCheck.detail, monitor.status(b).lastCheck.detail);
     `;
-    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { cwd: new URL('..', import.meta.url), stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], {
+      cwd: new URL('..', import.meta.url),
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     let out = '';
     child.stdout.on('data', (c: Buffer) => (out += c.toString()));
     const exit = new Promise<number | null>((resolve) => child.on('exit', resolve));
@@ -587,12 +628,23 @@ describe('HealthMonitor', () => {
         return this.answer;
       }
     }
-    return normalizeChecker(new Pinger(), 'opt').check(target('http://a:1'), new AbortController().signal).then((v) => {
-      assert.equal(v, true, 'a class-based checker keeps its this');
-      assert.throws(() => normalizeChecker(5 as never, 'loadBalance: options.healthCheck'), /^TypeError: loadBalance: options\.healthCheck must be a health check .*got 5$/);
-      assert.throws(() => normalizeChecker({} as never, 'healthCheck'), /healthCheck must be a health check/);
-      assert.throws(() => normalizeChecker({ check: probe, timeout: 0 }, 'loadBalance: options.healthCheck'), /loadBalance: options\.healthCheck\.timeout must be a positive number/);
-      assert.throws(() => normalizeChecker({ check: probe, initialState: 'down' as never }, 'targets[0].healthCheck'), /targets\[0\]\.healthCheck\.initialState must be/);
-    });
+    return normalizeChecker(new Pinger(), 'opt')
+      .check(target('http://a:1'), new AbortController().signal)
+      .then((v) => {
+        assert.equal(v, true, 'a class-based checker keeps its this');
+        assert.throws(
+          () => normalizeChecker(5 as never, 'loadBalance: options.healthCheck'),
+          /^TypeError: loadBalance: options\.healthCheck must be a health check .*got 5$/,
+        );
+        assert.throws(() => normalizeChecker({} as never, 'healthCheck'), /healthCheck must be a health check/);
+        assert.throws(
+          () => normalizeChecker({ check: probe, timeout: 0 }, 'loadBalance: options.healthCheck'),
+          /loadBalance: options\.healthCheck\.timeout must be a positive number/,
+        );
+        assert.throws(
+          () => normalizeChecker({ check: probe, initialState: 'down' as never }, 'targets[0].healthCheck'),
+          /targets\[0\]\.healthCheck\.initialState must be/,
+        );
+      });
   });
 });

@@ -76,14 +76,19 @@ describe('failover with a backend killed under load', () => {
       await Promise.all(workers);
       assert.equal(failures, 0, `client failures (served ${served})`);
       assert.ok((byBackend.b ?? 0) > servedByBBefore, 'traffic resumed on the revived backend');
-      assert.ok(events.some((e) => e.startsWith('ejected b') || e.startsWith('down b')), events.join(', '));
+      assert.ok(
+        events.some((e) => e.startsWith('ejected b') || e.startsWith('down b')),
+        events.join(', '),
+      );
       assert.ok(ejectedAt === 0 || ejectedAt - killedAt < 500, `ejected ${ejectedAt - killedAt} ms after the kill`);
       // Two passing checks 50 ms apart (plus the probe in flight) bring it back.
       assert.ok(trafficBackAt - revivedAt < 1000, `traffic back ${trafficBackAt - revivedAt} ms after restart`);
       const stats = lb.stats();
       assert.ok(stats.retries > 0, 'requests caught on the dying backend were retried');
-      console.log(`# killed-backend run: served ${served}, failed ${failures}, retries ${stats.retries}, ` +
-        `ejected ${ejectedAt ? ejectedAt - killedAt : 'n/a'} ms after kill, up ${upAt - revivedAt} ms and traffic ${trafficBackAt - revivedAt} ms after restart; events: ${events.join(', ')}`);
+      console.log(
+        `# killed-backend run: served ${served}, failed ${failures}, retries ${stats.retries}, ` +
+          `ejected ${ejectedAt ? ejectedAt - killedAt : 'n/a'} ms after kill, up ${upAt - revivedAt} ms and traffic ${trafficBackAt - revivedAt} ms after restart; events: ${events.join(', ')}`,
+      );
     } finally {
       running = false;
       await Promise.all(workers);
@@ -184,7 +189,10 @@ describe('active health checks through the balancer', () => {
       await waitFor(() => lb.stats().panic);
       assert.equal(lb.stats().panic, true);
       assert.deepEqual(panics, [true]);
-      assert.deepEqual(lb.stats().targets.map((t) => t.state), ['up', 'down', 'down']);
+      assert.deepEqual(
+        lb.stats().targets.map((t) => t.state),
+        ['up', 'down', 'down'],
+      );
       const seen = new Set<string>();
       for (let i = 0; i < 6; i++) seen.add((await request(`${front.url}/`)).body);
       assert.deepEqual([...seen].sort(), ['a', 'b', 'c'], 'in panic, down targets get traffic too');
@@ -345,7 +353,11 @@ describe('retries', () => {
   });
 
   test('the retry budget stops a retry storm', async () => {
-    const t = await pair(reset, { retry: { budgetPercent: 0, minRetries: 2 }, outlierDetection: false, strategy: { name: 'first', pick: (targets) => targets[0] } });
+    const t = await pair(reset, {
+      retry: { budgetPercent: 0, minRetries: 2 },
+      outlierDetection: false,
+      strategy: { name: 'first', pick: (targets) => targets[0] },
+    });
     try {
       const statuses: number[] = [];
       for (let i = 0; i < 5; i++) statuses.push((await request(`${t.front.url}/`)).status);
@@ -402,7 +414,13 @@ describe('passive detection and slow start', () => {
     const front = await listen(lb);
     try {
       for (let i = 0; i < 4; i++) await request(`${front.url}/`);
-      assert.deepEqual(lb.stats().targets.map((t) => t.state).sort(), ['ejected', 'up']);
+      assert.deepEqual(
+        lb
+          .stats()
+          .targets.map((t) => t.state)
+          .sort(),
+        ['ejected', 'up'],
+      );
     } finally {
       await lb.close();
       await closeAll(front, ...rude);

@@ -114,9 +114,7 @@ function parseExposition(text: string): Map<string, ParsedFamily> {
 function sum(families: Map<string, ParsedFamily>, name: string, match: Record<string, string> = {}, family = name): number {
   const f = families.get(family);
   assert.ok(f !== undefined, `family ${family} is exported`);
-  return f.samples
-    .filter((s) => s.name === name && Object.entries(match).every(([k, v]) => s.labels[k] === v))
-    .reduce((n, s) => n + s.value, 0);
+  return f.samples.filter((s) => s.name === name && Object.entries(match).every(([k, v]) => s.labels[k] === v)).reduce((n, s) => n + s.value, 0);
 }
 
 /** Asserts every histogram's buckets: `le` ascending ending at +Inf, counts non-decreasing, +Inf equal to `_count`. */
@@ -223,7 +221,10 @@ describe('lb.metrics()', () => {
       assert.equal(sum(families, 'proxy_balancer_request_duration_seconds_count', {}, 'proxy_balancer_request_duration_seconds'), upstream + 1);
       for (const backend of [a, b]) {
         assert.equal(sum(families, 'proxy_balancer_requests_total', { target: backend.url }), backend.hits, `requests to ${backend.url}`);
-        assert.equal(sum(families, 'proxy_balancer_request_duration_seconds_count', { target: backend.url }, 'proxy_balancer_request_duration_seconds'), backend.hits);
+        assert.equal(
+          sum(families, 'proxy_balancer_request_duration_seconds_count', { target: backend.url }, 'proxy_balancer_request_duration_seconds'),
+          backend.hits,
+        );
       }
       assert.equal(sum(families, 'proxy_balancer_requests_total', { target: dead, method: 'GET', code_class: 'error' }), 1);
       assert.equal(sum(families, 'proxy_balancer_requests_total', { method: 'GET', code_class: '2xx' }), 9 + 2 + 1);
@@ -252,7 +253,10 @@ describe('lb.metrics()', () => {
       assert.equal(families.get('proxy_balancer_requests_total')!.type, 'counter');
       assert.equal(families.get('proxy_balancer_request_duration_seconds')!.type, 'histogram');
       assert.equal(families.get('proxy_balancer_in_flight')!.type, 'gauge');
-      const le = families.get('proxy_balancer_request_duration_seconds')!.samples.filter((s) => s.labels.target === a.url && s.name.endsWith('_bucket')).map((s) => s.labels.le);
+      const le = families
+        .get('proxy_balancer_request_duration_seconds')!
+        .samples.filter((s) => s.labels.target === a.url && s.name.endsWith('_bucket'))
+        .map((s) => s.labels.le);
       assert.deepEqual(le, ['0.005', '0.01', '0.025', '0.05', '0.1', '0.25', '0.5', '1', '2.5', '5', '10', '+Inf']);
 
       const head = await request(`${server.url}/metrics`, { method: 'HEAD' });
@@ -294,7 +298,8 @@ describe('lb.metrics()', () => {
 
       families = await scrape(`${server.url}/metrics`);
       checkHistograms(families);
-      const bucket = (le: string) => sum(families, 'proxy_balancer_request_duration_seconds_bucket', { target: a.url, le }, 'proxy_balancer_request_duration_seconds');
+      const bucket = (le: string) =>
+        sum(families, 'proxy_balancer_request_duration_seconds_bucket', { target: a.url, le }, 'proxy_balancer_request_duration_seconds');
       assert.equal(bucket('0.05'), 1, 'the quick request only');
       assert.equal(bucket('1'), 2, 'the held one took more than 50 ms');
       assert.equal(bucket('+Inf'), 2);
@@ -307,7 +312,10 @@ describe('lb.metrics()', () => {
 
       lb.pool.remove(a.url);
       families = await scrape(`${server.url}/metrics`);
-      assert.ok(families.get('proxy_balancer_requests_total')!.samples.every((s) => s.labels.target !== a.url), 'a removed target leaves the output');
+      assert.ok(
+        families.get('proxy_balancer_requests_total')!.samples.every((s) => s.labels.target !== a.url),
+        'a removed target leaves the output',
+      );
       assert.equal(families.get('proxy_balancer_target_up')!.samples.length, 0);
     } finally {
       await lb.close();
@@ -316,7 +324,7 @@ describe('lb.metrics()', () => {
     }
   });
 
-  test('registers into a prom-client registry next to the app\'s own metrics, several balancers told apart by labels', async () => {
+  test("registers into a prom-client registry next to the app's own metrics, several balancers told apart by labels", async () => {
     const a = await appBackend('a');
     const b = await appBackend('b');
     const registry = new Registry();

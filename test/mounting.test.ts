@@ -15,8 +15,14 @@ describe('mounted in frameworks', () => {
   after(() => closeAll(...backends));
 
   const frameworks = {
-    'Express 5': (lb: LoadBalancer) => express5().get('/health', (_req, res) => void res.send('front ok')).use('/api', lb),
-    'Express 4': (lb: LoadBalancer) => express4().get('/health', (_req, res) => void res.send('front ok')).use('/api', lb),
+    'Express 5': (lb: LoadBalancer) =>
+      express5()
+        .get('/health', (_req, res) => void res.send('front ok'))
+        .use('/api', lb),
+    'Express 4': (lb: LoadBalancer) =>
+      express4()
+        .get('/health', (_req, res) => void res.send('front ok'))
+        .use('/api', lb),
     Connect: (lb: LoadBalancer) =>
       connect()
         .use('/health', (_req: unknown, res: { end(body: string): void }) => res.end('front ok'))
@@ -33,7 +39,9 @@ describe('mounted in frameworks', () => {
         assert.equal(first.url, '/echo/users?id=7');
         assert.notEqual(first.name, second.name, 'consecutive requests go to different backends');
         assert.equal((await request(`${front.url}/health`)).body, 'front ok');
-        const post = JSON.parse((await request(`${front.url}/api/echo`, { method: 'POST', body: '{"a":1}', headers: { 'content-type': 'application/json' } })).body);
+        const post = JSON.parse(
+          (await request(`${front.url}/api/echo`, { method: 'POST', body: '{"a":1}', headers: { 'content-type': 'application/json' } })).body,
+        );
         assert.equal(post.body, '{"a":1}');
       } finally {
         await lb.close();

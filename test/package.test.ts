@@ -19,11 +19,21 @@ test('the built package loads through its exports from ESM and CommonJS, with ty
 });
 
 test('npm pack ships dist/, README, LICENSE and package.json only (after the build above)', () => {
-  const [pack] = JSON.parse(execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: root, stdio: 'pipe' }).toString()) as [{ files: Array<{ path: string }> }];
+  const [pack] = JSON.parse(execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: root, stdio: 'pipe' }).toString()) as [
+    { files: Array<{ path: string }> },
+  ];
   const paths = pack.files.map((f) => f.path);
   const stray = paths.filter((p) => !p.startsWith('dist/') && !['README.md', 'LICENSE', 'package.json'].includes(p));
   assert.deepEqual(stray, [], 'nothing but dist/, README.md, LICENSE and package.json');
-  for (const needed of ['README.md', 'LICENSE', 'dist/esm/index.js', 'dist/esm/index.d.ts', 'dist/cjs/index.js', 'dist/cjs/index.d.ts', 'dist/cjs/package.json']) {
+  for (const needed of [
+    'README.md',
+    'LICENSE',
+    'dist/esm/index.js',
+    'dist/esm/index.d.ts',
+    'dist/cjs/index.js',
+    'dist/cjs/index.d.ts',
+    'dist/cjs/package.json',
+  ]) {
     assert.ok(paths.includes(needed), `${needed} is shipped`);
   }
   assert.ok(!paths.some((p) => p.endsWith('.test.js') || p.startsWith('dist/test/')), 'no tests');

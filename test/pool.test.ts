@@ -76,7 +76,10 @@ describe('runtime membership', () => {
     assert.equal(before.length, 2, 'an old snapshot is never mutated');
     const target = lb.pool.get('http://127.0.0.1:3001')!;
     lb.pool.setHealthy(target, false);
-    assert.deepEqual(lb.pool.ready.map((t) => t.key), ['http://127.0.0.1:3002', 'http://127.0.0.1:3003']);
+    assert.deepEqual(
+      lb.pool.ready.map((t) => t.key),
+      ['http://127.0.0.1:3002', 'http://127.0.0.1:3003'],
+    );
     lb.pool.setHealthy(target, true);
     assert.equal(lb.pool.ready.length, 3);
     void lb.close();

@@ -6,7 +6,9 @@ import { loadBalance, memoryRateLimitStore, redisRateLimitStore, serverTimeouts,
 import { backend, closeAll, delay, listen, request, waitFor, type TestServer } from './helpers.js';
 
 /** A balancer in front of one fresh backend, for one test. */
-async function setup(options: Omit<LoadBalanceOptions, 'targets'>): Promise<{ up: TestServer; front: TestServer; lb: ReturnType<typeof loadBalance>; close(): Promise<void> }> {
+async function setup(
+  options: Omit<LoadBalanceOptions, 'targets'>,
+): Promise<{ up: TestServer; front: TestServer; lb: ReturnType<typeof loadBalance>; close(): Promise<void> }> {
   const up = await backend('a');
   const lb = loadBalance({ targets: [up.url], ...options });
   const front = await listen(lb);
@@ -24,7 +26,11 @@ describe('protection options are validated', () => {
     ['rateLimit.maxKeys with a store', { rateLimit: { limit: 1, store: memoryRateLimitStore(), maxKeys: 5 } }, /options\.rateLimit\.maxKeys/],
     ['rateLimit.key not a function', { rateLimit: { limit: 1, key: 'ip' } }, /options\.rateLimit\.key/],
     ['rateLimit.ipv6Subnet out of range', { rateLimit: { limit: 1, ipv6Subnet: 129 } }, /options\.rateLimit\.ipv6Subnet/],
-    ['rateLimit.ipv6Subnet with a key function', { rateLimit: { limit: 1, ipv6Subnet: 48, key: () => 'k' } }, /options\.rateLimit\.ipv6Subnet must be left out/],
+    [
+      'rateLimit.ipv6Subnet with a key function',
+      { rateLimit: { limit: 1, ipv6Subnet: 48, key: () => 'k' } },
+      /options\.rateLimit\.ipv6Subnet must be left out/,
+    ],
     ['maxConnections negative', { maxConnections: -1 }, /options\.maxConnections/],
     ['maxQueue without maxConnections', { maxQueue: 5 }, /options\.maxQueue must be left out unless maxConnections/],
     ['queueTimeout not a number', { maxConnections: 1, queueTimeout: '1s' }, /options\.queueTimeout/],
@@ -48,7 +54,10 @@ describe('protection options are validated', () => {
   ];
   for (const [name, options, message] of cases) {
     test(name, () => {
-      assert.throws(() => loadBalance({ targets: ['http://127.0.0.1:1'], ...options } as LoadBalanceOptions), (err: unknown) => err instanceof TypeError && message.test(err.message));
+      assert.throws(
+        () => loadBalance({ targets: ['http://127.0.0.1:1'], ...options } as LoadBalanceOptions),
+        (err: unknown) => err instanceof TypeError && message.test(err.message),
+      );
     });
   }
 
@@ -57,7 +66,10 @@ describe('protection options are validated', () => {
     assert.throws(() => redisRateLimitStore({} as never), /client must be an ioredis client/);
     assert.throws(() => serverTimeouts({} as http.Server), /serverTimeouts: server must be/);
     const server = http.createServer();
-    assert.throws(() => serverTimeouts(server, { headersTimeout: 20_000, requestTimeout: 10_000 }), /serverTimeouts: options\.requestTimeout must be at least headersTimeout/);
+    assert.throws(
+      () => serverTimeouts(server, { headersTimeout: 20_000, requestTimeout: 10_000 }),
+      /serverTimeouts: options\.requestTimeout must be at least headersTimeout/,
+    );
     assert.throws(() => serverTimeouts(server, { checkInterval: 0 }), /serverTimeouts: options\.checkInterval/);
     assert.throws(() => serverTimeouts(server, { idle: 5 } as never), /serverTimeouts: unknown option idle/);
   });
@@ -228,7 +240,11 @@ describe('pathRewrite', () => {
         assert.equal(await urlOf(echoFront.url, '/api'), '/echo/internal/v2');
         assert.equal(await urlOf(echoFront.url, '/api/admin/x'), '/echo/admin-api/x');
         assert.equal(await urlOf(echoFront.url, '/apiary'), '/echo/public/apiary', 'prefixes match whole segments');
-        assert.equal(await urlOf(echoFront.url, '/api/a.b/c..d/%41?q=../x'), '/echo/internal/v2/a.b/c..d/%41?q=../x', 'dots inside names and the query are fine');
+        assert.equal(
+          await urlOf(echoFront.url, '/api/a.b/c..d/%41?q=../x'),
+          '/echo/internal/v2/a.b/c..d/%41?q=../x',
+          'dots inside names and the query are fine',
+        );
       } finally {
         await echo.close();
         await echoFront.close();

@@ -145,7 +145,10 @@ describe('proxying through a pool of three backends', () => {
   });
 
   test('proxying prints no deprecation warnings (http-proxy on Node 22+ would: DEP0060, DEP0169)', () => {
-    assert.deepEqual(warnings.map((w) => w.message), []);
+    assert.deepEqual(
+      warnings.map((w) => w.message),
+      [],
+    );
   });
 
   test('stats() reports per-target totals, in-flight and latency', async () => {
@@ -185,7 +188,11 @@ describe('proxy options', () => {
     const front = await listen(lb);
     try {
       const { headers } = JSON.parse(
-        (await request(`${front.url}/echo`, { headers: { 'x-forwarded-for': '203.0.113.9', 'x-forwarded-proto': 'https', 'x-forwarded-host': 'shop.example' } })).body,
+        (
+          await request(`${front.url}/echo`, {
+            headers: { 'x-forwarded-for': '203.0.113.9', 'x-forwarded-proto': 'https', 'x-forwarded-host': 'shop.example' },
+          })
+        ).body,
       );
       assert.equal(headers['x-forwarded-proto'], 'https');
       assert.equal(headers['x-forwarded-host'], 'shop.example');
@@ -248,7 +255,11 @@ describe('proxy options', () => {
       [{ targets: ['http://a.example'], stategy: {} }, /unknown option "stategy"/],
     ];
     for (const [options, message] of cases) {
-      assert.throws(() => loadBalance(options as never), (err: unknown) => err instanceof TypeError && message.test(err.message), `${JSON.stringify(options)} → ${message}`);
+      assert.throws(
+        () => loadBalance(options as never),
+        (err: unknown) => err instanceof TypeError && message.test(err.message),
+        `${JSON.stringify(options)} → ${message}`,
+      );
     }
     assert.doesNotThrow(() => loadBalance({ targets: [], dynamic: true }).close());
   });

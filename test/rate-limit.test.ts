@@ -4,7 +4,9 @@ import { describe, test } from 'node:test';
 import { loadBalance, memoryRateLimitStore, type LoadBalanceOptions } from 'proxy-balancer';
 import { backend, closeAll, delay, listen, rawRequest, request, type TestServer } from './helpers.js';
 
-async function setup(options: Omit<LoadBalanceOptions, 'targets'>): Promise<{ up: TestServer; front: TestServer; lb: ReturnType<typeof loadBalance>; close(): Promise<void> }> {
+async function setup(
+  options: Omit<LoadBalanceOptions, 'targets'>,
+): Promise<{ up: TestServer; front: TestServer; lb: ReturnType<typeof loadBalance>; close(): Promise<void> }> {
   const up = await backend('a');
   const lb = loadBalance({ targets: [up.url], ...options });
   const front = await listen(lb);
@@ -111,7 +113,14 @@ describe('rateLimit option', () => {
   });
 
   test('a key function that throws gets a 500, not a crash', async () => {
-    const t = await setup({ rateLimit: { limit: 5, key: () => { throw new Error('bad key'); } } });
+    const t = await setup({
+      rateLimit: {
+        limit: 5,
+        key: () => {
+          throw new Error('bad key');
+        },
+      },
+    });
     try {
       assert.equal((await request(`${t.front.url}/`)).status, 500);
       assert.equal(t.up.hits, 0);
@@ -122,7 +131,8 @@ describe('rateLimit option', () => {
 
   test('WebSocket handshakes are limited too: 429 on the raw socket', async () => {
     const t = await setup({ rateLimit: { limit: 1 } });
-    const handshake = 'GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n';
+    const handshake =
+      'GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n';
     try {
       assert.equal((await request(`${t.front.url}/`)).status, 200);
       const reply = await rawRequest(t.front.port, handshake);
@@ -156,7 +166,10 @@ describe('rateLimit option', () => {
       socket.on('data', (c: Buffer) => (text += c.toString()));
       socket.write('GET /1 HTTP/1.1\r\nHost: x\r\n\r\nGET /2 HTTP/1.1\r\nHost: x\r\n\r\nGET /3 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
       await new Promise((resolve) => socket.on('close', resolve));
-      assert.deepEqual([...text.matchAll(/HTTP\/1\.1 (\d+)/g)].map((m) => m[1]), ['200', '429', '429']);
+      assert.deepEqual(
+        [...text.matchAll(/HTTP\/1\.1 (\d+)/g)].map((m) => m[1]),
+        ['200', '429', '429'],
+      );
     } finally {
       await t.close();
     }

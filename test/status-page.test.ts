@@ -94,14 +94,20 @@ describe('lb.statusPage()', () => {
       assert.equal(data.panic, false);
       assert.equal(data.cache, null);
       assert.equal(data.rateLimited, null);
-      assert.deepEqual(data.targets.map((t) => t.url), [a.url, 'http://127.0.0.1:1']);
+      assert.deepEqual(
+        data.targets.map((t) => t.url),
+        [a.url, 'http://127.0.0.1:1'],
+      );
       const [up, refused] = data.targets as [StatusSnapshot['targets'][0], StatusSnapshot['targets'][0]];
       assert.equal(up.state, 'up');
       assert.equal(up.total, 2);
       assert.equal(up.errors, 0);
       assert.equal(up.errorRate, 0);
       assert.ok(up.latency > 0);
-      assert.ok(up.latencyHistory.every((v) => v > 0), 'no zero before the first response');
+      assert.ok(
+        up.latencyHistory.every((v) => v > 0),
+        'no zero before the first response',
+      );
       assert.equal(refused.total, 2);
       assert.equal(refused.errors, 2);
       assert.equal(refused.errorRate, 1);
@@ -160,7 +166,16 @@ describe('lb.statusPage()', () => {
       context = await chromium.launchPersistentContext(userDataDir, {
         executablePath: CHROMIUM,
         headless: true,
-        args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+        args: [
+          '--headless',
+          '--no-sandbox',
+          '--disable-gpu',
+          '--disable-quic',
+          '--no-first-run',
+          '--disable-background-networking',
+          '--disable-component-update',
+          '--disable-sync',
+        ],
         viewport: { width: 1440, height: 560 },
         timeout: 30_000,
       });

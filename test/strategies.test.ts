@@ -3,15 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { hash32, hash32Words } from '../lib/strategies/hash.js';
 import type { Outcome, Strategy } from '../lib/strategies/strategy.js';
-import {
-  consistentHash,
-  ipHash,
-  leastConnections,
-  powerOfTwoChoices,
-  random,
-  roundRobin,
-  weightedRoundRobin,
-} from '../lib/strategies/index.js';
+import { consistentHash, ipHash, leastConnections, powerOfTwoChoices, random, roundRobin, weightedRoundRobin } from '../lib/strategies/index.js';
 import { Target } from '../lib/target.js';
 import { benchStrategies } from './bench/strategies.js';
 

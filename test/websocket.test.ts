@@ -49,12 +49,18 @@ describe('WebSocket upgrades', () => {
       }
       assert.deepEqual([...names].sort(), ['a', 'b'], 'tunnels spread over both backends');
       assert.equal(lb.stats().inFlight, 4, 'open tunnels count as in-flight');
-      assert.deepEqual(lb.stats().targets.map((t) => t.inFlight), [2, 2]);
+      assert.deepEqual(
+        lb.stats().targets.map((t) => t.inFlight),
+        [2, 2],
+      );
       for (const ws of sockets) ws.close();
       await waitFor(() => lb.stats().inFlight === 0);
       assert.equal(lb.stats().inFlight, 0);
       await waitFor(() => backends.every((b) => b.wss.clients.size === 0));
-      assert.ok(backends.every((b) => b.wss.clients.size === 0), 'upstream tunnel ends closed');
+      assert.ok(
+        backends.every((b) => b.wss.clients.size === 0),
+        'upstream tunnel ends closed',
+      );
     } finally {
       for (const ws of sockets) ws.terminate();
       await lb.close();
@@ -107,7 +113,8 @@ describe('WebSocket upgrades', () => {
     front.server.on('upgrade', lb.upgrade);
     const emptyFront = await listen(empty);
     emptyFront.server.on('upgrade', empty.upgrade);
-    const handshake = 'GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n';
+    const handshake =
+      'GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n';
     try {
       assert.match(await rawRequest(front.port, handshake), /^HTTP\/1\.1 502 Bad Gateway\r\n/);
       assert.match(await rawRequest(emptyFront.port, handshake), /^HTTP\/1\.1 503 Service Unavailable\r\nRetry-After: 1\r\n/);

@@ -150,7 +150,8 @@ function applyHeaders(res: ServerResponse, headers: OutgoingHttpHeaders | readon
     }
     return;
   }
-  for (const [name, value] of Object.entries(headers)) if (value !== undefined && value !== null) res.setHeader(name, value as string | number | readonly string[]);
+  for (const [name, value] of Object.entries(headers))
+    if (value !== undefined && value !== null) res.setHeader(name, value as string | number | readonly string[]);
 }
 
 /** [name, value, name, value...] as [name, value] pairs. */
@@ -177,7 +178,11 @@ function captureWrite(this: Captured, chunk: unknown, encoding?: unknown, callba
   const transform = capture.transform;
   if (transform !== undefined) {
     // The compressor buffers; answering true keeps the producer from waiting on a 'drain' only the socket emits.
-    transform.write(chunk, (typeof encoding === 'string' ? encoding : 'utf8') as BufferEncoding, typeof encoding === 'function' ? (encoding as () => void) : (callback as () => void));
+    transform.write(
+      chunk,
+      (typeof encoding === 'string' ? encoding : 'utf8') as BufferEncoding,
+      typeof encoding === 'function' ? (encoding as () => void) : (callback as () => void),
+    );
     return true;
   }
   capture.keep(chunk, typeof encoding === 'function' ? undefined : encoding);

@@ -29,7 +29,8 @@ export function resolveCompress(input: unknown): ResolvedCompress | undefined {
     throw new TypeError("responseCache: options.compress.encodings must list 'br' and/or 'gzip'");
   }
   const minSize = options.minSize ?? 1024;
-  if (typeof minSize !== 'number' || !Number.isInteger(minSize) || minSize < 0) throw new TypeError('responseCache: options.compress.minSize must be a non-negative integer of bytes');
+  if (typeof minSize !== 'number' || !Number.isInteger(minSize) || minSize < 0)
+    throw new TypeError('responseCache: options.compress.minSize must be a non-negative integer of bytes');
   if (options.types !== undefined && !(options.types instanceof RegExp)) throw new TypeError('responseCache: options.compress.types must be a RegExp');
   return { encodings, minSize, types: options.types ?? COMPRESSIBLE };
 }
@@ -58,7 +59,7 @@ export function preferredEncoding(accept: string | string[] | undefined, offered
     else explicit.set(name, q);
   }
   for (const encoding of offered) {
-    const q = explicit.get(encoding) ?? (Math.max(wildcard , 0));
+    const q = explicit.get(encoding) ?? Math.max(wildcard, 0);
     if (q > bestQ) {
       best = encoding;
       bestQ = q;
@@ -92,7 +93,5 @@ export function compressorFor(
   if (encoding === undefined) return undefined;
   setHeader('content-encoding', encoding);
   removeHeader('content-length');
-  return encoding === 'br'
-    ? zlib.createBrotliCompress({ params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 5 } })
-    : zlib.createGzip({ level: 6 });
+  return encoding === 'br' ? zlib.createBrotliCompress({ params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 5 } }) : zlib.createGzip({ level: 6 });
 }

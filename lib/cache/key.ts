@@ -43,11 +43,18 @@ export function variantKey(primary: string, names: readonly string[], req: Incom
 /** Request header values as `Vary` compares them: joined, whitespace-normalised. */
 export function normalizeVaryValue(value: string | string[] | undefined): string {
   if (value === undefined) return '';
-  return (Array.isArray(value) ? value.join(',') : value).split(',').map((v) => v.trim()).join(',');
+  return (Array.isArray(value) ? value.join(',') : value)
+    .split(',')
+    .map((v) => v.trim())
+    .join(',');
 }
 
 /** Lower-case field names of a Vary header. */
 export function varyNames(vary: string | undefined): string[] {
   if (vary === undefined) return [];
-  return vary.split(',').map((v) => v.trim().toLowerCase()).filter((v) => v !== '').sort();
+  return vary
+    .split(',')
+    .map((v) => v.trim().toLowerCase())
+    .filter((v) => v !== '')
+    .sort();
 }

@@ -34,7 +34,13 @@ export function responseCache(options: ResponseCacheOptions = {}): ResponseCache
     store: { value: cache.store, enumerable: true },
     purge: { value: (target: string | URL | { prefix: string }) => cache.purge(target), enumerable: true },
     stats: { value: () => cache.stats(), enumerable: true },
-    wrap: { value: (handler: Handler): Handler => (req, res) => cache.handle(req, res, handler, handler), enumerable: true },
+    wrap: {
+      value:
+        (handler: Handler): Handler =>
+        (req, res) =>
+          cache.handle(req, res, handler, handler),
+      enumerable: true,
+    },
   }) as ResponseCacheMiddleware;
 }
 

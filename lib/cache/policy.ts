@@ -20,8 +20,19 @@ export interface Directives {
 }
 
 const NONE: Directives = Object.freeze({
-  noStore: false, noCache: false, private: false, public: false, mustRevalidate: false, proxyRevalidate: false, onlyIfCached: false,
-  maxAge: -1, sMaxAge: -1, maxStale: -1, minFresh: -1, staleWhileRevalidate: -1, staleIfError: -1,
+  noStore: false,
+  noCache: false,
+  private: false,
+  public: false,
+  mustRevalidate: false,
+  proxyRevalidate: false,
+  onlyIfCached: false,
+  maxAge: -1,
+  sMaxAge: -1,
+  maxStale: -1,
+  minFresh: -1,
+  staleWhileRevalidate: -1,
+  staleIfError: -1,
 });
 
 const QUOTES = /^"|"$/g;
@@ -35,23 +46,55 @@ export function parseCacheControl(header: string | string[] | undefined): Direct
   for (const part of text.split(',')) {
     const eq = part.indexOf('=');
     const name = (eq === -1 ? part : part.slice(0, eq)).trim().toLowerCase();
-    const value = eq === -1 ? '' : part.slice(eq + 1).trim().replace(QUOTES, '');
+    const value =
+      eq === -1
+        ? ''
+        : part
+            .slice(eq + 1)
+            .trim()
+            .replace(QUOTES, '');
     switch (name) {
-      case 'no-store': d.noStore = true; break;
+      case 'no-store':
+        d.noStore = true;
+        break;
       // `no-cache="Set-Cookie"` (qualified) still means revalidate for a simple cache.
-      case 'no-cache': d.noCache = true; break;
-      case 'private': d.private = true; break;
-      case 'public': d.public = true; break;
-      case 'must-revalidate': d.mustRevalidate = true; break;
-      case 'proxy-revalidate': d.proxyRevalidate = true; break;
-      case 'only-if-cached': d.onlyIfCached = true; break;
-      case 'max-age': d.maxAge = seconds(value); break;
-      case 's-maxage': d.sMaxAge = seconds(value); break;
+      case 'no-cache':
+        d.noCache = true;
+        break;
+      case 'private':
+        d.private = true;
+        break;
+      case 'public':
+        d.public = true;
+        break;
+      case 'must-revalidate':
+        d.mustRevalidate = true;
+        break;
+      case 'proxy-revalidate':
+        d.proxyRevalidate = true;
+        break;
+      case 'only-if-cached':
+        d.onlyIfCached = true;
+        break;
+      case 'max-age':
+        d.maxAge = seconds(value);
+        break;
+      case 's-maxage':
+        d.sMaxAge = seconds(value);
+        break;
       // A bare max-stale accepts any staleness.
-      case 'max-stale': d.maxStale = value === '' ? Number.MAX_SAFE_INTEGER : seconds(value); break;
-      case 'min-fresh': d.minFresh = seconds(value); break;
-      case 'stale-while-revalidate': d.staleWhileRevalidate = seconds(value); break;
-      case 'stale-if-error': d.staleIfError = seconds(value); break;
+      case 'max-stale':
+        d.maxStale = value === '' ? Number.MAX_SAFE_INTEGER : seconds(value);
+        break;
+      case 'min-fresh':
+        d.minFresh = seconds(value);
+        break;
+      case 'stale-while-revalidate':
+        d.staleWhileRevalidate = seconds(value);
+        break;
+      case 'stale-if-error':
+        d.staleIfError = seconds(value);
+        break;
     }
   }
   return d;

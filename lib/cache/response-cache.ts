@@ -188,7 +188,11 @@ export class ResponseCache implements CaptureOwner {
     const withPrimary = (entry: CacheEntry | undefined): void => {
       if (entry === undefined || !isVaryIndex(entry)) return then(entry);
       const variant = this.#get(variantKey(key, entry.vary, req));
-      if (isPromise(variant)) variant.then((v) => then(v as CachedResponse | undefined), () => then(undefined));
+      if (isPromise(variant))
+        variant.then(
+          (v) => then(v as CachedResponse | undefined),
+          () => then(undefined),
+        );
       else then(variant as CachedResponse | undefined);
     };
     if (isPromise(found)) found.then(withPrimary, () => then(undefined));
@@ -204,7 +208,16 @@ export class ResponseCache implements CaptureOwner {
     }
   }
 
-  #decide(req: IncomingMessage, res: ServerResponse, next: Handler, replay: Handler | undefined, key: string, requestCc: Directives, entry: CachedResponse | undefined, coalesced: boolean): void {
+  #decide(
+    req: IncomingMessage,
+    res: ServerResponse,
+    next: Handler,
+    replay: Handler | undefined,
+    key: string,
+    requestCc: Directives,
+    entry: CachedResponse | undefined,
+    coalesced: boolean,
+  ): void {
     if (entry !== undefined) {
       const { use, age } = usability(entry, requestCc, Date.now());
       if (use === 'fresh') {
@@ -226,9 +239,7 @@ export class ResponseCache implements CaptureOwner {
     const pending = req.method === 'GET' && !coalesced ? this.#inflight.get(key) : undefined;
     if (pending !== undefined) {
       this.#stats.coalesced++;
-      void this.#waitFor(pending).then(() =>
-        this.#lookup(key, req, (found) => this.#decide(req, res, next, replay, key, requestCc, found, true)),
-      );
+      void this.#waitFor(pending).then(() => this.#lookup(key, req, (found) => this.#decide(req, res, next, replay, key, requestCc, found, true)));
       return;
     }
     this.#fetch(req, res, next, req.method === 'GET' ? 'fetch' : 'pass', key, requestCc, undefined);
@@ -467,7 +478,14 @@ function flatHeaders(res: ServerResponse, body: Buffer, own: string | undefined,
   return flat;
 }
 
-function buildEntry(res: ServerResponse, body: Buffer, requestTime: number, freshness: number, own: string | undefined, preset: ReadonlyMap<string, string>): CachedResponse {
+function buildEntry(
+  res: ServerResponse,
+  body: Buffer,
+  requestTime: number,
+  freshness: number,
+  own: string | undefined,
+  preset: ReadonlyMap<string, string>,
+): CachedResponse {
   const headers = flatHeaders(res, body, own, preset);
   return describe(res.statusCode, headers, body, requestTime, Date.now(), freshness);
 }
@@ -495,7 +513,13 @@ function describe(status: number, headers: string[], body: Buffer, requestTime: 
 }
 
 /** A stored response updated by a 304 (RFC 9111 §4.3.4): new header values, new times, same body. */
-function refreshEntry(stale: CachedResponse, res: ServerResponse, requestTime: number, own: string | undefined, preset: ReadonlyMap<string, string>): CachedResponse {
+function refreshEntry(
+  stale: CachedResponse,
+  res: ServerResponse,
+  requestTime: number,
+  own: string | undefined,
+  preset: ReadonlyMap<string, string>,
+): CachedResponse {
   const updates = res.getHeaders();
   const headers: string[] = [];
   for (let i = 0; i < stale.headers.length; i += 2) {

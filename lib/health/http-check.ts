@@ -29,8 +29,19 @@ const PREFIX = 'httpHealthCheck: options';
 /** A health page larger than this is not a health page; stop reading instead of buffering it. */
 const MAX_BODY = 64 * 1024;
 const KNOWN = new Set([
-  'interval', 'timeout', 'healthyThreshold', 'unhealthyThreshold', 'jitter', 'initialState',
-  'path', 'method', 'expectStatus', 'expectBody', 'headers', 'rejectUnauthorized', 'ca',
+  'interval',
+  'timeout',
+  'healthyThreshold',
+  'unhealthyThreshold',
+  'jitter',
+  'initialState',
+  'path',
+  'method',
+  'expectStatus',
+  'expectBody',
+  'headers',
+  'rejectUnauthorized',
+  'ca',
 ]);
 
 interface HttpProbeConfig {

@@ -101,7 +101,8 @@ export class OutlierDetector {
     record.consecutiveFailures++;
     if (record.consecutiveFailures < this.#options.consecutiveFailures || record.ejectedUntil !== 0) return;
     if (!this.#mayEject()) {
-      if (log.enabled) log('%s failed %d times, not ejected: %d%% of the pool is out already', target.key, record.consecutiveFailures, this.#options.maxEjectionPercent);
+      if (log.enabled)
+        log('%s failed %d times, not ejected: %d%% of the pool is out already', target.key, record.consecutiveFailures, this.#options.maxEjectionPercent);
       return;
     }
     this.#eject(target, record, why);

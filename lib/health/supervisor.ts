@@ -47,10 +47,15 @@ export class HealthSupervisor implements PoolObserver {
     this.#monitor = new HealthMonitor({ transition: (target, healthy) => pool.setHealthy(target, healthy) });
     this.#outliers =
       options.outlierDetection &&
-      new OutlierDetector(options.outlierDetection, pool, {
-        ejected: (target, durationMs, ejections) => notify('ejected', target, { durationMs, ejections }),
-        confirm: (target, since) => this.#confirmed(target, since),
-      }, this.#checker?.interval ?? DEFAULT_RECHECK);
+      new OutlierDetector(
+        options.outlierDetection,
+        pool,
+        {
+          ejected: (target, durationMs, ejections) => notify('ejected', target, { durationMs, ejections }),
+          confirm: (target, since) => this.#confirmed(target, since),
+        },
+        this.#checker?.interval ?? DEFAULT_RECHECK,
+      );
     this.#slowStart = options.slowStart > 0 ? new SlowStart(pool, options.slowStart) : undefined;
     pool.observe(this);
     this.#started = true;

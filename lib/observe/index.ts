@@ -1,7 +1,14 @@
 import type { RateLimiter } from '../protect/rate-limit.js';
 import {
-  DEFAULT_BUCKETS, MetricsSource, register, registryHandler, sameBuckets, textHandler, validateMetricsOptions,
-  type MetricsHandler, type MetricsSubject,
+  DEFAULT_BUCKETS,
+  MetricsSource,
+  register,
+  registryHandler,
+  sameBuckets,
+  textHandler,
+  validateMetricsOptions,
+  type MetricsHandler,
+  type MetricsSubject,
 } from './metrics.js';
 import { MetricsRecorder, type ExchangeObserver } from './recorder.js';
 import { Sampler } from './sampler.js';

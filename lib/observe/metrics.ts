@@ -69,12 +69,21 @@ function def(name: string, type: MetricType, help: string, aggregator: FamilyDef
 
 /** Every family `lb.metrics()` may export, in output order. */
 export const FAMILIES = {
-  requests: def('requests_total', 'counter', 'Requests proxied to a target, by method and upstream status class (1xx-5xx; error: failed before a response head; aborted: the client left first). Each attempt of a retried request counts on its own target.'),
+  requests: def(
+    'requests_total',
+    'counter',
+    'Requests proxied to a target, by method and upstream status class (1xx-5xx; error: failed before a response head; aborted: the client left first). Each attempt of a retried request counts on its own target.',
+  ),
   duration: def('request_duration_seconds', 'histogram', 'Time from dispatch to a target until the response to the client ended, per attempt, in seconds.'),
   tunnels: def('websocket_tunnels_total', 'counter', 'WebSocket tunnels to a target that ended.'),
   inFlight: def('in_flight', 'gauge', 'Requests and WebSocket tunnels open on a target now.'),
   up: def('target_up', 'gauge', 'Whether a target takes traffic (state up): 1 or 0.', 'average'),
-  state: def('target_state', 'gauge', 'A target\'s state: 1 for the current one of up, down (failed active checks), ejected (failed requests), draining.', 'average'),
+  state: def(
+    'target_state',
+    'gauge',
+    "A target's state: 1 for the current one of up, down (failed active checks), ejected (failed requests), draining.",
+    'average',
+  ),
   weight: def('target_weight', 'gauge', 'Weight strategies balance a target by now (lower while slow start ramps).', 'average'),
   ejections: def('ejections_total', 'counter', 'Times passive outlier detection ejected a target.'),
   retries: def('retries_total', 'counter', 'Failed attempts sent again to another target.'),
@@ -87,7 +96,7 @@ export const FAMILIES = {
   cacheRevalidated: def('cache_revalidated_total', 'counter', 'Stale cache entries the upstream confirmed with 304.'),
   cacheBypass: def('cache_bypass_total', 'counter', 'Requests the response cache stayed out of (other methods, no-store, Range).'),
   cacheStored: def('cache_stored_total', 'counter', 'Responses stored in the response cache.'),
-  cacheCoalesced: def('cache_coalesced_total', 'counter', 'Cache misses that waited for another request\'s response instead of going upstream.'),
+  cacheCoalesced: def('cache_coalesced_total', 'counter', "Cache misses that waited for another request's response instead of going upstream."),
 } as const;
 
 /** Checks `lb.metrics()` options; a TypeError names the bad one. */
@@ -100,17 +109,24 @@ export function validateMetricsOptions(input: unknown): MetricsOptions {
   if (labels !== undefined) {
     if (typeof labels !== 'object' || labels === null) throw new TypeError('lb.metrics: options.labels must be an object of label names to string values');
     for (const [name, value] of Object.entries(labels)) {
-      if (!isLabelName(name) || RESERVED_LABELS.has(name)) throw new TypeError(`lb.metrics: options.labels: ${JSON.stringify(name)} is not a usable label name`);
+      if (!isLabelName(name) || RESERVED_LABELS.has(name))
+        throw new TypeError(`lb.metrics: options.labels: ${JSON.stringify(name)} is not a usable label name`);
       if (typeof value !== 'string') throw new TypeError(`lb.metrics: options.labels.${name} must be a string`);
     }
   }
   const buckets = options.buckets;
   if (buckets !== undefined) {
-    const ok = Array.isArray(buckets) && buckets.length > 0 && buckets.every((b, i) => typeof b === 'number' && Number.isFinite(b) && b > 0 && (i === 0 || b > buckets[i - 1]!));
+    const ok =
+      Array.isArray(buckets) &&
+      buckets.length > 0 &&
+      buckets.every((b, i) => typeof b === 'number' && Number.isFinite(b) && b > 0 && (i === 0 || b > buckets[i - 1]!));
     if (!ok) throw new TypeError('lb.metrics: options.buckets must be a non-empty ascending array of positive numbers of seconds');
   }
   const registry = options.registry;
-  if (registry !== undefined && (typeof registry?.registerMetric !== 'function' || typeof registry.metrics !== 'function' || typeof registry.removeSingleMetric !== 'function')) {
+  if (
+    registry !== undefined &&
+    (typeof registry?.registerMetric !== 'function' || typeof registry.metrics !== 'function' || typeof registry.removeSingleMetric !== 'function')
+  ) {
     throw new TypeError('lb.metrics: options.registry must be a prom-client Registry');
   }
   return options;
@@ -155,7 +171,15 @@ export class MetricsSource {
     defs.push(FAMILIES.retries, FAMILIES.unavailable, FAMILIES.panic);
     if (this.#features.rateLimit !== undefined) defs.push(FAMILIES.rateLimited);
     if (stats.cache !== undefined) {
-      defs.push(FAMILIES.cacheHits, FAMILIES.cacheMisses, FAMILIES.cacheStale, FAMILIES.cacheRevalidated, FAMILIES.cacheBypass, FAMILIES.cacheStored, FAMILIES.cacheCoalesced);
+      defs.push(
+        FAMILIES.cacheHits,
+        FAMILIES.cacheMisses,
+        FAMILIES.cacheStale,
+        FAMILIES.cacheRevalidated,
+        FAMILIES.cacheBypass,
+        FAMILIES.cacheStored,
+        FAMILIES.cacheCoalesced,
+      );
     }
     return defs;
   }
@@ -259,7 +283,10 @@ function failed(res: ServerResponse, err: unknown, next: ((err?: unknown) => voi
 
 /** Renders one balancer's families as the text format. */
 export function textHandler(source: MetricsSource): MetricsHandler {
-  return exposition(() => renderExposition(source.collect()), () => PROMETHEUS_CONTENT_TYPE);
+  return exposition(
+    () => renderExposition(source.collect()),
+    () => PROMETHEUS_CONTENT_TYPE,
+  );
 }
 
 // ---- prom-client registries
@@ -353,5 +380,8 @@ export function register(registry: MetricsRegistry, source: MetricsSource): () =
 
 /** The handler of `lb.metrics({ registry })`: the whole registry, in its own content type. */
 export function registryHandler(registry: MetricsRegistry): MetricsHandler {
-  return exposition(() => registry.metrics(), () => registry.contentType ?? PROMETHEUS_CONTENT_TYPE);
+  return exposition(
+    () => registry.metrics(),
+    () => registry.contentType ?? PROMETHEUS_CONTENT_TYPE,
+  );
 }

@@ -26,16 +26,26 @@ const CLASS_COUNT = CODE_CLASSES.length;
 
 function methodIndex(method: string | undefined): number {
   switch (method) {
-    case 'GET': return 0;
-    case 'HEAD': return 1;
-    case 'POST': return 2;
-    case 'PUT': return 3;
-    case 'DELETE': return 4;
-    case 'PATCH': return 5;
-    case 'OPTIONS': return 6;
-    case 'CONNECT': return 7;
-    case 'TRACE': return 8;
-    default: return 9;
+    case 'GET':
+      return 0;
+    case 'HEAD':
+      return 1;
+    case 'POST':
+      return 2;
+    case 'PUT':
+      return 3;
+    case 'DELETE':
+      return 4;
+    case 'PATCH':
+      return 5;
+    case 'OPTIONS':
+      return 6;
+    case 'CONNECT':
+      return 7;
+    case 'TRACE':
+      return 8;
+    default:
+      return 9;
   }
 }
 
@@ -43,7 +53,7 @@ function classIndex(exchange: Exchange): number {
   const status = exchange.status;
   if (status === 0) return exchange.error === undefined ? ABORTED : ERROR;
   const index = Math.floor(status / 100) - 1;
-  return index < 0 ? 0 : Math.min(index , 4);
+  return index < 0 ? 0 : Math.min(index, 4);
 }
 
 /** One target's counters, created the first time an exchange on it ends and kept while it is a member. */
@@ -57,7 +67,10 @@ export class TargetSeries {
   /** WebSocket tunnels that ended. */
   tunnels = 0;
 
-  constructor(readonly target: Target, bucketCount: number) {
+  constructor(
+    readonly target: Target,
+    bucketCount: number,
+  ) {
     this.buckets = new Float64Array(bucketCount + 1);
   }
 

@@ -78,7 +78,8 @@ export function validateStatusPageOptions(input: unknown): Required<StatusPageOp
   for (const name of Object.keys(input)) if (!OPTIONS.has(name)) throw new TypeError(`lb.statusPage: unknown option ${JSON.stringify(name)}`);
   const { title = 'proxy-balancer', refreshMs = 2000 } = input as StatusPageOptions;
   if (typeof title !== 'string') throw new TypeError('lb.statusPage: options.title must be a string');
-  if (typeof refreshMs !== 'number' || !Number.isFinite(refreshMs) || refreshMs < 250) throw new TypeError('lb.statusPage: options.refreshMs must be a number of milliseconds, at least 250');
+  if (typeof refreshMs !== 'number' || !Number.isFinite(refreshMs) || refreshMs < 250)
+    throw new TypeError('lb.statusPage: options.refreshMs must be a number of milliseconds, at least 250');
   return { title, refreshMs };
 }
 
@@ -141,7 +142,8 @@ function escapeHtml(text: string): string {
  * The policy sent with every response of the page: nothing but its own script, stylesheet and JSON.
  * It holds even if the app sends none, and the page needs no more than `default-src 'self'` if the app sends its own.
  */
-const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+const CSP =
+  "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 function page(title: string, base: string): string {
   const t = escapeHtml(title);

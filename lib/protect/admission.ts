@@ -68,17 +68,21 @@ export class Admission {
   #run(req: IncomingMessage, res: ServerResponse | undefined, socket: Duplex | undefined, head: Buffer | undefined): void {
     if (this.#needsIp) this.#resolver?.resolve(req);
     const checks = this.#checks;
-    if (checks.methods !== undefined && !checks.methods.permits(req.method)) return this.#conclude(req, res, socket, head, checks.methods.refusal, 'method not allowed');
-    if (checks.ipFilter !== undefined && !checks.ipFilter.permits(clientIp(req))) return this.#conclude(req, res, socket, head, FORBIDDEN, 'client address filtered');
+    if (checks.methods !== undefined && !checks.methods.permits(req.method))
+      return this.#conclude(req, res, socket, head, checks.methods.refusal, 'method not allowed');
+    if (checks.ipFilter !== undefined && !checks.ipFilter.permits(clientIp(req)))
+      return this.#conclude(req, res, socket, head, FORBIDDEN, 'client address filtered');
     if ((checks.maxHeaders > 0 || checks.maxHeaderSize > 0) && headersTooLarge(req, checks.maxHeaders, checks.maxHeaderSize)) {
       return this.#conclude(req, res, socket, head, HEADERS_TOO_LARGE, 'header fields over the limit');
     }
-    if (checks.maxBodySize > 0 && declaredTooLarge(req, checks.maxBodySize)) return this.#conclude(req, res, socket, head, BODY_TOO_LARGE, 'declared body over the limit');
+    if (checks.maxBodySize > 0 && declaredTooLarge(req, checks.maxBodySize))
+      return this.#conclude(req, res, socket, head, BODY_TOO_LARGE, 'declared body over the limit');
     if (checks.pathRewrite !== undefined) {
       // Rewriting needs the path alone; an absolute-form target is reduced first (as the balancer would).
       toOriginForm(req);
       const refused = checks.pathRewrite.rewrite(req);
-      if (refused !== undefined) return this.#conclude(req, res, socket, head, refused, refused.status === 404 ? 'no pathRewrite prefix matches' : 'path escapes its prefix');
+      if (refused !== undefined)
+        return this.#conclude(req, res, socket, head, refused, refused.status === 404 ? 'no pathRewrite prefix matches' : 'path escapes its prefix');
     }
     const limiter = checks.rateLimit;
     if (limiter !== undefined) {
@@ -113,7 +117,13 @@ export class Admission {
     this.#conclude(req, res, socket, head, filterRejection(verdict), 'refused by filter');
   }
 
-  async #afterLimit(req: IncomingMessage, res: ServerResponse | undefined, socket: Duplex | undefined, head: Buffer | undefined, taken: Promise<RateLimitResult>): Promise<void> {
+  async #afterLimit(
+    req: IncomingMessage,
+    res: ServerResponse | undefined,
+    socket: Duplex | undefined,
+    head: Buffer | undefined,
+    taken: Promise<RateLimitResult>,
+  ): Promise<void> {
     const limiter = this.#checks.rateLimit!;
     let result: RateLimitResult | undefined;
     try {
@@ -127,7 +137,13 @@ export class Admission {
     this.#runFilter(req, res, socket, head);
   }
 
-  async #afterFilter(req: IncomingMessage, res: ServerResponse | undefined, socket: Duplex | undefined, head: Buffer | undefined, pending: Promise<FilterVerdict>): Promise<void> {
+  async #afterFilter(
+    req: IncomingMessage,
+    res: ServerResponse | undefined,
+    socket: Duplex | undefined,
+    head: Buffer | undefined,
+    pending: Promise<FilterVerdict>,
+  ): Promise<void> {
     let rejection: Rejection | undefined;
     let why = 'refused by filter';
     try {
@@ -145,7 +161,14 @@ export class Admission {
     return true;
   }
 
-  #conclude(req: IncomingMessage, res: ServerResponse | undefined, socket: Duplex | undefined, head: Buffer | undefined, rejection: Rejection | undefined, why: string): void {
+  #conclude(
+    req: IncomingMessage,
+    res: ServerResponse | undefined,
+    socket: Duplex | undefined,
+    head: Buffer | undefined,
+    rejection: Rejection | undefined,
+    why: string,
+  ): void {
     // The client may have left while an async check ran: nothing to forward or answer.
     if (gone(req, socket)) return;
     if (rejection === undefined) {

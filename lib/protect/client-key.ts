@@ -29,7 +29,10 @@ function expand(address: string): number[] {
   if (dot !== -1) {
     // A trailing dotted quad ('::1.2.3.4', '64:ff9b::1.2.3.4') is the last two groups.
     const colon = text.lastIndexOf(':');
-    const [a, b, c, d] = text.slice(colon + 1).split('.').map(Number) as [number, number, number, number];
+    const [a, b, c, d] = text
+      .slice(colon + 1)
+      .split('.')
+      .map(Number) as [number, number, number, number];
     text = `${text.slice(0, colon + 1)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
   }
   const gap = text.indexOf('::');

@@ -30,8 +30,14 @@ export function filterRejection(verdict: FilterVerdict): Rejection | undefined {
   if (verdict === false) return FILTER_FORBIDDEN;
   if (typeof verdict === 'object' && verdict !== null) {
     const { status, message, headers } = verdict;
-    if (typeof status === 'number' && Number.isInteger(status) && status >= 400 && status <= 599 &&
-      (message === undefined || typeof message === 'string') && (headers === undefined || (typeof headers === 'object' && headers !== null))) {
+    if (
+      typeof status === 'number' &&
+      Number.isInteger(status) &&
+      status >= 400 &&
+      status <= 599 &&
+      (message === undefined || typeof message === 'string') &&
+      (headers === undefined || (typeof headers === 'object' && headers !== null))
+    ) {
       return { status, message, headers };
     }
   }

@@ -12,7 +12,12 @@ export interface Guards {
 }
 
 /** Builds the protection pieces the options ask for. */
-export function createGuards(protection: ResolvedProtection, retryAfter: number, resolver: ClientIpResolver | undefined, owner: AdmissionGate & QueueOwner): Guards {
+export function createGuards(
+  protection: ResolvedProtection,
+  retryAfter: number,
+  resolver: ClientIpResolver | undefined,
+  owner: AdmissionGate & QueueOwner,
+): Guards {
   return {
     admission: protection.admission ? new Admission(protection, resolver, owner) : undefined,
     queue: protection.maxConnections > 0 ? new ConnectionQueue({ ...protection, retryAfter }, owner) : undefined,

@@ -41,8 +41,19 @@ export interface ProtectionOptions {
 }
 
 export const PROTECTION_OPTIONS: readonly string[] = [
-  'rateLimit', 'maxConnections', 'maxQueue', 'queueTimeout', 'circuitBreaker', 'maxBodySize', 'maxHeaders', 'maxHeaderSize',
-  'allowedMethods', 'ipFilter', 'filter', 'pathRewrite', 'webSocketIdleTimeout',
+  'rateLimit',
+  'maxConnections',
+  'maxQueue',
+  'queueTimeout',
+  'circuitBreaker',
+  'maxBodySize',
+  'maxHeaders',
+  'maxHeaderSize',
+  'allowedMethods',
+  'ipFilter',
+  'filter',
+  'pathRewrite',
+  'webSocketIdleTimeout',
 ];
 
 /** Protection options after validation and defaults. */
@@ -75,17 +86,20 @@ export function resolveProtection(options: Record<string, unknown>): ResolvedPro
     for (const name of ['maxQueue', 'queueTimeout']) if (options[name] !== undefined) fail(name, 'left out unless maxConnections is set', options[name]);
   }
   const breaker = options.circuitBreaker ?? {};
-  if (typeof breaker !== 'object' || breaker === null || Array.isArray(breaker)) fail('circuitBreaker', 'an object { maxRequests, maxPending, maxRetries }', breaker);
+  if (typeof breaker !== 'object' || breaker === null || Array.isArray(breaker))
+    fail('circuitBreaker', 'an object { maxRequests, maxPending, maxRetries }', breaker);
   const caps = breaker as Record<string, unknown>;
   knownKeys(caps, 'circuitBreaker', ['maxRequests', 'maxPending', 'maxRetries']);
   const maxPending = count(caps, 'maxPending', 0, 'requests', 'circuitBreaker.');
-  if (maxPending > 0 && maxConnections === 0) fail('circuitBreaker.maxPending', 'left out unless maxConnections is set (only requests waiting for a connection slot are pending)', maxPending);
+  if (maxPending > 0 && maxConnections === 0)
+    fail('circuitBreaker.maxPending', 'left out unless maxConnections is set (only requests waiting for a connection slot are pending)', maxPending);
   const methods = options.allowedMethods;
   if (methods !== undefined && (!Array.isArray(methods) || methods.length === 0 || !methods.every((m) => typeof m === 'string' && METHOD.test(m)))) {
     fail('allowedMethods', 'a non-empty array of method names', methods);
   }
   const ipFilter = options.ipFilter;
-  if (ipFilter !== undefined && (typeof ipFilter !== 'object' || ipFilter === null || Array.isArray(ipFilter))) fail('ipFilter', 'an object { allow?, deny? }', ipFilter);
+  if (ipFilter !== undefined && (typeof ipFilter !== 'object' || ipFilter === null || Array.isArray(ipFilter)))
+    fail('ipFilter', 'an object { allow?, deny? }', ipFilter);
   if (ipFilter !== undefined) knownKeys(ipFilter as Record<string, unknown>, 'ipFilter', ['allow', 'deny']);
   const filter = options.filter;
   if (filter !== undefined && typeof filter !== 'function') fail('filter', 'a function (req) => verdict', filter);
@@ -109,7 +123,14 @@ export function resolveProtection(options: Record<string, unknown>): ResolvedPro
     webSocketIdleTimeout: count(options, 'webSocketIdleTimeout', 0, 'milliseconds'),
     admission: false,
   };
-  resolved.admission = resolved.methods !== undefined || resolved.ipFilter !== undefined || resolved.maxHeaders > 0 || resolved.maxHeaderSize > 0 ||
-    resolved.maxBodySize > 0 || resolved.pathRewrite !== undefined || resolved.rateLimit !== undefined || resolved.filter !== undefined;
+  resolved.admission =
+    resolved.methods !== undefined ||
+    resolved.ipFilter !== undefined ||
+    resolved.maxHeaders > 0 ||
+    resolved.maxHeaderSize > 0 ||
+    resolved.maxBodySize > 0 ||
+    resolved.pathRewrite !== undefined ||
+    resolved.rateLimit !== undefined ||
+    resolved.filter !== undefined;
   return resolved;
 }

@@ -29,7 +29,8 @@ export class PathRewriter {
   readonly #rules: Rule[];
 
   constructor(input: unknown) {
-    if (typeof input !== 'object' || input === null || Array.isArray(input)) fail('pathRewrite', "an object mapping path prefixes to upstream prefixes, like { '/api': '/v2' }", input);
+    if (typeof input !== 'object' || input === null || Array.isArray(input))
+      fail('pathRewrite', "an object mapping path prefixes to upstream prefixes, like { '/api': '/v2' }", input);
     const rules: Rule[] = [];
     for (const [from, to] of Object.entries(input as Record<string, unknown>)) {
       if (!from.startsWith('/') || typeof to !== 'string' || !to.startsWith('/')) {
@@ -51,7 +52,7 @@ export class PathRewriter {
     const path = query === -1 ? url : url.slice(0, query);
     for (const rule of this.#rules) {
       const from = rule.from;
-      if (!path.startsWith(from) || (path.length > from.length && path.charCodeAt(from.length) !== 0x2f /* / */)) continue;
+      if (!path.startsWith(from) || (path.length > from.length && path.charCodeAt(from.length) !== 0x2f) /* / */) continue;
       const rest = path.slice(from.length);
       if (escapes(rest)) return ESCAPE_ATTEMPT;
       const rewritten = rule.to + rest;

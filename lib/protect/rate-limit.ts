@@ -61,8 +61,10 @@ export class RateLimiter {
     const subnet = options.ipv6Subnet ?? 64;
     if (!isPositiveInteger(subnet) || subnet > 128) fail('ipv6Subnet', 'an integer prefix length from 1 to 128', subnet);
     if (options.key !== undefined && options.ipv6Subnet !== undefined) fail('ipv6Subnet', 'left out with a key function (it shapes the default key)', subnet);
-    if (options.store !== undefined && typeof options.store?.take !== 'function') fail('store', 'a rate-limit store (an object with a take() method)', options.store);
-    if (options.store !== undefined && options.maxKeys !== undefined) fail('maxKeys', 'left out when a store is given (it sizes the default store)', options.maxKeys);
+    if (options.store !== undefined && typeof options.store?.take !== 'function')
+      fail('store', 'a rate-limit store (an object with a take() method)', options.store);
+    if (options.store !== undefined && options.maxKeys !== undefined)
+      fail('maxKeys', 'left out when a store is given (it sizes the default store)', options.maxKeys);
     if (options.maxKeys !== undefined && !isPositiveInteger(options.maxKeys)) fail('maxKeys', 'a positive integer', options.maxKeys);
     if (options.headers !== undefined && typeof options.headers !== 'boolean') fail('headers', 'a boolean', options.headers);
     if (options.failOpen !== undefined && typeof options.failOpen !== 'boolean') fail('failOpen', 'a boolean', options.failOpen);

@@ -18,7 +18,8 @@ export function resolveHooks(input: unknown): ProxyHooks | undefined {
   if (input === undefined) return undefined;
   if (typeof input !== 'object' || input === null) throw new TypeError('loadBalance: options.on must be an object of hooks');
   for (const [name, hook] of Object.entries(input)) {
-    if (name !== 'proxyReq' && name !== 'proxyRes' && name !== 'error') throw new TypeError(`loadBalance: options.on.${name} is not a hook (proxyReq, proxyRes, error)`);
+    if (name !== 'proxyReq' && name !== 'proxyRes' && name !== 'error')
+      throw new TypeError(`loadBalance: options.on.${name} is not a hook (proxyReq, proxyRes, error)`);
     if (typeof hook !== 'function') throw new TypeError(`loadBalance: options.on.${name} must be a function`);
   }
   return input as ProxyHooks;

@@ -10,13 +10,7 @@ import type { Target } from '../target.js';
  * rules), `{ header }` a request header (its first value if repeated), `{ cookie }` a cookie from
  * the `Cookie` header, and a function any string derived from the request (undefined or '' for none).
  */
-export type HashKey =
-  | 'path'
-  | 'url'
-  | 'ip'
-  | { header: string }
-  | { cookie: string }
-  | ((req: IncomingMessage) => string | undefined);
+export type HashKey = 'path' | 'url' | 'ip' | { header: string } | { cookie: string } | ((req: IncomingMessage) => string | undefined);
 
 export interface ConsistentHashOptions {
   /** What a request is hashed on. */
@@ -137,14 +131,7 @@ function sortPairs(keys: Uint32Array, values: Uint32Array): void {
   radixPass(scratchKeys, scratchValues, keys, values, RADIX_BITS, starts);
 }
 
-function radixPass(
-  fromKeys: Uint32Array,
-  fromValues: Uint32Array,
-  toKeys: Uint32Array,
-  toValues: Uint32Array,
-  shift: number,
-  starts: Uint32Array,
-): void {
+function radixPass(fromKeys: Uint32Array, fromValues: Uint32Array, toKeys: Uint32Array, toValues: Uint32Array, shift: number, starts: Uint32Array): void {
   starts.fill(0);
   for (let i = 0; i < fromKeys.length; i++) starts[(fromKeys[i] >>> shift) & RADIX_MASK]++;
   for (let digit = 0, start = 0; digit < starts.length; digit++) {
@@ -187,9 +174,7 @@ function keyReader(key: HashKey): KeyReader {
     if (isName(header) && cookie === undefined) return headerReader(header.toLowerCase());
     if (isName(cookie) && header === undefined) return cookieReader(cookie);
   }
-  throw new TypeError(
-    "consistentHash: options.key must be 'path', 'url', 'ip', { header: name }, { cookie: name } or a function",
-  );
+  throw new TypeError("consistentHash: options.key must be 'path', 'url', 'ip', { header: name }, { cookie: name } or a function");
 }
 
 function isName(value: unknown): value is string {

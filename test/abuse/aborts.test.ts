@@ -60,7 +60,10 @@ describe('1,000 clients aborting mid-request and mid-response', () => {
       assert.equal(backend.open.size, 0, 'no upstream socket left open at the backend');
       assert.equal(server.open.size, 0, 'no client connection left at the front');
       assert.ok(backend.arrivals.length >= 600, `most requests reached the backend before their client left (${backend.arrivals.length})`);
-      assert.ok(backend.arrivals.every((a) => a.url === '/stream' || !a.complete), 'no aborted upload ever completed upstream');
+      assert.ok(
+        backend.arrivals.every((a) => a.url === '/stream' || !a.complete),
+        'no aborted upload ever completed upstream',
+      );
       await waitFor(() => tcpSockets() <= baseline, 2000);
       assert.ok(tcpSockets() <= baseline, `TCP handles back to ${baseline}: ${tcpSockets()}`);
       for (const target of lb.stats().targets) assert.equal(target.inFlight, 0);

@@ -51,10 +51,16 @@ describe('a flood of distinct client addresses against the rate limiter', () => 
         statuses.push(...(await Promise.all(batches.map((batch) => pipeline(server.port, batch)))).flat());
       }
       assert.equal(statuses.length, 1500);
-      assert.ok(statuses.every((s) => s === 200), 'each new address starts with a full bucket');
+      assert.ok(
+        statuses.every((s) => s === 200),
+        'each new address starts with a full bucket',
+      );
       assert.equal(store.size, 300, 'bounded by maxKeys');
       const again = (await Promise.all([0, 1, 2].map((b) => pipeline(server.port, addresses.slice(1200 + b * 100, 1300 + b * 100))))).flat();
-      assert.ok(again.every((s) => s === 429), 'the most recent addresses are still remembered and limited');
+      assert.ok(
+        again.every((s) => s === 429),
+        'the most recent addresses are still remembered and limited',
+      );
       assert.equal(store.size, 300);
       assert.equal(backend.arrivals.length, 1500, 'the repeat offenders never reached the backend');
       t.diagnostic(`1500 distinct addresses, store size ${store.size}`);
@@ -74,7 +80,9 @@ describe('a flood of distinct client addresses against the rate limiter', () => 
     for (let i = 10_000; i < 100_000; i++) store.take(ip(i), 1, 0, bucket);
     const hundredThousand = heapAfterGc() - baseline;
     assert.equal(store.size, 10_000);
-    t.diagnostic(`heap for 10,000 keys: ${(tenThousand / 1048576).toFixed(2)} MiB; after 100,000 distinct keys: ${(hundredThousand / 1048576).toFixed(2)} MiB (${Math.round(hundredThousand / store.size)} B per tracked key)`);
+    t.diagnostic(
+      `heap for 10,000 keys: ${(tenThousand / 1048576).toFixed(2)} MiB; after 100,000 distinct keys: ${(hundredThousand / 1048576).toFixed(2)} MiB (${Math.round(hundredThousand / store.size)} B per tracked key)`,
+    );
     assert.ok(hundredThousand < tenThousand * 1.5 + 1048576, `grew from ${tenThousand} to ${hundredThousand} bytes`);
     assert.ok(hundredThousand < 8 * 1048576, 'under 8 MiB for 10,000 tracked keys');
   });

@@ -50,7 +50,15 @@ export async function countingBackend(handler?: (req: http.IncomingMessage, res:
     socket.on('close', () => state.open.delete(socket));
   });
   server.on('request', (req, res) => {
-    const arrival: Arrival = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, rawHeaders: req.rawHeaders, bytes: 0, body: '', complete: false };
+    const arrival: Arrival = {
+      method: req.method ?? '',
+      url: req.url ?? '',
+      headers: req.headers,
+      rawHeaders: req.rawHeaders,
+      bytes: 0,
+      body: '',
+      complete: false,
+    };
     state.arrivals.push(arrival);
     req.on('data', (chunk: Buffer) => {
       arrival.bytes += chunk.length;

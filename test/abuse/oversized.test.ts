@@ -4,7 +4,10 @@ import { loadBalance, type LoadBalanceOptions } from 'proxy-balancer';
 import { waitFor } from '../helpers.js';
 import { countingBackend, front, raw, type CountingBackend, type Front } from './harness.js';
 
-async function setup(options: Omit<LoadBalanceOptions, 'targets'>, handler?: Parameters<typeof countingBackend>[0]): Promise<{ backend: CountingBackend; server: Front; close(): Promise<void> }> {
+async function setup(
+  options: Omit<LoadBalanceOptions, 'targets'>,
+  handler?: Parameters<typeof countingBackend>[0],
+): Promise<{ backend: CountingBackend; server: Front; close(): Promise<void> }> {
   const backend = await countingBackend(handler);
   const lb = loadBalance({ targets: [backend.url], ...options });
   const server = await front(lb);
@@ -32,7 +35,7 @@ describe('oversized headers', () => {
     }
   });
 
-  test('maxHeaderSize → 431 below Node\'s limit; just under it passes', async () => {
+  test("maxHeaderSize → 431 below Node's limit; just under it passes", async () => {
     const t = await setup({ maxHeaderSize: 2048 });
     try {
       const over = await raw(t.server.port, `GET / HTTP/1.1\r\nHost: x\r\n${headers(10, 300)}\r\n`);
@@ -108,11 +111,20 @@ describe('oversized bodies (maxBodySize: 1000)', () => {
   test('a body exactly at the limit passes whole', async () => {
     const t = await setup({ maxBodySize: 1000 });
     try {
-      const chunked = await raw(t.server.port, `POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n${chunk('C'.repeat(600))}${chunk('C'.repeat(400))}0\r\n\r\n`);
+      const chunked = await raw(
+        t.server.port,
+        `POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n${chunk('C'.repeat(600))}${chunk('C'.repeat(400))}0\r\n\r\n`,
+      );
       assert.deepEqual(chunked.statuses, [200]);
       const declared = await raw(t.server.port, `POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\nConnection: close\r\n\r\n${'D'.repeat(1000)}`);
       assert.deepEqual(declared.statuses, [200]);
-      assert.deepEqual(t.backend.arrivals.map((a) => [a.bytes, a.complete]), [[1000, true], [1000, true]]);
+      assert.deepEqual(
+        t.backend.arrivals.map((a) => [a.bytes, a.complete]),
+        [
+          [1000, true],
+          [1000, true],
+        ],
+      );
     } finally {
       await t.close();
     }

@@ -25,7 +25,7 @@ const SMUGGLING: Record<string, string> = {
 };
 
 for (const insecureHTTPParser of [false, true]) {
-  describe(`request smuggling and header injection (${insecureHTTPParser ? 'insecureHTTPParser: the balancer\'s own checks' : 'Node\'s default parser'})`, () => {
+  describe(`request smuggling and header injection (${insecureHTTPParser ? "insecureHTTPParser: the balancer's own checks" : "Node's default parser"})`, () => {
     let backend: CountingBackend;
     let lb: LoadBalancer;
     let server: Front;
@@ -106,7 +106,10 @@ for (const insecureHTTPParser of [false, true]) {
     });
 
     test('a well-formed chunked request still goes through, body intact', async () => {
-      const reply = await raw(server.port, 'POST /chunked HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n');
+      const reply = await raw(
+        server.port,
+        'POST /chunked HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n',
+      );
       assert.deepEqual(reply.statuses, [200]);
       const arrival = backend.arrivals.at(-1)!;
       assert.equal(arrival.url, '/chunked');

@@ -155,7 +155,11 @@ const TICK_US = 1e6 / (Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf
 function machineCpu(): number {
   if (process.platform !== 'linux') return Number.NaN;
   try {
-    const [user, nice, system] = readFileSync('/proc/stat', 'latin1').slice(0, 200).split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number) as [number, number, number];
+    const [user, nice, system] = readFileSync('/proc/stat', 'latin1').slice(0, 200).split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number) as [
+      number,
+      number,
+      number,
+    ];
     return (user + nice + system) * TICK_US;
   } catch {
     return Number.NaN;
@@ -192,7 +196,13 @@ export async function measure(server: Pick<ServerProcess, 'url' | 'usage'>, opti
   const loadBefore = process.cpuUsage();
   const machineBefore = machineCpu();
   const began = process.hrtime.bigint();
-  const instance = autocannon({ url: `${server.url}/bench/item?id=1`, connections: options.connections, duration: options.duration, timeout: 10, sampleInt: 100 });
+  const instance = autocannon({
+    url: `${server.url}/bench/item?id=1`,
+    connections: options.connections,
+    duration: options.duration,
+    timeout: 10,
+    sampleInt: 100,
+  });
   instance.on('response', (_client, statusCode, _bytes, responseTime) => {
     if (statusCode >= 200 && statusCode < 300) histogram.record(responseTime);
   });

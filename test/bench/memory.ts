@@ -55,7 +55,9 @@ function download(url: string, size: number): Promise<void> {
       .get(`${url}/big?size=${size}`, { agent: false }, (res) => {
         let received = 0;
         res.on('data', (chunk: Buffer) => (received += chunk.length));
-        res.on('end', () => (res.statusCode === 200 && received === size ? resolve() : reject(new Error(`download: status ${res.statusCode}, ${received} of ${size} bytes`))));
+        res.on('end', () =>
+          res.statusCode === 200 && received === size ? resolve() : reject(new Error(`download: status ${res.statusCode}, ${received} of ${size} bytes`)),
+        );
         res.on('error', reject);
       })
       .on('error', reject);
@@ -64,16 +66,20 @@ function download(url: string, size: number): Promise<void> {
 
 function upload(url: string, size: number): Promise<void> {
   return new Promise((resolve, reject) => {
-    const req = http.request(`${url}/upload`, { method: 'POST', agent: false, headers: { 'content-length': String(size), 'content-type': 'application/octet-stream' } }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => (text += chunk));
-      res.on('end', () => {
-        const received = res.statusCode === 200 ? (JSON.parse(text) as { received: number }).received : -1;
-        if (received === size) resolve();
-        else reject(new Error(`upload: status ${res.statusCode}, backend received ${received} of ${size} bytes`));
-      });
-    });
+    const req = http.request(
+      `${url}/upload`,
+      { method: 'POST', agent: false, headers: { 'content-length': String(size), 'content-type': 'application/octet-stream' } },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (text += chunk));
+        res.on('end', () => {
+          const received = res.statusCode === 200 ? (JSON.parse(text) as { received: number }).received : -1;
+          if (received === size) resolve();
+          else reject(new Error(`upload: status ${res.statusCode}, backend received ${received} of ${size} bytes`));
+        });
+      },
+    );
     req.on('error', reject);
     let left = size;
     const pump = (): void => {

@@ -76,7 +76,10 @@ try {
         for (const { k, d } of deltas.slice(0, top)) console.log(`    ${(d >= 0 ? '+' : '') + d.toFixed(2).padStart(6)}  ${k}`);
         const cats = new Map(first.summary.categories.map((c) => [c.category, c.self]));
         console.log(`  by package vs ${first.id} (µs/req)`);
-        for (const c of summary.categories.slice(0, 10)) console.log(`    ${c.category.padEnd(28)} ${((c.self - (cats.get(c.category) ?? 0)) >= 0 ? '+' : '') + (c.self - (cats.get(c.category) ?? 0)).toFixed(2)}`);
+        for (const c of summary.categories.slice(0, 10))
+          console.log(
+            `    ${c.category.padEnd(28)} ${(c.self - (cats.get(c.category) ?? 0) >= 0 ? '+' : '') + (c.self - (cats.get(c.category) ?? 0)).toFixed(2)}`,
+          );
       }
     } finally {
       await server.close();

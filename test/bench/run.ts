@@ -226,8 +226,8 @@ const line = (cells: string[]): string => cells.map((c, i) => (i === 0 ? c.padEn
 console.log(line(header));
 console.log(widths.map((w) => '-'.repeat(w)).join('  '));
 for (const row of rows) console.log(line(row));
-console.log('\n× minimal: req/s over the minimal proxy\'s in the same round. CPU ×: the minimal proxy\'s CPU time per request over');
-console.log('this variant\'s (requests per core-second relative to it; unaffected by other load on the machine, and the');
+console.log("\n× minimal: req/s over the minimal proxy's in the same round. CPU ×: the minimal proxy's CPU time per request over");
+console.log("this variant's (requests per core-second relative to it; unaffected by other load on the machine, and the");
 console.log('better figure when the server did not saturate its core, e.g. from-memory variants limited by the load generator).');
 console.log('proxy CPU / load CPU / others: share of one core used by the server under test / by autocannon + backends /');
 console.log(`by other processes on the machine (samples with others > ${NOISE_LIMIT * 100}% were measured again, ${retried} times in all).`);
@@ -259,7 +259,8 @@ const targets = (
   value: op === '≤' ? (find(id)?.p99Ratio ?? Number.NaN) : ratioOf(id, 'ratio') / ratioOf(versus, 'ratio'),
   cpuValue: op === '≤' ? Number.NaN : ratioOf(id, 'cpuRatio') / ratioOf(versus, 'cpuRatio'),
 }));
-const verdict = (value: number, goal: number, op: string): string => (Number.isNaN(value) ? '' : (op === '≥' ? value >= goal : value <= goal) ? 'met' : 'NOT MET');
+const verdict = (value: number, goal: number, op: string): string =>
+  Number.isNaN(value) ? '' : (op === '≥' ? value >= goal : value <= goal) ? 'met' : 'NOT MET';
 console.log('\ntargets of issue 6                                          by req/s           by CPU per request');
 for (const { name, value, cpuValue, goal, op } of targets) {
   if (Number.isNaN(value) && Number.isNaN(cpuValue)) continue;

@@ -21,10 +21,7 @@ export interface Usage {
   /** Client connections accepted since start, all variants together. */
   connections: number;
 }
-export type ChildMessage =
-  | { type: 'ready'; ports: Record<string, number> }
-  | { type: 'reply'; id: number; usage: Usage }
-  | { type: 'failed'; error: string };
+export type ChildMessage = { type: 'ready'; ports: Record<string, number> } | { type: 'reply'; id: number; usage: Usage } | { type: 'failed'; error: string };
 
 const [idList, targetList] = process.argv.slice(2);
 const send = (message: ChildMessage): void => {
@@ -94,7 +91,10 @@ try {
         break;
       case 'profile-start':
       case 'profile-stop':
-        void profile(message).then(() => send({ type: 'reply', id: message.id, usage: usage() }), (err) => send({ type: 'failed', error: String(err) }));
+        void profile(message).then(
+          () => send({ type: 'reply', id: message.id, usage: usage() }),
+          (err) => send({ type: 'failed', error: String(err) }),
+        );
         return;
       case 'close':
         send({ type: 'reply', id: message.id, usage: usage() });

@@ -1,14 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { pathToFileURL } from 'node:url';
-import {
-  consistentHash,
-  ipHash,
-  leastConnections,
-  powerOfTwoChoices,
-  random,
-  roundRobin,
-  weightedRoundRobin,
-} from '../../lib/strategies/index.js';
+import { consistentHash, ipHash, leastConnections, powerOfTwoChoices, random, roundRobin, weightedRoundRobin } from '../../lib/strategies/index.js';
 import type { Outcome, Strategy } from '../../lib/strategies/strategy.js';
 import { Target } from '../../lib/target.js';
 
@@ -43,9 +35,7 @@ const REQUESTS = Array.from(
 export function benchStrategies(picks: number): BenchRow[] {
   const rows: BenchRow[] = [];
   for (const size of SIZES) {
-    const targets = Object.freeze(
-      Array.from({ length: size }, (_, i) => new Target(new URL(`http://10.1.${i >> 8}.${i & 255}:8080`), 1 + (i % 4))),
-    );
+    const targets = Object.freeze(Array.from({ length: size }, (_, i) => new Target(new URL(`http://10.1.${i >> 8}.${i & 255}:8080`), 1 + (i % 4))));
     for (const create of STRATEGIES) {
       const strategy = create();
       // Warm-up also pays for lazy builds (heaps, hash rings), which happen once per snapshot.
