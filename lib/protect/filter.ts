@@ -13,7 +13,8 @@ export interface FilterRejection {
 }
 
 /** `undefined`/`true`: let the request through; `false`: 403; an object: that refusal. */
-export type FilterVerdict = FilterRejection | boolean | undefined | undefined;
+// biome-ignore lint/suspicious/noConfusingVoidType: a filter that returns nothing (void) lets the request through
+export type FilterVerdict = FilterRejection | boolean | undefined | void;
 
 /**
  * The app's own admission check, run after the built-in ones and before any backend is touched.
