@@ -1,18 +1,17 @@
 import { EventEmitter } from 'node:events';
-import type { ClientRequest, IncomingMessage, ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { ResponseCache } from './cache/response-cache.js';
 import { ClientIpResolver } from './proxy/client-ip.js';
-import { ProxyEngine, type EngineEvents } from './proxy/engine.js';
-import { respondError, statusForError, UpstreamTimeoutError } from './proxy/errors.js';
+import { ProxyEngine } from './proxy/engine.js';
+import { respondError } from './proxy/errors.js';
 import type { BalancerEvents } from './observe/events.js';
-import { attach, Exchange, exchangeOf } from './proxy/exchange.js';
+import { attach, Exchange, type ExchangeOwner } from './proxy/exchange.js';
+import { armDeadline, armTryTimeout, watchClientResponse } from './proxy/exchange-timers.js';
 import { addForwardingHeaders } from './proxy/forwarded.js';
 import { HealthSupervisor } from './health/supervisor.js';
-import { stripRequestHopByHop, stripResponseHopByHop, stripUpgradeHopByHop } from './proxy/hop-by-hop.js';
+import { stripRequestHopByHop, stripUpgradeHopByHop } from './proxy/hop-by-hop.js';
 import { runHook } from './proxy/hooks.js';
-import { rewriteLocation } from './proxy/location.js';
 import { logProxy, logStrategy } from './observe/log.js';
 import { toOriginForm } from './proxy/origin-form.js';
 import type { Admission } from './protect/admission.js';
@@ -27,17 +26,16 @@ import type { ResolvedOptions } from './options.js';
 import type { ExchangeObserver } from './observe/recorder.js';
 import { Pool } from './pool.js';
 import { parsedBody } from './proxy/parsed-body.js';
-import { bodyStream, emptyBody, RequestBody, RetryBudget, type RetryPolicy } from './proxy/retry.js';
+import { bodyStream, emptyBody, nextTarget, RequestBody, RetryBudget, type RetryPolicy } from './proxy/retry.js';
 import type { BalancerStats, TargetStats } from './observe/stats.js';
 import type { Strategy } from './strategies/strategy.js';
 import { roundRobin } from './strategies/round-robin.js';
 import type { Target } from './target.js';
-import { refuseHandshake, watchClientSocket, watchHandshake } from './proxy/tunnel.js';
-
-const LOCATION_STATUSES = new Set([201, 301, 302, 303, 307, 308]);
+import { refuseHandshake, watchClientSocket } from './proxy/tunnel.js';
+import { UpstreamEvents } from './proxy/upstream-events.js';
 
 /** The state behind one `loadBalance()` middleware: pool, strategy, health, engine and every exchange. */
-export class Balancer extends EventEmitter<BalancerEvents> implements EngineEvents {
+export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOwner {
   readonly pool: Pool;
   readonly strategy: Strategy;
   readonly #options: ResolvedOptions;
@@ -69,7 +67,19 @@ export class Balancer extends EventEmitter<BalancerEvents> implements EngineEven
     this.#retry = options.retry;
     this.#budget = options.retry && new RetryBudget(options.retry.budgetPercent, options.retry.minRetries);
     this.#health = new HealthSupervisor(this.pool, options, this.notify);
-    this.#engine = new ProxyEngine(options, this);
+    this.#engine = new ProxyEngine(
+      options,
+      new UpstreamEvents({
+        proxyTimeout: options.proxyTimeout,
+        hooks: options.on,
+        relay: {
+          hidden: new Set(options.hideHeaders),
+          rewriteLocation: options.rewriteLocation,
+          xForwarded: options.xForwarded,
+          fromHeaderObject: options.on?.proxyRes !== undefined,
+        },
+      }),
+    );
     this.#cache = options.cache?.cache;
     const guards = createGuards(options.protection, options.retryAfter, this.#resolver, {
       forward: (req, res) => this.#forward(req, res),
@@ -131,11 +141,14 @@ export class Balancer extends EventEmitter<BalancerEvents> implements EngineEven
 
   /** Sends a request to `target` (whose connection slot, when capped, is free). */
   #dispatch(target: Target, req: IncomingMessage, res: ServerResponse): void {
+    const expectsContinue = waitsForContinue(req, res);
     stripRequestHopByHop(req.headers);
     this.#addForwarding(req);
     const exchange = this.#start(target, req, res);
-    res.on('close', onClientClose);
-    if (this.#options.timeout > 0) exchange.deadline = setTimeout(onDeadline, this.#options.timeout, exchange);
+    exchange.expectsContinue = expectsContinue;
+    watchClientResponse(res);
+    res.on('error', ignore);
+    if (this.#options.timeout > 0) armDeadline(exchange, this.#options.timeout);
     const parsed = parsedBody(req);
     if (parsed !== undefined) {
       req.headers['content-length'] = String(parsed.length);
@@ -253,110 +266,38 @@ export class Balancer extends EventEmitter<BalancerEvents> implements EngineEven
     if (this.#inFlight === 0 && this.#idle !== undefined) this.#idle();
   }
 
-  // Engine events. They run per request, so they are methods reading state off the exchange, not closures.
+  passed(target: Target, status: number): void {
+    if (status >= 500 && this.#health.count5xx) this.#health.failure(target, `status ${status}`);
+    else this.#health.success(target);
+  }
 
-  readonly request = (proxyReq: ClientRequest, req: IncomingMessage, res: ServerResponse): void => {
-    const exchange = exchangeOf(res);
-    if (exchange === undefined) return;
-    exchange.proxyReq = proxyReq;
-    if (exchange.ended || exchange.error !== undefined) {
-      proxyReq.destroy();
-      return;
-    }
-    if (exchange.tryExpired) {
-      proxyReq.destroy(new UpstreamTimeoutError('per-try timeout'));
-      return;
-    }
-    this.#watchUpstream(proxyReq);
-    runHook('proxyReq', this.#options.on?.proxyReq, proxyReq, req, res);
-  };
-
-  readonly response = (proxyRes: IncomingMessage, req: IncomingMessage, res: ServerResponse): void => {
-    const exchange = exchangeOf(res);
-    if (exchange === undefined) return;
-    const status = proxyRes.statusCode ?? 0;
-    exchange.responded(status);
-    if (status >= 500 && this.#health.count5xx) this.#health.failure(exchange.target, `status ${status}`);
-    else this.#health.success(exchange.target);
-    exchange.proxyRes = proxyRes;
-    attach(proxyRes, exchange);
-    proxyRes.on('close', onUpstreamResponseClose);
-    const headers = proxyRes.headers;
-    stripResponseHopByHop(headers);
-    // The client's own keep-alive choice, not the upstream's, governs the client connection.
-    headers.connection = res.shouldKeepAlive ? 'keep-alive' : 'close';
-    for (const name of this.#options.hideHeaders) delete headers[name];
-    if (this.#options.rewriteLocation) this.#rewriteLocations(proxyRes, exchange.target, req);
-    runHook('proxyRes', this.#options.on?.proxyRes, proxyRes, req, res);
-  };
-
-  readonly error = (err: Error, req: IncomingMessage, res: ServerResponse, target: Target | undefined): void => {
-    const exchange = exchangeOf(res);
-    if (exchange === undefined) {
-      respondError(res, statusForError(err));
-      return;
-    }
-    // A late error from an attempt already retried elsewhere is not the current attempt's failure.
-    if ((target !== undefined && target !== exchange.target) || !exchange.failed(err)) return;
-    // A client that hung up is not the upstream's fault, and is owed nothing more.
-    if (req.socket.destroyed) return;
-    exchange.target.errors++;
-    this.#health.failure(exchange.target, (err as NodeJS.ErrnoException).code ?? err.message);
-    if (this.#retried(exchange, err, req, res)) return;
-    const status = statusForError(err);
-    if (logProxy.enabled) logProxy('%d for %s %s via %s (attempt %d): %s', status, req.method, req.url, exchange.target.key, exchange.attempt, err.message);
-    this.answerFailure(exchange, err, status);
-  };
+  failedOn(target: Target, why: string): void {
+    this.#health.failure(target, why);
+  }
 
   /** Answers a request that failed for good: the `error` hook first, then the default status page if the hook left it unanswered. */
   answerFailure(exchange: Exchange, err: Error, status: number): void {
     const res = exchange.client as ServerResponse;
     runHook('error', this.#options.on?.error, err, exchange.req, res, exchange.target);
     if (!res.headersSent && !res.writableEnded) respondError(res, status);
+    else res.destroy();
   }
-
-  /** The upstream body ended short: the client connection is cut, and the attempt counts as failed. */
-  truncated(exchange: Exchange): void {
-    const err = new Error('upstream response ended before its body was complete');
-    if (exchange.failed(err)) {
-      exchange.target.errors++;
-      this.#health.failure(exchange.target, 'truncated body');
-    }
-    exchange.client.destroy();
-  }
-
-  readonly upgradeRequest = (proxyReq: ClientRequest, _req: IncomingMessage, socket: Duplex): void => {
-    const exchange = exchangeOf(socket);
-    if (exchange === undefined) return;
-    exchange.proxyReq = proxyReq;
-    attach(proxyReq, exchange);
-    this.#watchUpstream(proxyReq);
-    watchHandshake(proxyReq);
-  };
-
-  readonly upgradeError = (err: Error, req: IncomingMessage, socket: Duplex): void => {
-    const exchange = exchangeOf(socket);
-    if (exchange === undefined || !exchange.failed(err)) return;
-    exchange.target.errors++;
-    this.#health.failure(exchange.target, (err as NodeJS.ErrnoException).code ?? err.message);
-    const status = statusForError(err);
-    if (logProxy.enabled) logProxy('%d for upgrade %s via %s: %s', status, req.url, exchange.target.key, err.message);
-    if (exchange.status === 0) refuseHandshake(socket, status);
-  };
 
   /**
    * Sends a failed attempt to another target when that is safe: nothing reached the client yet,
    * the method is idempotent (or the failure is a reset of a reused keep-alive socket, which the
    * upstream never processed), the body can be replayed, and retries and budget allow it.
    */
-  #retried(exchange: Exchange, err: Error, req: IncomingMessage, res: ServerResponse): boolean {
+  retried(exchange: Exchange, err: Error): boolean {
     const policy = this.#retry;
+    const req = exchange.req;
+    const res = exchange.client as ServerResponse;
     if (policy === undefined || res.headersSent || exchange.status !== 0 || exchange.pastDeadline || this.#closed) return false;
     if (exchange.attempt > policy.retries) return false;
     const staleSocket = exchange.proxyReq?.reusedSocket === true && (err as NodeJS.ErrnoException).code === 'ECONNRESET';
     if (!staleSocket && !policy.methods.has(req.method ?? '')) return false;
     if (exchange.body !== undefined && !exchange.body.replayable) return false;
-    const next = this.#nextTarget(exchange, req, staleSocket);
+    const next = nextTarget(this.pool.ready, this.strategy, exchange, req, staleSocket);
     if (next === undefined || this.#queue?.hasRoom(next) === false || this.#breaker?.retriesCapped(exchange.attempt > 1) === true || !this.#budget!.take())
       return false;
     this.#retries++;
@@ -368,30 +309,6 @@ export class Balancer extends EventEmitter<BalancerEvents> implements EngineEven
     this.notify('retry', { method: req.method ?? '', url: req.url ?? '', from: exchange.target, to: next, attempt: retry.attempt, error: err });
     this.#engine.web(next, req, res, exchange.body?.replay() ?? emptyBody());
     return true;
-  }
-
-  /** The strategy's choice if not tried yet, else the next untried ready target after it. */
-  #nextTarget(exchange: Exchange, req: IncomingMessage, allowSame: boolean): Target | undefined {
-    const ready = this.pool.ready;
-    if (ready.length === 0) return undefined;
-    const tried = [...(exchange.tried ?? []), exchange.target];
-    const picked = this.strategy.pick(ready, req);
-    if (picked !== undefined && !tried.includes(picked)) return picked;
-    const start = picked === undefined ? 0 : ready.indexOf(picked);
-    for (let i = 1; i <= ready.length; i++) {
-      const candidate = ready[(start + i) % ready.length]!;
-      if (!tried.includes(candidate)) return candidate;
-    }
-    return allowSame ? exchange.target : undefined;
-  }
-
-  #watchUpstream(proxyReq: ClientRequest): void {
-    const timeout = this.#options.proxyTimeout;
-    if (timeout === 0) return;
-    proxyReq.setTimeout(timeout, onUpstreamIdle);
-    // ClientRequest only arms its timer once connected; a blackholed upstream must time out too.
-    const socket = proxyReq.socket as Socket | null;
-    if (socket?.connecting) socket.setTimeout(timeout);
   }
 
   #choose(req: IncomingMessage): Target | undefined {
@@ -422,62 +339,17 @@ export class Balancer extends EventEmitter<BalancerEvents> implements EngineEven
     this.#inFlight++;
     this.strategy.onStart?.(target, req);
     const perTry = this.#retry?.perTryTimeout ?? 0;
-    if (perTry > 0) exchange.tryTimer = setTimeout(onTryTimeout, perTry, exchange);
+    if (perTry > 0) armTryTimeout(exchange, perTry);
     if (logProxy.enabled) logProxy('%s %s -> %s', req.method, req.url, target.key);
     return exchange;
-  }
-
-  #rewriteLocations(proxyRes: IncomingMessage, target: Target, req: IncomingMessage): void {
-    const headers = proxyRes.headers;
-    const forwarded = this.#options.xForwarded;
-    if (headers.location !== undefined && LOCATION_STATUSES.has(proxyRes.statusCode ?? 0)) {
-      headers.location = rewriteLocation(headers.location, target, req, forwarded);
-    }
-    const contentLocation = headers['content-location'];
-    if (typeof contentLocation === 'string') headers['content-location'] = rewriteLocation(contentLocation, target, req, forwarded);
   }
 }
 
 function ignore(): void {}
 
-function onUpstreamIdle(this: ClientRequest): void {
-  this.destroy(new UpstreamTimeoutError('upstream idle timeout'));
-}
-
-function onTryTimeout(exchange: Exchange): void {
-  exchange.tryTimer = undefined;
-  if (exchange.proxyReq === undefined) exchange.tryExpired = true;
-  else exchange.proxyReq.destroy(new UpstreamTimeoutError('per-try timeout'));
-}
-
-function onDeadline(first: Exchange): void {
-  // The timer was armed for the first attempt; a retry may be the one running now.
-  const current = exchangeOf(first.client) ?? first;
-  current.deadline = undefined;
-  current.pastDeadline = true;
-  const err = new UpstreamTimeoutError('upstream response deadline');
-  if (current.proxyReq !== undefined) {
-    current.proxyReq.destroy(err);
-    return;
-  }
-  // Still waiting for a socket: answer now; the engine's request, when it comes, is dropped.
-  if (current.failed(err)) {
-    current.target.errors++;
-    current.owner.answerFailure(current, err, 504);
-  }
-}
-
-function onClientClose(this: ServerResponse): void {
-  const exchange = exchangeOf(this);
-  if (exchange === undefined) return;
-  // The client left before the response was complete: stop the upstream work too.
-  if (!this.writableFinished && exchange.proxyRes?.complete !== true) exchange.proxyReq?.destroy();
-  exchange.owner.finish(exchange);
-}
-
-function onUpstreamResponseClose(this: IncomingMessage): void {
-  // An upstream body cut short must not reach the client as a complete response.
-  if (this.complete) return;
-  const exchange = exchangeOf(this);
-  if (exchange !== undefined) exchange.owner.truncated(exchange);
+// Node answers `Expect: 100-continue` itself unless the server has a 'checkContinue' listener; with
+// one, the client is still waiting, and only the target can say whether it wants the body.
+function waitsForContinue(req: IncomingMessage, res: ServerResponse): boolean {
+  const expect = req.headers.expect;
+  return expect !== undefined && expect.toLowerCase() === '100-continue' && (res as ServerResponse & { _sent100?: boolean })._sent100 !== true;
 }

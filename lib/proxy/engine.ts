@@ -116,6 +116,9 @@ export class ProxyEngine {
       toProxy: true,
       xfwd: false,
       ws: true,
+      // The response is relayed by upstream-events.ts, which can refuse a head Node would not
+      // write and stop the body the moment the exchange fails.
+      selfHandleResponse: true,
     }) as unknown as Proxy;
     const events = this.#events;
     proxy.on('proxyReq', events.request);

@@ -9,6 +9,15 @@ export class UpstreamTimeoutError extends Error {
   }
 }
 
+/** The upstream answered something that cannot be relayed as HTTP (a cut body, a head Node refuses, an unrequested 101): answered with 502. */
+export class UpstreamProtocolError extends Error {
+  readonly code = 'EPROTO';
+  constructor(message: string, cause?: Error) {
+    super(message, cause === undefined ? undefined : { cause });
+    this.name = 'UpstreamProtocolError';
+  }
+}
+
 const TIMEOUT_CODES = new Set(['ETIMEDOUT', 'ESOCKETTIMEDOUT', 'UND_ERR_CONNECT_TIMEOUT']);
 
 /** Status for a failed upstream exchange: 504 for timeouts, 502 for everything else. */

@@ -14,10 +14,14 @@ export type WithExchange<T> = T & { [kExchange]?: Exchange };
 export interface ExchangeOwner {
   /** The exchange ended; called exactly once. */
   finish(exchange: Exchange): void;
-  /** The exchange failed for good before a response head: answer the client. */
+  /** The target answered with a response head (any status). */
+  passed(target: Target, status: number): void;
+  /** An attempt on the target failed (connect error, reset, timeout, bad response). */
+  failedOn(target: Target, why: string): void;
+  /** Sends a failed attempt to another target when that is safe; true if it did. */
+  retried(exchange: Exchange, err: Error): boolean;
+  /** Answers a request that failed for good (502/504, or a cut connection once the head is out). */
   answerFailure(exchange: Exchange, err: Error, status: number): void;
-  /** The upstream body ended short. */
-  truncated(exchange: Exchange): void;
 }
 
 /**
@@ -46,6 +50,8 @@ export class Exchange implements Outcome {
   attempt = 1;
   /** Targets earlier attempts failed on. */
   tried: Target[] | undefined = undefined;
+  /** The client sent `Expect: 100-continue` and has had no 100 yet: the target decides whether the body comes. */
+  expectsContinue = false;
   /** The kept request body, for replay on a retry. */
   body: RequestBody | undefined = undefined;
   ended = false;
@@ -95,6 +101,6 @@ export function exchangeOf(holder: object): Exchange | undefined {
   return (holder as WithExchange<object>)[kExchange];
 }
 
-export function attach(holder: object, exchange: Exchange): void {
+export function attach(holder: object, exchange: Exchange | undefined): void {
   (holder as WithExchange<object>)[kExchange] = exchange;
 }

@@ -4,9 +4,18 @@ import type { IncomingHttpHeaders } from 'node:http';
 // Transfer-Encoding is left alone: Node's HTTP client and server re-frame bodies themselves.
 // Expect is answered by the front server (Node sends 100 Continue), so the upstream must not wait for it.
 const REQUEST_HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'upgrade', 'proxy-authorization', 'expect'];
-const RESPONSE_HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'trailer', 'upgrade', 'proxy-authenticate'];
+// Responses: Transfer-Encoding too, since Node's server frames the body for the client itself.
+// Trailer stays: relayed trailers are announced by it.
+export const RESPONSE_HOP_BY_HOP: ReadonlySet<string> = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'upgrade',
+  'proxy-authenticate',
+]);
 // Never removable through Connection tokens: they frame the message.
-const FRAMING = new Set(['content-length', 'transfer-encoding', 'host']);
+export const FRAMING: ReadonlySet<string> = new Set(['content-length', 'transfer-encoding', 'host']);
 
 function removeListed(headers: IncomingHttpHeaders, connection: string, keepUpgrade: boolean): void {
   if (connection === 'keep-alive' || connection === 'close') return;
@@ -38,7 +47,15 @@ export function stripUpgradeHopByHop(headers: IncomingHttpHeaders): void {
   headers.connection = 'upgrade';
 }
 
-/** Removes hop-by-hop fields from an upstream response before it is relayed. */
-export function stripResponseHopByHop(headers: IncomingHttpHeaders): void {
-  strip(headers, RESPONSE_HOP_BY_HOP, false);
+/** The fields a Connection value nominates as hop-by-hop (never the framing ones), or undefined for none. */
+export function nominatedFields(connection: string | undefined): Set<string> | undefined {
+  if (connection === undefined || connection === 'keep-alive' || connection === 'close') return undefined;
+  let names: Set<string> | undefined;
+  for (const token of connection.split(',')) {
+    const name = token.trim().toLowerCase();
+    if (name === '' || FRAMING.has(name)) continue;
+    names ??= new Set();
+    names.add(name);
+  }
+  return names;
 }

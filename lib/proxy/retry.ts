@@ -1,5 +1,8 @@
 import type { IncomingMessage } from 'node:http';
 import { PassThrough, type Readable } from 'node:stream';
+import type { Strategy } from '../strategies/strategy.js';
+import type { Target } from '../target.js';
+import type { Exchange } from './exchange.js';
 
 /** Failover: when and how often a failed request is sent again, to another target. */
 export interface RetryOptions {
@@ -194,4 +197,18 @@ export function bodyStream(buffer: Buffer | undefined): Readable {
   const stream = new PassThrough();
   stream.end(buffer);
   return stream;
+}
+
+/** The strategy's choice if not tried yet, else the next untried ready target after it; `allowSame` falls back to the failed one. */
+export function nextTarget(ready: readonly Target[], strategy: Strategy, exchange: Exchange, req: IncomingMessage, allowSame: boolean): Target | undefined {
+  if (ready.length === 0) return undefined;
+  const tried = exchange.tried === undefined ? [exchange.target] : [...exchange.tried, exchange.target];
+  const picked = strategy.pick(ready, req);
+  if (picked !== undefined && !tried.includes(picked)) return picked;
+  const start = picked === undefined ? 0 : ready.indexOf(picked);
+  for (let i = 1; i <= ready.length; i++) {
+    const candidate = ready[(start + i) % ready.length]!;
+    if (!tried.includes(candidate)) return candidate;
+  }
+  return allowSame ? exchange.target : undefined;
 }

@@ -1,0 +1,224 @@
+import type { ClientRequest, IncomingMessage, InformationEvent, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { logProxy } from '../observe/log.js';
+import type { Target } from '../target.js';
+import type { EngineEvents } from './engine.js';
+import { respondError, statusForError, UpstreamProtocolError, UpstreamTimeoutError } from './errors.js';
+import { attach, type Exchange, exchangeOf } from './exchange.js';
+import { type ProxyHooks, runHook } from './hooks.js';
+import { type RelayOptions, reasonPhrase, relayedHeaders, relayedTrailers, writeRelayedHead } from './relay.js';
+import { refuseHandshake, watchHandshake } from './tunnel.js';
+
+export interface UpstreamOptions {
+  /** Milliseconds the upstream may stay silent; 0 for no limit. */
+  proxyTimeout: number;
+  hooks: ProxyHooks | undefined;
+  relay: RelayOptions;
+}
+
+/**
+ * The engine's callbacks for every exchange: they arm the upstream's timers and listeners, relay
+ * the response head and body, and turn whatever goes wrong upstream into one failure per attempt.
+ * They run per request, so they read state off the exchange instead of closing over it.
+ */
+export class UpstreamEvents implements EngineEvents {
+  readonly #options: UpstreamOptions;
+
+  constructor(options: UpstreamOptions) {
+    this.#options = options;
+  }
+
+  readonly request = (proxyReq: ClientRequest, req: IncomingMessage, res: ServerResponse): void => {
+    const exchange = exchangeOf(res);
+    if (exchange === undefined) return;
+    exchange.proxyReq = proxyReq;
+    attach(proxyReq, exchange);
+    if (exchange.ended || exchange.error !== undefined) {
+      proxyReq.destroy();
+      return;
+    }
+    if (exchange.tryExpired) {
+      proxyReq.destroy(new UpstreamTimeoutError('per-try timeout'));
+      return;
+    }
+    this.#watchUpstream(proxyReq);
+    proxyReq.on('information', onInformation);
+    proxyReq.on('upgrade', onUnrequestedUpgrade);
+    // The client waits for a 100 (the server has a 'checkContinue' listener): let the target decide.
+    if (exchange.expectsContinue && !proxyReq.headersSent) {
+      proxyReq.setHeader('expect', '100-continue');
+      proxyReq.once('continue', onUpstreamContinue);
+    }
+    runHook('proxyReq', this.#options.hooks?.proxyReq, proxyReq, req, res);
+  };
+
+  readonly response = (proxyRes: IncomingMessage, req: IncomingMessage, res: ServerResponse): void => {
+    const exchange = exchangeOf(res);
+    if (exchange === undefined || exchange.ended || exchange.error !== undefined) {
+      proxyRes.destroy();
+      return;
+    }
+    const status = proxyRes.statusCode ?? 0;
+    exchange.responded(status);
+    exchange.owner.passed(exchange.target, status);
+    exchange.proxyRes = proxyRes;
+    attach(proxyRes, exchange);
+    proxyRes.on('error', onUpstreamResponseError);
+    proxyRes.on('close', onUpstreamResponseClose);
+    runHook('proxyRes', this.#options.hooks?.proxyRes, proxyRes, req, res);
+    const headers = relayedHeaders(proxyRes, exchange.target, req, this.#options.relay);
+    if (!writeRelayedHead(res, proxyRes.statusCode ?? status, reasonPhrase(proxyRes), headers)) {
+      upstreamFailed(exchange, new UpstreamProtocolError('upstream response head cannot be relayed'));
+      return;
+    }
+    // Before the pipe's own 'end' listener, so trailers are added before it ends the response.
+    proxyRes.on('end', onUpstreamEnd);
+    proxyRes.pipe(res);
+  };
+
+  readonly error = (err: Error, req: IncomingMessage, res: ServerResponse, target: Target | undefined): void => {
+    const exchange = exchangeOf(res);
+    if (exchange === undefined) {
+      respondError(res, statusForError(err));
+      return;
+    }
+    // A late error from an attempt already retried elsewhere is not the current attempt's failure.
+    if (target !== undefined && target !== exchange.target) return;
+    // Bytes after a complete response (more body than its Content-Length): the client has its
+    // whole answer; Node discards the upstream connection.
+    if (exchange.proxyRes?.complete === true) {
+      if (logProxy.enabled) logProxy('after a complete response from %s for %s %s: %s', exchange.target.key, req.method, req.url, err.message);
+      return;
+    }
+    upstreamFailed(exchange, exchange.proxyRes === undefined ? err : truncation(err));
+  };
+
+  readonly upgradeRequest = (proxyReq: ClientRequest, _req: IncomingMessage, socket: Duplex): void => {
+    const exchange = exchangeOf(socket);
+    if (exchange === undefined) return;
+    exchange.proxyReq = proxyReq;
+    attach(proxyReq, exchange);
+    this.#watchUpstream(proxyReq);
+    watchHandshake(proxyReq);
+  };
+
+  readonly upgradeError = (err: Error, req: IncomingMessage, socket: Duplex): void => {
+    const exchange = exchangeOf(socket);
+    if (exchange === undefined || !exchange.failed(err)) return;
+    exchange.target.errors++;
+    exchange.owner.failedOn(exchange.target, (err as NodeJS.ErrnoException).code ?? err.message);
+    const status = statusForError(err);
+    if (logProxy.enabled) logProxy('%d for upgrade %s via %s: %s', status, req.url, exchange.target.key, err.message);
+    if (exchange.status === 0) refuseHandshake(socket, status);
+  };
+
+  #watchUpstream(proxyReq: ClientRequest): void {
+    const timeout = this.#options.proxyTimeout;
+    if (timeout === 0) return;
+    proxyReq.setTimeout(timeout, onUpstreamIdle);
+    // ClientRequest only arms its timer once connected; a blackholed upstream must time out too.
+    const socket = proxyReq.socket as Socket | null;
+    if (socket?.connecting) socket.setTimeout(timeout);
+  }
+}
+
+/**
+ * One attempt failed: the upstream response (if any) is unpiped and destroyed first, so nothing
+ * more of it reaches the client; then the request is retried elsewhere, or answered 502/504 (or,
+ * once its head was relayed, its connection is cut).
+ */
+export function upstreamFailed(exchange: Exchange, err: Error): void {
+  if (!exchange.failed(err)) return;
+  abandonUpstream(exchange);
+  // A client that hung up is not the upstream's fault, and is owed nothing more.
+  if (exchange.req.socket.destroyed) return;
+  const host = exchange.owner;
+  exchange.target.errors++;
+  host.failedOn(exchange.target, (err as NodeJS.ErrnoException).code ?? err.message);
+  if (host.retried(exchange, err)) return;
+  const status = statusForError(err);
+  if (logProxy.enabled) {
+    logProxy('%d for %s %s via %s (attempt %d): %s', status, exchange.req.method, exchange.req.url, exchange.target.key, exchange.attempt, err.message);
+  }
+  host.answerFailure(exchange, err, status);
+}
+
+/** Stops relaying the upstream response of a failed attempt and lets go of its connection. */
+export function abandonUpstream(exchange: Exchange): void {
+  const proxyRes = exchange.proxyRes;
+  if (proxyRes === undefined) return;
+  attach(proxyRes, undefined);
+  proxyRes.unpipe(exchange.client as ServerResponse);
+  proxyRes.destroy();
+}
+
+function onUpstreamIdle(this: ClientRequest): void {
+  this.destroy(new UpstreamTimeoutError('upstream idle timeout'));
+}
+
+function onUpstreamContinue(this: ClientRequest): void {
+  const res = exchangeOf(this)?.client as ServerResponse | undefined;
+  if (res !== undefined && !res.headersSent) res.writeContinue();
+}
+
+// 103 Early Hints and 102 Processing reach the client before the final response, as they left the target.
+function onInformation(this: ClientRequest, info: InformationEvent): void {
+  const res = exchangeOf(this)?.client as ServerResponse | undefined;
+  if (res === undefined || res.headersSent || res.destroyed) return;
+  if (info.statusCode === 102) {
+    res.writeProcessing();
+    return;
+  }
+  if (info.statusCode !== 103) return;
+  const links = earlyHintLinks(info.rawHeaders);
+  if (links === undefined) return;
+  try {
+    res.writeEarlyHints({ link: links });
+  } catch {
+    // A Link value Node will not write is not worth failing the exchange over.
+  }
+}
+
+function earlyHintLinks(raw: string[]): string[] | undefined {
+  const links: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    if (raw[i]!.toLowerCase() === 'link') links.push(raw[i + 1]!);
+  }
+  return links.length === 0 ? undefined : links;
+}
+
+// A 101 to a request that asked for no upgrade: the target speaks another protocol now.
+function onUnrequestedUpgrade(this: ClientRequest, _res: IncomingMessage, socket: Socket): void {
+  socket.destroy();
+  const exchange = exchangeOf(this);
+  if (exchange !== undefined) upstreamFailed(exchange, new UpstreamProtocolError('101 Switching Protocols without an upgrade request'));
+}
+
+function onUpstreamEnd(this: IncomingMessage): void {
+  const exchange = exchangeOf(this);
+  if (exchange === undefined) return;
+  const trailers = relayedTrailers(this);
+  if (trailers === undefined) return;
+  try {
+    (exchange.client as ServerResponse).addTrailers(trailers);
+  } catch {
+    // Trailer fields Node will not write are dropped; the body itself is complete.
+  }
+}
+
+function onUpstreamResponseError(this: IncomingMessage, err: Error): void {
+  const exchange = exchangeOf(this);
+  if (exchange !== undefined && !this.complete) upstreamFailed(exchange, truncation(err));
+}
+
+function onUpstreamResponseClose(this: IncomingMessage): void {
+  // An upstream body cut short must not reach the client as a complete response.
+  if (this.complete) return;
+  const exchange = exchangeOf(this);
+  if (exchange !== undefined) upstreamFailed(exchange, truncation(undefined));
+}
+
+function truncation(cause: Error | undefined): UpstreamProtocolError {
+  return new UpstreamProtocolError('upstream response ended before its body was complete', cause);
+}
