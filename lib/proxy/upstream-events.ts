@@ -49,6 +49,8 @@ export class UpstreamEvents implements EngineEvents {
     if (exchange.expectsContinue && !proxyReq.headersSent) {
       proxyReq.setHeader('expect', '100-continue');
       proxyReq.once('continue', onUpstreamContinue);
+      // No body byte comes before the 100, so the head would otherwise wait for one forever.
+      proxyReq.flushHeaders();
     }
     runHook('proxyReq', this.#options.hooks?.proxyReq, proxyReq, req, res);
   };
