@@ -25,6 +25,7 @@ import { watchTunnelIdle } from './protect/tunnel-idle.js';
 import type { ResolvedOptions } from './options.js';
 import type { ExchangeObserver } from './observe/recorder.js';
 import { Pool } from './pool.js';
+import { adaptHttp2Request } from './proxy/http2.js';
 import { parsedBody } from './proxy/parsed-body.js';
 import { bodyStream, emptyBody, nextTarget, RequestBody, RetryBudget, type RetryPolicy } from './proxy/retry.js';
 import type { BalancerStats, TargetStats } from './observe/stats.js';
@@ -107,6 +108,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOw
 
   /** The middleware entry point: framing and admission checks, then the response cache if any, then the proxy. */
   handle(req: IncomingMessage, res: ServerResponse): void {
+    if (req.httpVersionMajor === 2) adaptHttp2Request(req);
     if (refusedFraming(req, res)) return;
     if (!toOriginForm(req)) {
       // `OPTIONS *` and other targets that are neither a path nor a URL name nothing to proxy.

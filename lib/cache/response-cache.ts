@@ -470,7 +470,8 @@ function flatHeaders(res: ServerResponse, body: Buffer, own: string | undefined,
   const flat: string[] = [];
   for (const [name, value] of Object.entries(res.getHeaders())) {
     if (NOT_STORED.has(name) || value === undefined || ownField(name, value, own, preset)) continue;
-    if (name === 'content-length') continue;
+    // HTTP/2's compat API lists ':status' among the headers of a written head.
+    if (name === 'content-length' || name.charCodeAt(0) === 0x3a) continue;
     if (Array.isArray(value)) for (const v of value) flat.push(name, String(v));
     else flat.push(name, String(value));
   }

@@ -1,5 +1,6 @@
 import { STATUS_CODES, validateHeaderName, validateHeaderValue, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { http2HasBody, isHttp2 } from '../proxy/http2.js';
 
 /** A refusal decided before any backend is touched. */
 export interface Rejection {
@@ -14,6 +15,7 @@ export interface Rejection {
 
 /** Whether unread request body bytes may follow the head on this connection. */
 export function mayHaveBody(req: IncomingMessage): boolean {
+  if (isHttp2(req)) return http2HasBody(req);
   const length = req.headers['content-length'];
   return (length !== undefined && length !== '0') || req.headers['transfer-encoding'] !== undefined;
 }
@@ -40,7 +42,8 @@ export function rejectRequest(req: IncomingMessage, res: ServerResponse, rejecti
   res.setHeader('content-type', 'text/plain; charset=utf-8');
   res.setHeader('content-length', Buffer.byteLength(body));
   res.setHeader('cache-control', 'no-store');
-  if (rejection.close === true || mayHaveBody(req)) res.setHeader('connection', 'close');
+  // HTTP/2 has no connection-level header: closing one stream never costs the session.
+  if ((rejection.close === true || mayHaveBody(req)) && !isHttp2(req)) res.setHeader('connection', 'close');
   res.end(req.method === 'HEAD' ? undefined : body);
 }
 

@@ -40,8 +40,9 @@ export function relayedHeaders(proxyRes: IncomingMessage, target: Target, req: I
   return out;
 }
 
-/** The reason phrase to relay: the upstream's when it is one a response may carry, else the standard one. */
-export function reasonPhrase(proxyRes: IncomingMessage): string {
+/** The reason phrase to relay: the upstream's when it is one a response may carry, else the standard one; none over HTTP/2, which has no reason phrases. */
+export function reasonPhrase(proxyRes: IncomingMessage, req: IncomingMessage): string | undefined {
+  if (req.httpVersionMajor === 2) return undefined;
   const status = proxyRes.statusCode ?? 0;
   const standard = STATUS_CODES[status] ?? '';
   const reason = proxyRes.statusMessage;
@@ -53,9 +54,10 @@ export function reasonPhrase(proxyRes: IncomingMessage): string {
  * Writes the relayed head. False when Node refuses it (a status outside 100–999, a field that is
  * not a token or holds a forbidden byte): the caller answers 502 instead.
  */
-export function writeRelayedHead(res: ServerResponse, status: number, reason: string, headers: string[]): boolean {
+export function writeRelayedHead(res: ServerResponse, status: number, reason: string | undefined, headers: string[]): boolean {
   try {
-    res.writeHead(status, reason, headers);
+    if (reason === undefined) res.writeHead(status, headers);
+    else res.writeHead(status, reason, headers);
     return true;
   } catch {
     // Node validates before it writes anything, but it may have stored some fields first.
@@ -64,18 +66,19 @@ export function writeRelayedHead(res: ServerResponse, status: number, reason: st
   }
 }
 
-/** Trailer fields of a finished upstream body, without hop-by-hop ones, for `res.addTrailers()`. */
-export function relayedTrailers(proxyRes: IncomingMessage): [string, string][] | undefined {
+/** Trailer fields of a finished upstream body, without hop-by-hop ones, for `res.addTrailers()` (an object: the form HTTP/2 takes too). */
+export function relayedTrailers(proxyRes: IncomingMessage): Record<string, string> | undefined {
   const raw = proxyRes.rawTrailers;
   if (raw.length === 0) return undefined;
-  const out: [string, string][] = [];
+  let out: Record<string, string> | undefined;
   for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!;
-    const lower = name.toLowerCase();
-    if (RESPONSE_HOP_BY_HOP.has(lower) || FRAMING.has(lower)) continue;
-    out.push([name, raw[i + 1]!]);
+    const name = raw[i]!.toLowerCase();
+    if (RESPONSE_HOP_BY_HOP.has(name) || FRAMING.has(name)) continue;
+    out ??= {};
+    const value = raw[i + 1]!;
+    out[name] = out[name] === undefined ? value : `${out[name]}, ${value}`;
   }
-  return out.length === 0 ? undefined : out;
+  return out;
 }
 
 function flatten(headers: IncomingMessage['headers']): string[] {

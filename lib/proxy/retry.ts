@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { PassThrough, type Readable } from 'node:stream';
+import { mayHaveBody } from '../protect/reject.js';
 import type { Strategy } from '../strategies/strategy.js';
 import type { Target } from '../target.js';
 import type { Exchange } from './exchange.js';
@@ -128,8 +129,7 @@ export class RequestBody {
 
   /** Starts keeping the body of `req`, if it has one. */
   static record(req: IncomingMessage, limit: number): RequestBody | undefined {
-    const length = req.headers['content-length'];
-    if ((length === undefined || length === '0') && req.headers['transfer-encoding'] === undefined) return undefined;
+    if (!mayHaveBody(req)) return undefined;
     const body = new RequestBody(limit);
     (req as IncomingMessage & { [kBody]?: RequestBody })[kBody] = body;
     req.on('data', onBodyData);

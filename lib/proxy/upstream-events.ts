@@ -70,7 +70,7 @@ export class UpstreamEvents implements EngineEvents {
     proxyRes.on('close', onUpstreamResponseClose);
     runHook('proxyRes', this.#options.hooks?.proxyRes, proxyRes, req, res);
     const headers = relayedHeaders(proxyRes, exchange.target, req, this.#options.relay);
-    if (!writeRelayedHead(res, proxyRes.statusCode ?? status, reasonPhrase(proxyRes), headers)) {
+    if (!writeRelayedHead(res, proxyRes.statusCode ?? status, reasonPhrase(proxyRes, req), headers)) {
       upstreamFailed(exchange, new UpstreamProtocolError('upstream response head cannot be relayed'));
       return;
     }

@@ -1,0 +1,28 @@
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+
+// Node's HTTP/2 compatibility API hands the balancer request objects whose `headers` hold the
+// pseudo-headers (`:method`, `:path`, `:authority`, `:scheme`) and no `Host`. Upstream requests are
+// HTTP/1.1, so an h2 request gets a plain header set of its own: what is forwarded, checked and
+// keyed on. The compat object keeps reading its method and path from its internal copy.
+
+/** Whether the request arrived over HTTP/2 (compat API). */
+export function isHttp2(req: IncomingMessage): boolean {
+  return req.httpVersionMajor === 2;
+}
+
+/** Gives an HTTP/2 request HTTP/1.1-shaped headers: no pseudo-headers, `Host` from `:authority`. */
+export function adaptHttp2Request(req: IncomingMessage): void {
+  const source = req.headers;
+  const headers: IncomingHttpHeaders = {};
+  for (const name in source) {
+    if (name.charCodeAt(0) !== 0x3a /* : */) headers[name] = source[name];
+  }
+  const authority = source[':authority'];
+  if (headers.host === undefined && typeof authority === 'string') headers.host = authority;
+  Object.defineProperty(req, 'headers', { value: headers, writable: true, configurable: true, enumerable: true });
+}
+
+/** Whether an HTTP/2 request carries a body: its HEADERS frame did not end the stream. */
+export function http2HasBody(req: IncomingMessage): boolean {
+  return (req as IncomingMessage & { stream?: { endAfterHeaders?: boolean } }).stream?.endAfterHeaders === false;
+}
