@@ -198,7 +198,7 @@ describe('lb.statusPage()', () => {
       const summary = await page.locator('#summary').innerText();
       assert.match(summary, /TARGETS UP\s+3 of 3/i);
       assert.equal(await page.locator('#strategy').innerText(), 'strategy: round-robin');
-      assert.match(summary, /CACHE HIT RATIO\s+\d+%/i);
+      assert.match(summary, /CACHE HIT RATIO\s+\d+(\.\d)?%/i);
       // The sampler keeps one latency sample a second; a sparkline needs two.
       await until(page, 'a latency sparkline', async () => (await row(a.url).locator('svg.spark polyline').count()) === 1);
 
