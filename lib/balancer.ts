@@ -79,6 +79,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOw
           xForwarded: options.xForwarded,
           fromHeaderObject: options.on?.proxyRes !== undefined,
         },
+        transformer: options.transformer,
       }),
     );
     this.#cache = options.cache?.cache;
@@ -231,6 +232,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOw
       unavailable: this.#unavailable,
       retries: this.#retries,
       cache: this.#cache?.stats(),
+      transforms: this.#options.transformer === undefined ? undefined : { ...this.#options.transformer.stats },
       targets,
     };
   }

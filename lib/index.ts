@@ -21,4 +21,6 @@ export { defaultCacheKey, type CacheKey } from './cache/key.js';
 export { encodeEntry, decodeEntry, type CacheStore, type CacheEntry, type CachedResponse, type VaryIndex, type MaybePromise } from './cache/store.js';
 export * from './protect/index.js';
 export type { ProxyHooks } from './proxy/hooks.js';
+export type { TransformBody, TransformContext, TransformResponseOptions, TransformStats } from './proxy/transform.js';
+export { UpstreamProtocolError } from './proxy/errors.js';
 export type { MetricsHandler, MetricsOptions, MetricsRegistry, StatusPageHandler, StatusPageOptions, StatusSnapshot, TargetStatus } from './observe/index.js';

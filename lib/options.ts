@@ -9,6 +9,7 @@ import { resolveOutlierOptions, type OutlierDetectionOptions, type ResolvedOutli
 import { PROTECTION_OPTIONS, resolveProtection, type ProtectionOptions, type ResolvedProtection } from './protect/options.js';
 import { resolveRetryOptions, type RetryOptions, type RetryPolicy } from './proxy/retry.js';
 import type { Strategy } from './strategies/strategy.js';
+import { ResponseTransformer, type TransformBody, type TransformResponseOptions } from './proxy/transform.js';
 import type { TargetSpec } from './target.js';
 
 /** Options of `loadBalance()`. Every one is optional but `targets`. The protection options (rate limit, caps, filters) are documented in `ProtectionOptions`. */
@@ -61,6 +62,8 @@ export interface LoadBalanceOptions extends ProtectionOptions {
   cache?: ResponseCacheMiddleware;
   /** Hooks into each proxied request (`proxyReq`, `proxyRes`, `error`), as in http-proxy-middleware; default none. */
   on?: ProxyHooks;
+  /** Rewrites the decoded bodies of matching responses (http-proxy-middleware's `responseInterceptor`), bounded by `maxBytes`; default none. */
+  transformResponse?: TransformResponseOptions | TransformBody;
 }
 
 /** Options after validation and defaults. */
@@ -89,6 +92,7 @@ export interface ResolvedOptions {
   retry: RetryPolicy | undefined;
   cache: ResponseCacheMiddleware | undefined;
   on: ProxyHooks | undefined;
+  transformer: ResponseTransformer | undefined;
   protection: ResolvedProtection;
 }
 
@@ -117,6 +121,7 @@ const KNOWN = new Set([
   'retry',
   'cache',
   'on',
+  'transformResponse',
   ...PROTECTION_OPTIONS,
 ]);
 
@@ -212,6 +217,7 @@ export function resolveOptions(input: LoadBalanceOptions | undefined): ResolvedO
     retry: resolveRetryOptions(options.retry),
     cache: cacheOption(options.cache),
     on: resolveHooks(options.on),
+    transformer: options.transformResponse === undefined ? undefined : new ResponseTransformer(options.transformResponse as TransformResponseOptions),
     protection: resolveProtection(options),
   };
 }

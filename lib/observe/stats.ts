@@ -1,5 +1,6 @@
 import type { CacheStats } from '../cache/response-cache.js';
 import type { TargetHealth } from '../health/supervisor.js';
+import type { TransformStats } from '../proxy/transform.js';
 import type { TargetState } from '../target.js';
 
 /** One target's figures in `lb.stats()`. */
@@ -37,5 +38,7 @@ export interface BalancerStats {
   retries: number;
   /** Response cache counters, when a cache is configured. */
   cache: CacheStats | undefined;
+  /** `transformResponse` counters, when a transform is configured. */
+  transforms: TransformStats | undefined;
   targets: TargetStats[];
 }

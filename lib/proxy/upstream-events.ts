@@ -8,6 +8,7 @@ import { respondError, statusForError, UpstreamProtocolError, UpstreamTimeoutErr
 import { attach, type Exchange, exchangeOf } from './exchange.js';
 import { type ProxyHooks, runHook } from './hooks.js';
 import { type RelayOptions, reasonPhrase, relayedHeaders, relayedTrailers, writeRelayedHead } from './relay.js';
+import { BufferedRelay, type ResponseTransformer } from './transform.js';
 import { refuseHandshake, watchHandshake } from './tunnel.js';
 
 export interface UpstreamOptions {
@@ -15,6 +16,7 @@ export interface UpstreamOptions {
   proxyTimeout: number;
   hooks: ProxyHooks | undefined;
   relay: RelayOptions;
+  transformer: ResponseTransformer | undefined;
 }
 
 /**
@@ -70,7 +72,14 @@ export class UpstreamEvents implements EngineEvents {
     proxyRes.on('close', onUpstreamResponseClose);
     runHook('proxyRes', this.#options.hooks?.proxyRes, proxyRes, req, res);
     const headers = relayedHeaders(proxyRes, exchange.target, req, this.#options.relay);
-    if (!writeRelayedHead(res, proxyRes.statusCode ?? status, reasonPhrase(proxyRes, req), headers)) {
+    const relayedStatus = proxyRes.statusCode ?? status;
+    const transformer = this.#options.transformer;
+    const contentType = transformer?.takes(proxyRes, req);
+    if (contentType !== undefined) {
+      new BufferedRelay(exchange, transformer!, res, { status: relayedStatus, reason: reasonPhrase(proxyRes, req), headers, contentType });
+      return;
+    }
+    if (!writeRelayedHead(res, relayedStatus, reasonPhrase(proxyRes, req), headers)) {
       upstreamFailed(exchange, new UpstreamProtocolError('upstream response head cannot be relayed'));
       return;
     }
