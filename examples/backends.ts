@@ -5,7 +5,7 @@
  * Not part of the library: the examples import `proxy-balancer` for that.
  */
 import http, { type IncomingMessage, type Server } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import type { AddressInfo, Server as NetServer, Socket } from 'node:net';
 import type { BalancerStats } from 'proxy-balancer';
 import { WebSocketServer } from 'ws';
 
@@ -127,7 +127,7 @@ export function envPort(name: string, fallback: number): number {
  * Listens on `port`; if it is taken, says so and listens on an ephemeral port instead.
  * Returns the port actually used.
  */
-export async function listen(server: Server, port: number, host = '127.0.0.1'): Promise<number> {
+export async function listen(server: NetServer, port: number, host = '127.0.0.1'): Promise<number> {
   trackConnections(server);
   try {
     await listenOnce(server, port, host);
@@ -141,7 +141,7 @@ export async function listen(server: Server, port: number, host = '127.0.0.1'): 
   return (server.address() as AddressInfo).port;
 }
 
-function listenOnce(server: Server, port: number, host: string): Promise<void> {
+function listenOnce(server: NetServer, port: number, host: string): Promise<void> {
   return new Promise((resolve, reject) => {
     const onError = (err: Error): void => {
       server.off('listening', onListening);
@@ -158,7 +158,7 @@ function listenOnce(server: Server, port: number, host: string): Promise<void> {
 }
 
 const kSockets = Symbol('sockets');
-type Tracked = Server & { [kSockets]?: Set<Socket> };
+type Tracked = NetServer & { [kSockets]?: Set<Socket> };
 
 /** Remembers open connections (HTTP keep-alive and upgraded ones) so `closeServer` can end them. */
 function trackConnections(server: Tracked): void {
@@ -174,7 +174,7 @@ function trackConnections(server: Tracked): void {
 }
 
 /** Stops listening and destroys every remaining connection, including WebSocket ones. */
-export function closeServer(server: Server, wss?: WebSocketServer): Promise<void> {
+export function closeServer(server: NetServer, wss?: WebSocketServer): Promise<void> {
   return new Promise((resolve) => {
     if (wss !== undefined) {
       for (const client of wss.clients) client.terminate();

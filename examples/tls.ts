@@ -7,54 +7,11 @@
  *
  *   npx tsx examples/tls.ts           # PORT (default 8443), BACKEND_PORT (default 3001)
  */
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import https from 'node:https';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import express from 'express';
 import { loadBalance } from 'proxy-balancer';
 import { closeServer, envPort, listen, onShutdown, startBackends } from './backends.js';
-
-function selfSignedCertificate(): { key: string; cert: string } | undefined {
-  const dir = mkdtempSync(join(tmpdir(), 'proxy-balancer-tls-'));
-  const keyFile = join(dir, 'key.pem');
-  const certFile = join(dir, 'cert.pem');
-  try {
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'rsa:2048',
-        '-nodes',
-        '-keyout',
-        keyFile,
-        '-out',
-        certFile,
-        '-days',
-        '1',
-        '-subj',
-        '/CN=localhost',
-        '-addext',
-        'subjectAltName=DNS:localhost,IP:127.0.0.1',
-      ],
-      { stdio: ['ignore', 'ignore', 'pipe'] },
-    );
-    return { key: readFileSync(keyFile, 'utf8'), cert: readFileSync(certFile, 'utf8') };
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-      console.error('This example needs the `openssl` command to generate a self-signed certificate, and it was not found on PATH.');
-      console.error('Install OpenSSL (e.g. `apt-get install openssl`, `brew install openssl`) or use your own key and certificate.');
-    } else {
-      console.error(`openssl failed: ${(err as { stderr?: Buffer }).stderr?.toString().trim() || (err as Error).message}`);
-    }
-    return undefined;
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
+import { selfSignedCertificate } from './certificate.js';
 
 const certificate = selfSignedCertificate();
 if (certificate === undefined) process.exit(1);

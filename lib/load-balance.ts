@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { Duplex } from 'node:stream';
 import { Balancer } from './balancer.js';
 import type { ResponseCacheMiddleware } from './cache/middleware.js';
@@ -15,6 +16,8 @@ import type { Strategy } from './strategies/strategy.js';
  */
 export interface LoadBalancer {
   (req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void): void;
+  /** As the request listener of `http2.createSecureServer()` (HTTP/2 and its HTTP/1.1 fallback). */
+  (req: Http2ServerRequest, res: Http2ServerResponse): void;
   /** Runtime membership: `add`, `remove`, `drain`, `get`, `targets`, `ready`. */
   readonly pool: Pool;
   /** The strategy choosing targets. */
@@ -51,7 +54,7 @@ type Listener = Parameters<Balancer['on']>[1];
 export function loadBalance(options: LoadBalanceOptions): LoadBalancer {
   const resolved = resolveOptions(options);
   const balancer = new Balancer(resolved);
-  const lb = ((req: IncomingMessage, res: ServerResponse) => balancer.handle(req, res)) as LoadBalancer;
+  const lb = ((req: IncomingMessage, res: ServerResponse) => balancer.handle(req, res)) as unknown as LoadBalancer;
   const observe = new Observability(balancer, { rateLimit: resolved.protection.rateLimit, outlierDetection: resolved.outlierDetection !== undefined });
   return Object.defineProperties(lb, {
     pool: { value: balancer.pool, enumerable: true },
