@@ -26,6 +26,7 @@ import type { ResolvedOptions } from './options.js';
 import type { ExchangeObserver } from './observe/recorder.js';
 import { Pool } from './pool.js';
 import { adaptHttp2Request } from './proxy/http2.js';
+import { isHttp2WebSocket, tunnelHttp2WebSocket } from './proxy/http2-websocket.js';
 import { parsedBody } from './proxy/parsed-body.js';
 import { bodyStream, emptyBody, nextTarget, RequestBody, RetryBudget, type RetryPolicy } from './proxy/retry.js';
 import type { BalancerStats, TargetStats } from './observe/stats.js';
@@ -109,7 +110,14 @@ export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOw
 
   /** The middleware entry point: framing and admission checks, then the response cache if any, then the proxy. */
   handle(req: IncomingMessage, res: ServerResponse): void {
-    if (req.httpVersionMajor === 2) adaptHttp2Request(req);
+    if (req.httpVersionMajor === 2) {
+      adaptHttp2Request(req);
+      // A CONNECT reaches a request listener only over HTTP/2; only the WebSocket kind is tunnelled.
+      if (req.method === 'CONNECT' && !isHttp2WebSocket(req)) {
+        respondError(res, 405);
+        return;
+      }
+    }
     if (refusedFraming(req, res)) return;
     if (!toOriginForm(req)) {
       // `OPTIONS *` and other targets that are neither a path nor a URL name nothing to proxy.
@@ -144,6 +152,10 @@ export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOw
 
   /** Sends a request to `target` (whose connection slot, when capped, is free). */
   #dispatch(target: Target, req: IncomingMessage, res: ServerResponse): void {
+    if (req.method === 'CONNECT') {
+      this.#tunnelHttp2(target, req, res);
+      return;
+    }
     const expectsContinue = waitsForContinue(req, res);
     stripRequestHopByHop(req.headers);
     this.#addForwarding(req);
@@ -168,6 +180,16 @@ export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOw
     } catch (err) {
       refuseUnforwardable(req, res, err);
     }
+  }
+
+  /** Tunnels an RFC 8441 WebSocket (extended CONNECT over HTTP/2) to a target's HTTP/1.1 WebSocket endpoint. */
+  #tunnelHttp2(target: Target, req: IncomingMessage, res: ServerResponse): void {
+    this.#addForwarding(req);
+    const exchange = this.#start(target, req, res);
+    this.#tunnels.add(res as unknown as Duplex);
+    watchClientResponse(res);
+    res.on('error', ignore);
+    tunnelHttp2WebSocket(exchange, target, res, { tls: this.#options.agentOptions, changeOrigin: this.#options.changeOrigin });
   }
 
   /** Tunnels one WebSocket upgrade; the `server.on('upgrade')` entry point. */

@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import connect from 'connect';
+import { WebSocketServer } from 'ws';
 import { type LoadBalancer, loadBalance, responseCache } from 'proxy-balancer';
 import { closeAll, deadPort, listen, selfSignedCert, type TestServer } from './helpers.js';
 
@@ -204,6 +205,81 @@ describe('HTTP/2 clients: upstream failures and limits', () => {
       await front.close();
       await lb.close();
       await closeAll(b);
+    }
+  });
+});
+
+/** One masked client text frame (RFC 6455 §5.2), short payloads only. */
+function maskedTextFrame(text: string): Buffer {
+  const payload = Buffer.from(text);
+  const mask = Buffer.from([1, 2, 3, 4]);
+  const masked = Buffer.from(payload.map((byte, i) => byte ^ mask[i % 4]!));
+  return Buffer.concat([Buffer.from([0x81, 0x80 | payload.length]), mask, masked]);
+}
+
+describe('WebSockets over HTTP/2 (RFC 8441 extended CONNECT)', () => {
+  test('an h2 WebSocket reaches an HTTP/1.1 WebSocket backend and messages flow both ways', async () => {
+    const upstream = await listen((_req, res) => res.end('not a websocket'));
+    const wss = new WebSocketServer({ server: upstream.server });
+    wss.on('connection', (ws, req) => ws.on('message', (data) => ws.send(`echo ${data} at ${req.url}`)));
+    const lb = loadBalance({ targets: [upstream.url] });
+    const server = http2.createSecureServer({ ...CERT, allowHTTP1: true, settings: { enableConnectProtocol: true } }, lb);
+    // Node's compat API hands CONNECT streams to 'connect', not 'request'.
+    server.on('connect', lb);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    const session = http2.connect(`https://localhost:${port}`, { rejectUnauthorized: false });
+    try {
+      await new Promise<void>((resolve) => session.once('remoteSettings', () => resolve()));
+      assert.equal(session.remoteSettings.enableConnectProtocol, true);
+      const stream = session.request(
+        { ':method': 'CONNECT', ':protocol': 'websocket', ':path': '/chat', ':scheme': 'https', 'sec-websocket-version': '13' },
+        { endStream: false },
+      );
+      const status = await new Promise<number>((resolve) => stream.once('response', (h) => resolve(Number(h[':status']))));
+      assert.equal(status, 200);
+      assert.equal(lb.stats().inFlight, 1);
+      stream.write(maskedTextFrame('hi'));
+      const frame = await new Promise<Buffer>((resolve) => stream.once('data', (c: Buffer) => resolve(c)));
+      assert.equal(frame[0], 0x81);
+      assert.equal(frame.subarray(2, 2 + frame[1]!).toString(), 'echo hi at /chat');
+      stream.close();
+      await new Promise<void>((resolve) => stream.once('close', () => resolve()));
+      const until = Date.now() + 2000;
+      while (lb.stats().inFlight !== 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+      assert.equal(lb.stats().inFlight, 0);
+    } finally {
+      session.close();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await lb.close();
+      wss.close();
+      await closeAll(upstream);
+    }
+  });
+
+  test('a backend that refuses the handshake gets its status to the client; a plain CONNECT is refused 405', async () => {
+    const upstream = await listen((_req, res) => {
+      res.writeHead(403, { 'content-type': 'text/plain' });
+      res.end('forbidden');
+    });
+    const lb = loadBalance({ targets: [upstream.url] });
+    const server = http2.createSecureServer({ ...CERT, settings: { enableConnectProtocol: true } }, lb);
+    server.on('connect', lb);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    const session = http2.connect(`https://localhost:${port}`, { rejectUnauthorized: false });
+    try {
+      await new Promise<void>((resolve) => session.once('remoteSettings', () => resolve()));
+      const refused = await h2request(session, { ':method': 'CONNECT', ':protocol': 'websocket', ':path': '/chat', ':scheme': 'https' }, '');
+      assert.equal(refused.status, 403);
+      assert.equal(refused.body, 'forbidden');
+      const plain = await h2request(session, { ':method': 'CONNECT', ':authority': 'example.com:443' }, '');
+      assert.equal(plain.status, 405);
+    } finally {
+      session.close();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await lb.close();
+      await closeAll(upstream);
     }
   });
 });

@@ -19,6 +19,9 @@ export function adaptHttp2Request(req: IncomingMessage): void {
   }
   const authority = source[':authority'];
   if (headers.host === undefined && typeof authority === 'string') headers.host = authority;
+  // RFC 8441's extended CONNECT names the protocol the way HTTP/1.1's Upgrade does.
+  const protocol = source[':protocol'];
+  if (typeof protocol === 'string') headers.upgrade = protocol;
   Object.defineProperty(req, 'headers', { value: headers, writable: true, configurable: true, enumerable: true });
 }
 
