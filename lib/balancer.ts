@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { ClientRequest, IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { SessionAffinity } from './affinity/session-affinity.js';
 import type { ResponseCache } from './cache/response-cache.js';
 import { ClientIpResolver } from './proxy/client-ip.js';
 import { ProxyEngine, type EngineEvents } from './proxy/engine.js';
@@ -51,6 +52,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements EngineEven
   readonly #admission: Admission | undefined;
   readonly #queue: ConnectionQueue | undefined;
   readonly #breaker: CircuitBreaker | undefined;
+  readonly #affinity: SessionAffinity | undefined;
   #inFlight = 0;
   #unavailable = 0;
   #retries = 0;
@@ -71,6 +73,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements EngineEven
     this.#health = new HealthSupervisor(this.pool, options, this.notify);
     this.#engine = new ProxyEngine(options, this);
     this.#cache = options.cache?.cache;
+    this.#affinity = options.affinity && new SessionAffinity(options.affinity);
     const guards = createGuards(options.protection, options.retryAfter, this.#resolver, {
       forward: (req, res) => this.#forward(req, res),
       forwardUpgrade: (req, socket, head) => this.#tunnel(req, socket, head),
@@ -205,6 +208,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements EngineEven
         total: t.total,
         errors: t.errors,
         latency: Math.round(t.latency * 100) / 100,
+        backup: t.backup,
         ...this.#health.status(t),
       }),
     );
@@ -216,6 +220,8 @@ export class Balancer extends EventEmitter<BalancerEvents> implements EngineEven
       unavailable: this.#unavailable,
       retries: this.#retries,
       cache: this.#cache?.stats(),
+      affinity: this.#affinity?.stats(),
+      onBackups: this.pool.onBackups,
       targets,
     };
   }
@@ -287,6 +293,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements EngineEven
     headers.connection = res.shouldKeepAlive ? 'keep-alive' : 'close';
     for (const name of this.#options.hideHeaders) delete headers[name];
     if (this.#options.rewriteLocation) this.#rewriteLocations(proxyRes, exchange.target, req);
+    this.#affinity?.stamp(req, res, headers, exchange.target);
     runHook('proxyRes', this.#options.on?.proxyRes, proxyRes, req, res);
   };
 
@@ -399,7 +406,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements EngineEven
     const ready = this.pool.ready;
     if (ready.length === 0) return this.#refuse('no target ready');
     this.#resolver?.resolve(req);
-    const target = this.strategy.pick(ready, req);
+    const target = this.#affinity?.sticky(ready, req) ?? this.strategy.pick(ready, req);
     if (target === undefined) return this.#refuse(`${this.strategy.name} picked none`);
     return target;
   }
