@@ -83,6 +83,18 @@ describe('session affinity by cookie', () => {
       assert.equal(new Set(placed.values()).size, 3, 'one cookie value per target');
       assert.equal(placed.get(first.body), cookie.value, 'the value depends only on the target');
       assert.deepEqual(lb.stats().affinity, { sticky: 30, placed: 4, replaced: 0 });
+      const observe = await listen(lb.metrics());
+      try {
+        const text = (await request(observe.url)).body;
+        for (const [result, n] of [
+          ['sticky', 30],
+          ['placed', 4],
+          ['replaced', 0],
+        ])
+          assert.match(text, new RegExp(`^proxy_balancer_affinity_total\\{result="${result}"\\} ${n}$`, 'm'));
+      } finally {
+        await observe.close();
+      }
     } finally {
       await close();
     }

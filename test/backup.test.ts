@@ -66,6 +66,23 @@ describe('backup targets', () => {
           [true, 'up'],
         ],
       );
+      const observe = await listen((req, res) => (req.url!.startsWith('/metrics') ? metrics(req, res) : status(req, res)));
+      const metrics = lb.metrics();
+      const status = lb.statusPage();
+      try {
+        const text = (await request(`${observe.url}/metrics`)).body;
+        assert.match(text, /^proxy_balancer_backups_active 1$/m);
+        assert.match(text, new RegExp(`^proxy_balancer_target_backup\\{target="${b!.url}"\\} 1$`, 'm'));
+        assert.match(text, new RegExp(`^proxy_balancer_target_backup\\{target="${p1!.url}"\\} 0$`, 'm'));
+        const page = JSON.parse((await request(`${observe.url}/?format=json`)).body);
+        assert.equal(page.onBackups, true);
+        assert.deepEqual(
+          page.targets.map((t: { backup: boolean }) => t.backup),
+          [false, false, true],
+        );
+      } finally {
+        await observe.close();
+      }
       // A slow request on the backup, then a primary comes back.
       const held = request(`${front.url}/hold`);
       await waitFor(() => b!.served === 5);
