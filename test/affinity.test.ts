@@ -147,6 +147,50 @@ describe('session affinity by cookie', () => {
       assert.equal(new Set(after).size, 1, 'the client sticks to its new target');
       assert.notEqual(client.cookie, before, 'and carries its new cookie');
       assert.equal(lb.stats().unavailable, 0);
+      assert.ok(lb.stats().retries >= 1, 'the first request after the death was retried elsewhere');
+    } finally {
+      await close();
+    }
+  });
+
+  test('the sticky target dying under concurrent clients: no idempotent request lost', async () => {
+    const names = ['a', 'b', 'c'];
+    const { front, backends, close } = await withPool(names);
+    try {
+      const clients = Array.from({ length: 30 }, () => new Client(front.url));
+      await Promise.all(clients.map((c) => c.get()));
+      const doomed = clients[0]!.cookie;
+      const victims = clients.filter((c) => c.cookie === doomed);
+      const rounds = 20;
+      let failed = 0;
+      let total = 0;
+      let dead = '';
+      await Promise.all(
+        clients.map(async (client, i) => {
+          for (let r = 0; r < rounds; r++) {
+            if (i === 0 && r === 5) {
+              dead = (await client.get()).body;
+              total++;
+              await backends[names.indexOf(dead)]!.close();
+              continue;
+            }
+            const reply = await client.get();
+            total++;
+            if (reply.status !== 200) failed++;
+          }
+        }),
+      );
+      assert.equal(failed, 0, `requests lost while the sticky target died: ${failed} of ${total}`);
+      assert.equal(victims.length, 10);
+      assert.ok(
+        victims.every((c) => c.cookie !== doomed),
+        'its clients were re-cookied',
+      );
+      const after = await Promise.all(victims.map((c) => c.get()));
+      assert.ok(
+        after.every((r) => r.status === 200 && r.body !== dead),
+        'and now stick elsewhere',
+      );
     } finally {
       await close();
     }
