@@ -11,8 +11,11 @@ export function cookieValue(header: string | undefined, prefix: string): string 
     const before = at === 0 ? SEMICOLON : header.charCodeAt(at - 1);
     if (before === SEMICOLON || before === SPACE || before === TAB) {
       const start = at + prefix.length;
-      const end = header.indexOf(';', start);
-      return header.slice(start, end === -1 ? header.length : end).trimEnd();
+      const semicolon = header.indexOf(';', start);
+      const end = semicolon === -1 ? header.length : semicolon;
+      const value = header.slice(start, end);
+      // `lb=v ; x=1` is not RFC 6265 syntax, but some clients send it.
+      return header.charCodeAt(end - 1) === SPACE ? value.trimEnd() : value;
     }
     at = header.indexOf(prefix, at + 1);
   }
