@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { httpHealthCheck, loadBalance, type LoadBalancer } from 'proxy-balancer';
-import { closeAll, listen, request, waitFor, type TestServer } from './helpers.js';
+import { closeAll, deadPort, listen, request, waitFor, type TestServer } from './helpers.js';
 
 /** A backend answering with its name, whose `/health` answers 200 or 503 as the test says. */
 interface Toggled extends TestServer {
@@ -196,6 +196,34 @@ describe('backup targets', () => {
     } finally {
       await lb.close();
       await closeAll(front, p, b);
+    }
+  });
+
+  test('passive ejection applies to backups too: a backup failing requests is ejected, the other serves', async () => {
+    const [primary, deadBackup] = await Promise.all([deadPort(), deadPort()]);
+    const live = await toggled('live');
+    const lb = loadBalance({
+      targets: [`http://127.0.0.1:${primary}`, { url: `http://127.0.0.1:${deadBackup}`, backup: true }, { url: live.url, backup: true }],
+      // Backups count as members for the ejection cap: 2 of 3 out is over the default 50%.
+      outlierDetection: { maxEjectionPercent: 100 },
+    });
+    const front = await listen(lb);
+    try {
+      // No active checks: the primary is taken out by passive detection only (3 failures). With no
+      // other primary to retry on, the first two requests fail; the third failure ejects it, and
+      // that request is retried on a backup.
+      assert.deepEqual(await spread(front.url, 3), { 502: 2, live: 1 });
+      assert.equal(lb.stats().targets[0]!.state, 'ejected');
+      assert.equal(lb.stats().onBackups, true);
+      // Requests on the dead backup are retried on the live one until it is ejected in turn.
+      assert.deepEqual(await spread(front.url, 8), { live: 8 });
+      assert.deepEqual(
+        lb.stats().targets.map((t) => t.state),
+        ['ejected', 'ejected', 'up'],
+      );
+    } finally {
+      await lb.close();
+      await closeAll(front, live);
     }
   });
 
