@@ -80,9 +80,9 @@ export class Pool {
   }
 
   /**
-   * Adds a target (URL or `{ url, weight, healthCheck, backup }`) and returns it. Adding a URL that is
-   * already a member updates its weight and backup flag and puts it back in rotation if it was draining, so a
-   * discovery loop can call `add` repeatedly.
+   * Adds a target (URL or `{ url, weight, healthCheck, backup }`) and returns it. Adding a URL that
+   * is already a member updates its weight and backup flag and puts it back in rotation if it was
+   * draining, so a discovery loop can call `add` repeatedly.
    */
   add(spec: TargetSpec): Target {
     const fresh = parseTarget(spec, 'pool.add(target)');
