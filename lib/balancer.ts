@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { SessionAffinity } from './affinity/session-affinity.js';
 import type { ResponseCache } from './cache/response-cache.js';
 import { ClientIpResolver } from './proxy/client-ip.js';
 import { ProxyEngine } from './proxy/engine.js';
@@ -51,6 +52,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOw
   readonly #admission: Admission | undefined;
   readonly #queue: ConnectionQueue | undefined;
   readonly #breaker: CircuitBreaker | undefined;
+  readonly #affinity: SessionAffinity | undefined;
   #inFlight = 0;
   #unavailable = 0;
   #retries = 0;
@@ -69,6 +71,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOw
     this.#retry = options.retry;
     this.#budget = options.retry && new RetryBudget(options.retry.budgetPercent, options.retry.minRetries);
     this.#health = new HealthSupervisor(this.pool, options, this.notify);
+    this.#affinity = options.affinity && new SessionAffinity(options.affinity);
     this.#engine = new ProxyEngine(
       options,
       new UpstreamEvents({
@@ -81,6 +84,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOw
           fromHeaderObject: options.on?.proxyRes !== undefined,
         },
         transformer: options.transformer,
+        affinity: this.#affinity,
       }),
     );
     this.#cache = options.cache?.cache;
@@ -243,6 +247,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOw
         total: t.total,
         errors: t.errors,
         latency: Math.round(t.latency * 100) / 100,
+        backup: t.backup,
         ...this.#health.status(t),
       }),
     );
@@ -255,6 +260,8 @@ export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOw
       retries: this.#retries,
       cache: this.#cache?.stats(),
       transforms: this.#options.transformer === undefined ? undefined : { ...this.#options.transformer.stats },
+      affinity: this.#affinity?.stats(),
+      onBackups: this.pool.onBackups,
       targets,
     };
   }
@@ -342,7 +349,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOw
     const ready = this.pool.ready;
     if (ready.length === 0) return this.#refuse('no target ready');
     this.#resolver?.resolve(req);
-    const target = this.strategy.pick(ready, req);
+    const target = this.#affinity?.sticky(ready, req) ?? this.strategy.pick(ready, req);
     if (target === undefined) return this.#refuse(`${this.strategy.name} picked none`);
     return target;
   }

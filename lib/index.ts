@@ -1,6 +1,8 @@
 export { loadBalance, type LoadBalancer } from './load-balance.js';
 export type { LoadBalanceOptions } from './options.js';
 export type { BalancerStats, TargetStats } from './observe/stats.js';
+export type { AffinityOptions } from './affinity/options.js';
+export type { AffinityStats } from './affinity/session-affinity.js';
 export type { BalancerEvents, RetryInfo, TargetDownInfo } from './observe/events.js';
 export type { RetryOptions } from './proxy/retry.js';
 export type { OutlierDetectionOptions, OutlierStatus } from './health/outlier.js';

@@ -1,6 +1,7 @@
 import type https from 'node:https';
 import http from 'node:http';
 import type { ClientIpHeader, TrustProxy } from './proxy/client-ip.js';
+import { resolveAffinity, type AffinityOptions, type ResolvedAffinity } from './affinity/options.js';
 import type { ResponseCacheMiddleware } from './cache/middleware.js';
 import { ResponseCache } from './cache/response-cache.js';
 import type { HealthCheckSpec } from './health/checker.js';
@@ -60,6 +61,8 @@ export interface LoadBalanceOptions extends ProtectionOptions {
   retry?: RetryOptions | false;
   /** A response cache (`responseCache({...})`) in front of the proxy; default none. */
   cache?: ResponseCacheMiddleware;
+  /** Session affinity by cookie: `{ cookie: 'lb', secret }` keeps a client on the target that served it while that target is ready; default none. */
+  affinity?: AffinityOptions;
   /** Hooks into each proxied request (`proxyReq`, `proxyRes`, `error`), as in http-proxy-middleware; default none. */
   on?: ProxyHooks;
   /** Rewrites the decoded bodies of matching responses (http-proxy-middleware's `responseInterceptor`), bounded by `maxBytes`; default none. */
@@ -91,6 +94,7 @@ export interface ResolvedOptions {
   slowStart: number;
   retry: RetryPolicy | undefined;
   cache: ResponseCacheMiddleware | undefined;
+  affinity: ResolvedAffinity | undefined;
   on: ProxyHooks | undefined;
   transformer: ResponseTransformer | undefined;
   protection: ResolvedProtection;
@@ -120,6 +124,7 @@ const KNOWN = new Set([
   'slowStart',
   'retry',
   'cache',
+  'affinity',
   'on',
   'transformResponse',
   ...PROTECTION_OPTIONS,
@@ -216,6 +221,7 @@ export function resolveOptions(input: LoadBalanceOptions | undefined): ResolvedO
     slowStart: ms(options, 'slowStart', 0),
     retry: resolveRetryOptions(options.retry),
     cache: cacheOption(options.cache),
+    affinity: resolveAffinity(options.affinity),
     on: resolveHooks(options.on),
     transformer: options.transformResponse === undefined ? undefined : new ResponseTransformer(options.transformResponse as TransformResponseOptions),
     protection: resolveProtection(options),

@@ -24,9 +24,16 @@ interface Flags {
  * frozen array of the targets that may take new traffic, replaced whenever membership, state or
  * weights change, so strategies pick from it without filtering anything per request.
  *
- * Panic mode (Envoy's panic threshold): when the share of `up` targets falls below
- * `panicThreshold` percent, the snapshot holds every target that is not draining, so traffic keeps
- * flowing to possibly-failed targets instead of every request getting 503.
+ * Backup targets (`backup: true`) are a second tier: the snapshot holds the up primaries, and only
+ * when no primary is up does it hold the up backups instead; once a primary is up again new requests
+ * go to primaries (requests already on backups finish there).
+ *
+ * Panic mode (Envoy's panic threshold): the order is primaries, then backups, then panic. With
+ * `panicThreshold` set, a tier serves only while its own share of `up` targets (of its targets that
+ * are not draining) reaches the threshold: primaries short of it are joined by the up backups; if
+ * the backups are short of it too (or there are none), the snapshot holds every target that is not
+ * draining, primaries and backups, so traffic keeps flowing to possibly-failed targets instead of
+ * every request getting 503.
  */
 export class Pool {
   readonly #members = new Map<string, Target>();
@@ -37,6 +44,7 @@ export class Pool {
   #observer: PoolObserver | undefined;
   #ready: readonly Target[] = EMPTY;
   #panic = false;
+  #onBackups = false;
 
   constructor(specs: readonly TargetSpec[] = [], panicThreshold = 0) {
     this.#panicThreshold = panicThreshold;
@@ -61,15 +69,20 @@ export class Pool {
     return this.#panic;
   }
 
+  /** Whether backup targets are serving: too few primaries are up (none, with panic mode off). */
+  get onBackups(): boolean {
+    return this.#onBackups;
+  }
+
   /** The member with this URL, if any. */
   get(url: string | URL | Target): Target | undefined {
     return this.#members.get(keyOf(url));
   }
 
   /**
-   * Adds a target (URL or `{ url, weight, healthCheck }`) and returns it. Adding a URL that is
-   * already a member updates its weight and puts it back in rotation if it was draining, so a
-   * discovery loop can call `add` repeatedly.
+   * Adds a target (URL or `{ url, weight, healthCheck, backup }`) and returns it. Adding a URL that
+   * is already a member updates its weight and backup flag and puts it back in rotation if it was
+   * draining, so a discovery loop can call `add` repeatedly.
    */
   add(spec: TargetSpec): Target {
     const fresh = parseTarget(spec, 'pool.add(target)');
@@ -83,6 +96,7 @@ export class Pool {
     }
     existing.configuredWeight = fresh.configuredWeight;
     existing.weight = fresh.configuredWeight;
+    existing.backup = fresh.backup;
     // Added back while draining: the drain is called off, and its promise says the target stayed.
     this.#settleDrain(existing, false);
     this.#update(existing, { draining: false });
@@ -188,21 +202,52 @@ export class Pool {
   }
 
   #publish(): void {
-    const up: Target[] = [];
-    let eligible = 0;
+    const primaries: Target[] = [];
+    const backups: Target[] = [];
+    let eligiblePrimaries = 0;
+    let eligibleBackups = 0;
     for (const target of this.#members.values()) {
-      if (target.state === 'up') up.push(target);
-      if (target.state !== 'draining') eligible++;
+      if (target.state === 'draining') continue;
+      if (target.backup) {
+        eligibleBackups++;
+        if (target.state === 'up') backups.push(target);
+      } else {
+        eligiblePrimaries++;
+        if (target.state === 'up') primaries.push(target);
+      }
     }
-    const panic = this.#panicThreshold > 0 && eligible > 0 && (up.length / eligible) * 100 < this.#panicThreshold;
-    const ready = panic ? [...this.#members.values()].filter((t) => t.state !== 'draining') : up;
+    // Primaries, then backups, then panic: each tier is judged by its own share of up targets.
+    let ready = primaries;
+    let onBackups = false;
+    let panic = false;
+    if (!this.#enough(primaries.length, eligiblePrimaries)) {
+      if (this.#enough(backups.length, eligibleBackups)) {
+        // Backups make up for missing primaries; the primaries still up keep serving.
+        ready = primaries.length === 0 ? backups : [...primaries, ...backups];
+        onBackups = true;
+      } else if (this.#panicThreshold > 0 && eligiblePrimaries + eligibleBackups > 0) {
+        ready = [...this.#members.values()].filter((t) => t.state !== 'draining');
+        panic = true;
+      }
+    }
     this.#ready = ready.length === 0 ? EMPTY : Object.freeze(ready);
+    if (onBackups !== this.#onBackups) {
+      this.#onBackups = onBackups;
+      logPool('backups %s: %d of %d primaries up', onBackups ? 'ON' : 'off', primaries.length, eligiblePrimaries);
+    }
     if (panic !== this.#panic) {
       this.#panic = panic;
-      logPool('panic mode %s: %d of %d eligible targets up', panic ? 'ON' : 'off', up.length, eligible);
-      this.#observer?.panicChanged(panic, up.length, eligible);
+      const up = primaries.length + backups.length;
+      const eligible = eligiblePrimaries + eligibleBackups;
+      logPool('panic mode %s: %d of %d eligible targets up', panic ? 'ON' : 'off', up, eligible);
+      this.#observer?.panicChanged(panic, up, eligible);
     }
     if (logPool.enabled) logPool('ready snapshot: %d of %d targets', ready.length, this.#members.size);
+  }
+
+  /** Whether `up` of `eligible` targets is enough to serve from: at least one, and not below the panic threshold. */
+  #enough(up: number, eligible: number): boolean {
+    return up > 0 && up * 100 >= this.#panicThreshold * eligible;
   }
 }
 
@@ -245,5 +290,7 @@ export function parseTarget(spec: TargetSpec, option: string): Target {
   ) {
     throw new TypeError(`${option}: healthCheck must be a health checker, a probe function or false`);
   }
-  return new Target(url, weight, healthCheck as Target['healthCheck']);
+  const backup = isObject ? ((spec as { backup?: unknown }).backup ?? false) : false;
+  if (typeof backup !== 'boolean') throw new TypeError(`${option}: backup must be a boolean, got ${String(backup)}`);
+  return new Target(url, weight, healthCheck as Target['healthCheck'], backup);
 }

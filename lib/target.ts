@@ -3,7 +3,8 @@ import type { HealthCheckSpec } from './health/checker.js';
 /**
  * Where a target stands in its pool: `up` takes traffic; `down` failed its active health checks;
  * `ejected` failed requests and sits out an ejection (passive detection); `draining` is leaving.
- * Only `up` targets are in the ready snapshot strategies pick from (all but `draining` in panic mode).
+ * Only `up` targets are in the ready snapshot strategies pick from (up backups only while no primary
+ * is up; all but `draining` in panic mode).
  */
 export type TargetState = 'up' | 'down' | 'ejected' | 'draining';
 
@@ -20,6 +21,8 @@ export interface TargetOptions {
   weight?: number;
   /** This target's own active health check instead of the pool's, or false for none; default: the pool's. */
   healthCheck?: HealthCheckSpec | false;
+  /** A backup (NGINX/HAProxy `backup`): takes new requests only while no primary target is up; default false. */
+  backup?: boolean;
 }
 
 /**
@@ -39,6 +42,8 @@ export class Target {
   state: TargetState = 'up';
   /** This target's own health check (`false`: none), or undefined to use the pool's. */
   readonly healthCheck: HealthCheckSpec | false | undefined;
+  /** A backup target: in the ready snapshot only while no primary is up (see `Pool`). */
+  backup: boolean;
   /** Requests (and open WebSocket tunnels) currently dispatched to this target. */
   inFlight = 0;
   /** Requests dispatched since the target joined the pool. */
@@ -48,12 +53,13 @@ export class Target {
   /** Exponentially weighted moving average of time to response headers, in ms; 0 before the first response. */
   latency = 0;
 
-  constructor(url: URL, weight: number, healthCheck?: HealthCheckSpec | false) {
+  constructor(url: URL, weight: number, healthCheck?: HealthCheckSpec | false, backup = false) {
     this.url = url;
     this.key = targetKey(url);
     this.configuredWeight = weight;
     this.weight = weight;
     this.healthCheck = healthCheck;
+    this.backup = backup;
   }
 
   /** Folds one time-to-headers sample (ms) into `latency`. */

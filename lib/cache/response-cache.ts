@@ -5,6 +5,7 @@ import { Capture, KEEP_ONLY, pairs, PASS, STORE, SWALLOW, type CaptureMode, type
 import { compressorFor, resolveCompress, type CompressOptions, type ResolvedCompress } from './compress.js';
 import { defaultCacheKey, keyOfUrl, variantKey, varyNames, type CacheKey } from './key.js';
 import { memoryStore } from './memory-store.js';
+import { sharedHeaders } from './private-cookie.js';
 import { freshnessLifetime, mayServeOnError, parseCacheControl, parseDate, storability, usability, type Directives } from './policy.js';
 import { serveEntry } from './serve.js';
 import { entrySize, isVaryIndex, type CachedResponse, type CacheEntry, type CacheStore } from './store.js';
@@ -294,7 +295,7 @@ export class ResponseCache implements CaptureOwner {
     }
     if (kind === 'pass') return PASS;
     if (this.#compress !== undefined) this.#compressIfWanted(lookup);
-    const headers = res.getHeaders();
+    const headers = sharedHeaders(res);
     const cc = parseCacheControl(headers['cache-control'] as string | undefined);
     const incoming = headers as unknown as http.IncomingHttpHeaders;
     const decision = storability(lookup.req, lookup.requestCc, status, incoming, cc, this.#storeSetCookie, Date.now());
@@ -468,7 +469,7 @@ function ownField(name: string, value: unknown, own: string | undefined, preset:
 /** The response's header fields as stored. */
 function flatHeaders(res: ServerResponse, body: Buffer, own: string | undefined, preset: ReadonlyMap<string, string>): string[] {
   const flat: string[] = [];
-  for (const [name, value] of Object.entries(res.getHeaders())) {
+  for (const [name, value] of Object.entries(sharedHeaders(res))) {
     if (NOT_STORED.has(name) || value === undefined || ownField(name, value, own, preset)) continue;
     // HTTP/2's compat API lists ':status' among the headers of a written head.
     if (name === 'content-length' || name.charCodeAt(0) === 0x3a) continue;
@@ -521,7 +522,7 @@ function refreshEntry(
   own: string | undefined,
   preset: ReadonlyMap<string, string>,
 ): CachedResponse {
-  const updates = res.getHeaders();
+  const updates = sharedHeaders(res);
   const headers: string[] = [];
   for (let i = 0; i < stale.headers.length; i += 2) {
     const name = stale.headers[i]!;

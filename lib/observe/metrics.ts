@@ -51,7 +51,8 @@ export interface MetricsFeatures {
   outlierDetection: boolean;
 }
 
-const RESERVED_LABELS = new Set(['target', 'method', 'code_class', 'state', 'le']);
+const RESERVED_LABELS = new Set(['target', 'method', 'code_class', 'state', 'le', 'result']);
+const AFFINITY_RESULTS = ['sticky', 'placed', 'replaced'] as const;
 const STATES: readonly TargetState[] = ['up', 'down', 'ejected', 'draining'];
 const OPTIONS = new Set(['labels', 'buckets', 'registry']);
 
@@ -85,10 +86,17 @@ export const FAMILIES = {
     'average',
   ),
   weight: def('target_weight', 'gauge', 'Weight strategies balance a target by now (lower while slow start ramps).', 'average'),
+  backup: def('target_backup', 'gauge', 'Whether a target is a backup (serves only while too few primaries are up): 1 or 0.', 'max'),
   ejections: def('ejections_total', 'counter', 'Times passive outlier detection ejected a target.'),
   retries: def('retries_total', 'counter', 'Failed attempts sent again to another target.'),
   unavailable: def('unavailable_total', 'counter', 'Requests answered 503 because no target was available.'),
   panic: def('panic', 'gauge', 'Panic mode: 1 while too few targets are up and traffic goes to all of them.', 'max'),
+  backupsActive: def('backups_active', 'gauge', 'Backup targets serving: 1 while too few primary targets are up.', 'max'),
+  affinity: def(
+    'affinity_total',
+    'counter',
+    'Requests and WebSocket handshakes by session affinity outcome: sticky (sent to the target their cookie named), placed (no cookie), replaced (a cookie naming no ready target, placed afresh).',
+  ),
   rateLimited: def('rate_limited_total', 'counter', 'Requests refused with 429 by the rate limit.'),
   cacheHits: def('cache_hits_total', 'counter', 'Requests answered from the response cache with a fresh entry.'),
   cacheMisses: def('cache_misses_total', 'counter', 'Requests the response cache could not answer and sent upstream.'),
@@ -166,9 +174,19 @@ export class MetricsSource {
   }
 
   #defs(stats: BalancerStats): FamilyDef[] {
-    const defs: FamilyDef[] = [FAMILIES.requests, FAMILIES.duration, FAMILIES.tunnels, FAMILIES.inFlight, FAMILIES.up, FAMILIES.state, FAMILIES.weight];
+    const defs: FamilyDef[] = [
+      FAMILIES.requests,
+      FAMILIES.duration,
+      FAMILIES.tunnels,
+      FAMILIES.inFlight,
+      FAMILIES.up,
+      FAMILIES.state,
+      FAMILIES.weight,
+      FAMILIES.backup,
+    ];
     if (this.#features.outlierDetection) defs.push(FAMILIES.ejections);
-    defs.push(FAMILIES.retries, FAMILIES.unavailable, FAMILIES.panic);
+    defs.push(FAMILIES.retries, FAMILIES.unavailable, FAMILIES.panic, FAMILIES.backupsActive);
+    if (stats.affinity !== undefined) defs.push(FAMILIES.affinity);
     if (this.#features.rateLimit !== undefined) defs.push(FAMILIES.rateLimited);
     if (stats.cache !== undefined) {
       defs.push(
@@ -229,12 +247,16 @@ export class MetricsSource {
       add(FAMILIES.up, target.state === 'up' ? 1 : 0, target_);
       for (const state of STATES) add(FAMILIES.state, target.state === state ? 1 : 0, { ...target_, state });
       add(FAMILIES.weight, target.weight, target_);
+      add(FAMILIES.backup, target.backup ? 1 : 0, target_);
       if (this.#features.outlierDetection) add(FAMILIES.ejections, t?.ejections ?? 0, target_);
     });
 
     add(FAMILIES.retries, stats.retries);
     add(FAMILIES.unavailable, stats.unavailable);
     add(FAMILIES.panic, stats.panic ? 1 : 0);
+    add(FAMILIES.backupsActive, stats.onBackups ? 1 : 0);
+    const affinity = stats.affinity;
+    if (affinity !== undefined) for (const result of AFFINITY_RESULTS) add(FAMILIES.affinity, affinity[result], { ...base, result });
     const rateLimit = this.#features.rateLimit;
     if (rateLimit !== undefined) add(FAMILIES.rateLimited, rateLimit.refused);
     const cache = stats.cache;

@@ -1,3 +1,4 @@
+import type { AffinityStats } from '../affinity/session-affinity.js';
 import type { CacheStats } from '../cache/response-cache.js';
 import type { TargetHealth } from '../health/supervisor.js';
 import type { TransformStats } from '../proxy/transform.js';
@@ -21,6 +22,8 @@ export interface TargetStats extends TargetHealth {
   errors: number;
   /** Moving average of time to response head, ms (0 before the first response). */
   latency: number;
+  /** A backup target: serves only while too few primaries are up. */
+  backup: boolean;
 }
 
 /** What `lb.stats()` returns. */
@@ -40,5 +43,9 @@ export interface BalancerStats {
   cache: CacheStats | undefined;
   /** `transformResponse` counters, when a transform is configured. */
   transforms: TransformStats | undefined;
+  /** Session affinity counters, when `affinity` is configured. */
+  affinity: AffinityStats | undefined;
+  /** Backup targets are serving: no primary is up (with `panicThreshold`, too few). */
+  onBackups: boolean;
   targets: TargetStats[];
 }

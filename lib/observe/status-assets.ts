@@ -167,7 +167,10 @@ export const STATUS_JS = `'use strict';
 
     var banner = $('banner');
     var notUp = d.targets.filter(function (t) { return t.state !== 'up'; });
-    if (d.panic) {
+    if (d.onBackups && !d.panic) {
+      banner.className = 'warn';
+      banner.textContent = 'Serving from backup targets: too few primary targets up';
+    } else if (d.panic) {
       banner.className = 'bad';
       banner.textContent = 'Panic mode: only ' + d.targetsUp + ' of ' + d.targets.length + ' targets up, traffic goes to all of them';
     } else if (d.targets.length === 0) {
@@ -192,13 +195,16 @@ export const STATUS_JS = `'use strict';
       card('Panic mode', d.panic ? 'ON' : 'off', d.panic ? 'bad-text' : '')
     );
     if (d.rateLimited !== null) summary.appendChild(card('Rate limited', d.rateLimited, '', 'requests refused with 429'));
+    if (d.affinity) summary.appendChild(card('Sticky', pct(d.affinity.sticky + d.affinity.replaced > 0 ? d.affinity.sticky / (d.affinity.sticky + d.affinity.replaced) : null), '', 'session affinity: ' + d.affinity.sticky + ' sticky, ' + d.affinity.placed + ' placed, ' + d.affinity.replaced + ' replaced (cookie naming no ready target)'));
     if (d.cache) summary.appendChild(card('Cache hit ratio', pct(d.cache.hitRatio), '', d.cache.hits + ' hits, ' + d.cache.stale + ' stale, ' + d.cache.revalidated + ' revalidated, ' + d.cache.misses + ' misses'));
 
     var rows = d.targets.map(function (t) {
       var tr = el('tr', t.state === 'up' ? '' : 'not-up');
       tr.setAttribute('data-target', t.url);
       tr.setAttribute('data-state', t.state);
-      tr.appendChild(el('td', 'url', t.url));
+      var url = el('td', 'url', t.url);
+      if (t.backup) url.appendChild(el('span', 'detail', 'backup'));
+      tr.appendChild(url);
       tr.appendChild(stateCell(t));
       tr.appendChild(el('td', 'num', t.effectiveWeight === t.weight ? t.weight : t.effectiveWeight.toFixed(2) + ' / ' + t.weight));
       tr.appendChild(el('td', 'num', t.inFlight));

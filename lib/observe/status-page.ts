@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AffinityStats } from '../affinity/session-affinity.js';
 import type { CheckResult } from '../health/checker.js';
 import type { CacheStats } from '../cache/response-cache.js';
 import type { TargetState } from '../target.js';
@@ -45,6 +46,8 @@ export interface TargetStatus {
   /** When the current ejection ends (ms since the epoch), if ejected. */
   ejectedUntil: number | null;
   slowStart: boolean;
+  /** A backup target: serves only while too few primaries are up. */
+  backup: boolean;
   /** The latest active health check, if any ran. */
   lastCheck: CheckResult | null;
 }
@@ -57,6 +60,8 @@ export interface StatusSnapshot {
   refreshMs: number;
   strategy: string;
   panic: boolean;
+  /** Backup targets serving: too few primaries up. */
+  onBackups: boolean;
   targetsUp: number;
   /** Targets strategies pick from now (all but draining ones in panic mode). */
   ready: number;
@@ -67,6 +72,8 @@ export interface StatusSnapshot {
   rateLimited: number | null;
   /** Cache counters and the share of cacheable requests answered from the cache; null without a cache. */
   cache: (CacheStats & { hitRatio: number | null }) | null;
+  /** Session affinity counters; null without `affinity`. */
+  affinity: AffinityStats | null;
   targets: TargetStatus[];
 }
 
@@ -106,6 +113,7 @@ export function snapshot(subject: MetricsSubject, sampler: Sampler, features: Me
       ejections: features.outlierDetection ? (t.ejections ?? 0) : null,
       ejectedUntil: t.ejectedUntil ? t.ejectedUntil : null,
       slowStart: t.slowStart,
+      backup: target.backup,
       lastCheck: t.lastCheck ?? null,
     };
   });
@@ -121,6 +129,7 @@ export function snapshot(subject: MetricsSubject, sampler: Sampler, features: Me
     refreshMs: options.refreshMs,
     strategy: stats.strategy,
     panic: stats.panic,
+    onBackups: stats.onBackups,
     targetsUp: targets.filter((t) => t.state === 'up').length,
     ready: stats.ready,
     inFlight: stats.inFlight,
@@ -128,6 +137,7 @@ export function snapshot(subject: MetricsSubject, sampler: Sampler, features: Me
     unavailable: stats.unavailable,
     rateLimited: features.rateLimit?.refused ?? null,
     cache: cache === undefined ? null : { ...cache, hitRatio },
+    affinity: stats.affinity ?? null,
     targets,
   };
 }

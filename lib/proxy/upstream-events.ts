@@ -1,6 +1,7 @@
 import type { ClientRequest, IncomingMessage, InformationEvent, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import type { SessionAffinity } from '../affinity/session-affinity.js';
 import { logProxy } from '../observe/log.js';
 import type { Target } from '../target.js';
 import type { EngineEvents } from './engine.js';
@@ -17,6 +18,7 @@ export interface UpstreamOptions {
   hooks: ProxyHooks | undefined;
   relay: RelayOptions;
   transformer: ResponseTransformer | undefined;
+  affinity: SessionAffinity | undefined;
 }
 
 /**
@@ -72,6 +74,7 @@ export class UpstreamEvents implements EngineEvents {
     proxyRes.on('close', onUpstreamResponseClose);
     runHook('proxyRes', this.#options.hooks?.proxyRes, proxyRes, req, res);
     const headers = relayedHeaders(proxyRes, exchange.target, req, this.#options.relay);
+    this.#options.affinity?.stamp(req, res, headers, exchange.target);
     const relayedStatus = proxyRes.statusCode ?? status;
     const transformer = this.#options.transformer;
     const contentType = transformer?.takes(proxyRes, req);
