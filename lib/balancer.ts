@@ -10,6 +10,7 @@ import type { BalancerEvents } from './observe/events.js';
 import { attach, Exchange, exchangeOf } from './proxy/exchange.js';
 import { addForwardingHeaders } from './proxy/forwarded.js';
 import { HealthSupervisor } from './health/supervisor.js';
+import { DiscoveryFeeds } from './discovery/feed.js';
 import { stripRequestHopByHop, stripResponseHopByHop, stripUpgradeHopByHop } from './proxy/hop-by-hop.js';
 import { runHook } from './proxy/hooks.js';
 import { rewriteLocation } from './proxy/location.js';
@@ -51,6 +52,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements EngineEven
   readonly #admission: Admission | undefined;
   readonly #queue: ConnectionQueue | undefined;
   readonly #breaker: CircuitBreaker | undefined;
+  readonly #discovery: DiscoveryFeeds | undefined;
   #inFlight = 0;
   #unavailable = 0;
   #retries = 0;
@@ -81,6 +83,8 @@ export class Balancer extends EventEmitter<BalancerEvents> implements EngineEven
     this.#admission = guards.admission;
     this.#queue = guards.queue;
     this.#breaker = guards.breaker;
+    // Last: a source may report its first set from start(), and the pool's observers must be in place.
+    this.#discovery = options.discovery.length === 0 ? undefined : new DiscoveryFeeds(options.discovery, this.pool);
   }
 
   /**
@@ -193,6 +197,11 @@ export class Balancer extends EventEmitter<BalancerEvents> implements EngineEven
     return this.#health.firstRound();
   }
 
+  /** Resolves once every discovery source has reported once. */
+  firstDiscovery(): Promise<void> {
+    return this.#discovery?.firstRound() ?? Promise.resolve();
+  }
+
   stats(): BalancerStats {
     const targets = this.pool.targets.map(
       (t): TargetStats => ({
@@ -216,6 +225,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements EngineEven
       unavailable: this.#unavailable,
       retries: this.#retries,
       cache: this.#cache?.stats(),
+      discovery: this.#discovery?.stats(),
       targets,
     };
   }
@@ -228,6 +238,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements EngineEven
 
   async #close(): Promise<void> {
     this.#closed = true;
+    this.#discovery?.stop();
     this.#queue?.close();
     this.#health.close();
     this.#budget?.close();

@@ -20,6 +20,11 @@ export interface TargetOptions {
   weight?: number;
   /** This target's own active health check instead of the pool's, or false for none; default: the pool's. */
   healthCheck?: HealthCheckSpec | false;
+  /**
+   * The name the target serves under when `url` names its address (DNS discovery sets it): sent in
+   * `Host` with `changeOrigin`, and the TLS server name of `https:` targets; default the URL's host name.
+   */
+  hostname?: string;
 }
 
 /**
@@ -35,6 +40,8 @@ export class Target {
   configuredWeight: number;
   /** Share of traffic strategies balance by now: the declared weight, scaled down while slow start ramps it up. */
   weight: number;
+  /** `Host` sent with `changeOrigin`: the declared `hostname` with the URL's port, else the URL's host. */
+  readonly host: string;
   /** Current state; changed only through the pool so the ready snapshot follows. */
   state: TargetState = 'up';
   /** This target's own health check (`false`: none), or undefined to use the pool's. */
@@ -48,9 +55,10 @@ export class Target {
   /** Exponentially weighted moving average of time to response headers, in ms; 0 before the first response. */
   latency = 0;
 
-  constructor(url: URL, weight: number, healthCheck?: HealthCheckSpec | false) {
+  constructor(url: URL, weight: number, healthCheck?: HealthCheckSpec | false, hostname?: string) {
     this.url = url;
     this.key = targetKey(url);
+    this.host = hostname === undefined ? url.host : url.port === '' ? hostname : `${hostname}:${url.port}`;
     this.configuredWeight = weight;
     this.weight = weight;
     this.healthCheck = healthCheck;

@@ -1,4 +1,5 @@
 import type { CacheStats } from '../cache/response-cache.js';
+import type { DiscoveryStats } from '../discovery/feed.js';
 import type { TargetHealth } from '../health/supervisor.js';
 import type { TargetState } from '../target.js';
 
@@ -37,5 +38,7 @@ export interface BalancerStats {
   retries: number;
   /** Response cache counters, when a cache is configured. */
   cache: CacheStats | undefined;
+  /** Per discovery source (`dnsTargets()`...): its last set, updates, failures; undefined without one. */
+  discovery: DiscoveryStats[] | undefined;
   targets: TargetStats[];
 }

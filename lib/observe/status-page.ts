@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { CheckResult } from '../health/checker.js';
 import type { CacheStats } from '../cache/response-cache.js';
+import type { DiscoveryStats } from '../discovery/feed.js';
 import type { TargetState } from '../target.js';
 import type { MetricsFeatures, MetricsSubject } from './metrics.js';
 import type { Sampler } from './sampler.js';
@@ -24,6 +25,8 @@ export type StatusPageHandler = (req: IncomingMessage, res: ServerResponse, next
 /** One target on the status page (and in its JSON). */
 export interface TargetStatus {
   url: string;
+  /** The host it serves under: its DNS name for a discovered target, else the URL's host. */
+  host: string;
   state: TargetState;
   weight: number;
   effectiveWeight: number;
@@ -67,6 +70,8 @@ export interface StatusSnapshot {
   rateLimited: number | null;
   /** Cache counters and the share of cacheable requests answered from the cache; null without a cache. */
   cache: (CacheStats & { hitRatio: number | null }) | null;
+  /** Discovery sources (`dnsTargets()`...): last set, updates, failures; null without one. */
+  discovery: DiscoveryStats[] | null;
   targets: TargetStatus[];
 }
 
@@ -93,6 +98,7 @@ export function snapshot(subject: MetricsSubject, sampler: Sampler, features: Me
     const recent = sampler.recent(target, now);
     return {
       url: target.key,
+      host: target.host,
       state: target.state,
       weight: target.configuredWeight,
       effectiveWeight: Math.round(target.weight * 100) / 100,
@@ -128,6 +134,7 @@ export function snapshot(subject: MetricsSubject, sampler: Sampler, features: Me
     unavailable: stats.unavailable,
     rateLimited: features.rateLimit?.refused ?? null,
     cache: cache === undefined ? null : { ...cache, hitRatio },
+    discovery: stats.discovery ?? null,
     targets,
   };
 }
@@ -171,6 +178,7 @@ function page(title: string, base: string): string {
 <tbody id="targets"></tbody>
 </table>
 </div>
+<section id="discovery" aria-label="Discovery"></section>
 <noscript><p>This page refreshes itself with JavaScript; without it, read the figures at <a href="?format=json">?format=json</a>.</p></noscript>
 </body>
 </html>

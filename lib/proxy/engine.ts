@@ -100,7 +100,8 @@ export class ProxyEngine {
     // connection, and would otherwise re-parse a string on every request.
     const upstream = {
       protocol: url.protocol,
-      host: url.host,
+      // What changeOrigin sends as Host: a discovered target's DNS name, not the address it resolved to.
+      host: target.host,
       hostname: url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname,
       port: url.port === '' ? (secure ? '443' : '80') : url.port,
       path: url.pathname === '/' ? '' : url.pathname,
