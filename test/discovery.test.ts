@@ -1,7 +1,11 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import { chromium, type BrowserContext } from 'playwright-core';
 import {
   dnsTargets,
   loadBalance,
@@ -14,7 +18,7 @@ import {
 } from 'proxy-balancer';
 import { startDnsmasq } from './dnsmasq.js';
 import { closeAll, delay, listen, request, waitFor } from './helpers.js';
-import { skipUnless } from './services.js';
+import { chromiumPath, skipUnless } from './services.js';
 
 interface Backend {
   host: string;
@@ -484,5 +488,58 @@ describe('a custom Discovery', () => {
     const lb = loadBalance({ targets: source });
     assert.throws(() => loadBalance({ targets: source }), /already started; give each balancer its own dnsTargets\(\)/);
     void lb.close();
+  });
+});
+
+describe('the status page shows discovery', { skip: skipUnless('dnsmasq', 'chromium') }, () => {
+  test('sources with their sets, discovered targets with their DNS name, and a failing source in the banner', async () => {
+    const [a, b] = await pair();
+    const dns = await startDnsmasq({ hosts: { 'api.internal': ['127.0.0.1', '127.0.0.2'] } }, 1);
+    const name = `http://api.internal:${a.port}`;
+    const lb = loadBalance({ targets: dnsTargets(name, { servers: [dns.server], interval: 300, minInterval: 100, timeout: 100, tries: 1 }) });
+    const page = await listen(lb.statusPage({ refreshMs: 250 }));
+    const userDataDir = mkdtempSync(join(tmpdir(), 'pb-chromium-'));
+    let context: BrowserContext | undefined;
+    const errors: string[] = [];
+    try {
+      await lb.firstDiscovery();
+      context = await chromium.launchPersistentContext(userDataDir, {
+        executablePath: chromiumPath(),
+        headless: true,
+        args: [
+          '--headless',
+          '--no-sandbox',
+          '--disable-gpu',
+          '--no-first-run',
+          '--disable-background-networking',
+          '--disable-component-update',
+          '--disable-sync',
+        ],
+        timeout: 30_000,
+      });
+      const tab = context.pages()[0] ?? (await context.newPage());
+      tab.on('pageerror', (err) => errors.push(err.message));
+      tab.on('console', (msg) => {
+        if (msg.type() === 'error') errors.push(msg.text());
+      });
+      await tab.goto(`${page.url}/`, { waitUntil: 'load' });
+      const source = tab.locator(`#discovery tr[data-discovery="${name}"]`);
+      await source.waitFor({ timeout: 5000 });
+      assert.match(await source.innerText(), /^\S+\s+2\s+\d+\s+\d+ s ago\s+2\s+0\s+0\s+ok$/);
+      assert.match(await tab.locator(`#targets tr[data-target="${a.url}"]`).innerText(), new RegExp(`api\\.internal:${a.port}`));
+      assert.equal(await tab.locator('#banner').innerText(), 'All 2 targets up');
+
+      await dns.pause();
+      await tab.locator(`#discovery tr.not-up[data-discovery="${name}"]`).waitFor({ timeout: 5000 });
+      assert.match(await source.innerText(), /failing: address lookup of api\.internal failed: \w+\s*keeping the last 2 targets/);
+      assert.match(await tab.locator('#banner').innerText(), /^Discovery failing, last good targets kept: /);
+      assert.deepEqual(errors, [], 'no script error in the browser');
+    } finally {
+      if (context !== undefined) await context.close();
+      rmSync(userDataDir, { recursive: true, force: true });
+      await lb.close();
+      await closeAll(page, a, b);
+      await dns.stop();
+    }
   });
 });
