@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -97,6 +99,19 @@ async function spread(front: string, n: number, path = '/'): Promise<Record<stri
     seen[reply.body] = (seen[reply.body] ?? 0) + 1;
   }
   return seen;
+}
+
+/** A self-signed certificate for `name`, made with the openssl CLI. */
+function certificateFor(name: string): { key: string; cert: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'pb-cert-'));
+  try {
+    const [key, cert] = [join(dir, 'key.pem'), join(dir, 'cert.pem')];
+    const args = ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', `/CN=${name}`];
+    execFileSync('openssl', [...args, '-addext', `subjectAltName=DNS:${name}`], { stdio: 'ignore' });
+    return { key: readFileSync(key, 'utf8'), cert: readFileSync(cert, 'utf8') };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 const keys = (lb: LoadBalancer): string[] => lb.pool.targets.map((t) => `${t.key} ${t.state}`).sort();
@@ -339,6 +354,35 @@ describe('dnsTargets() against a real DNS server (dnsmasq)', { skip: skipUnless(
       await plain.close();
       await origin.close();
       await closeAll(front1, front2, a, b);
+      await dns.stop();
+    }
+  });
+
+  test('https: TLS server name and certificate check use the DNS name, with or without changeOrigin', async () => {
+    const { key, cert } = certificateFor('secure.internal');
+    const seen: string[] = [];
+    const upstream = https.createServer({ key, cert }, (req, res) => {
+      seen.push(`${(req.socket as import('node:tls').TLSSocket).servername} ${req.headers.host}`);
+      res.end('secure');
+    });
+    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+    const port = (upstream.address() as AddressInfo).port;
+    const dns = await startDnsmasq({ hosts: { 'secure.internal': ['127.0.0.1'] } });
+    const balancers = [false, true].map((changeOrigin) =>
+      loadBalance({ targets: dnsTargets(`https://secure.internal:${port}`, { servers: [dns.server] }), changeOrigin, agentOptions: { ca: cert } }),
+    );
+    const fronts = await Promise.all(balancers.map((lb) => listen(lb)));
+    try {
+      for (const lb of balancers) await lb.firstDiscovery();
+      for (const front of fronts) {
+        const reply = await request(`${front.url}/`, { headers: { host: 'public.example' } });
+        assert.equal(reply.status, 200, 'the certificate for secure.internal was accepted');
+      }
+      assert.deepEqual(seen, ['secure.internal public.example', `secure.internal secure.internal:${port}`]);
+    } finally {
+      for (const lb of balancers) await lb.close();
+      await closeAll(...fronts);
+      await new Promise<void>((resolve) => upstream.close(() => resolve()));
       await dns.stop();
     }
   });
