@@ -11,6 +11,7 @@ import { attach, Exchange, type ExchangeOwner } from './proxy/exchange.js';
 import { armDeadline, armTryTimeout, watchClientResponse } from './proxy/exchange-timers.js';
 import { addForwardingHeaders } from './proxy/forwarded.js';
 import { HealthSupervisor } from './health/supervisor.js';
+import { DiscoveryFeeds } from './discovery/feed.js';
 import { stripRequestHopByHop, stripUpgradeHopByHop } from './proxy/hop-by-hop.js';
 import { runHook } from './proxy/hooks.js';
 import { logProxy, logStrategy } from './observe/log.js';
@@ -53,6 +54,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOw
   readonly #queue: ConnectionQueue | undefined;
   readonly #breaker: CircuitBreaker | undefined;
   readonly #affinity: SessionAffinity | undefined;
+  readonly #discovery: DiscoveryFeeds | undefined;
   #inFlight = 0;
   #unavailable = 0;
   #retries = 0;
@@ -98,6 +100,8 @@ export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOw
     this.#admission = guards.admission;
     this.#queue = guards.queue;
     this.#breaker = guards.breaker;
+    // Last: a source may report its first set from start(), and the pool's observers must be in place.
+    this.#discovery = options.discovery.length === 0 ? undefined : new DiscoveryFeeds(options.discovery, this.pool);
   }
 
   /**
@@ -235,6 +239,11 @@ export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOw
     return this.#health.firstRound();
   }
 
+  /** Resolves once every discovery source has reported once. */
+  firstDiscovery(): Promise<void> {
+    return this.#discovery?.firstRound() ?? Promise.resolve();
+  }
+
   stats(): BalancerStats {
     const targets = this.pool.targets.map(
       (t): TargetStats => ({
@@ -262,6 +271,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOw
       transforms: this.#options.transformer === undefined ? undefined : { ...this.#options.transformer.stats },
       affinity: this.#affinity?.stats(),
       onBackups: this.pool.onBackups,
+      discovery: this.#discovery?.stats(),
       targets,
     };
   }
@@ -274,6 +284,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOw
 
   async #close(): Promise<void> {
     this.#closed = true;
+    this.#discovery?.stop();
     this.#queue?.close();
     this.#health.close();
     this.#budget?.close();

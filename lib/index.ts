@@ -9,6 +9,9 @@ export type { OutlierDetectionOptions, OutlierStatus } from './health/outlier.js
 export type { TargetHealth } from './health/supervisor.js';
 export * from './health/index.js';
 export { Pool } from './pool.js';
+export type { Discovery, DiscoveryListener } from './discovery/discovery.js';
+export { dnsTargets, type DnsTargetsOptions } from './discovery/dns.js';
+export type { DiscoveryStats } from './discovery/feed.js';
 export { Target, type TargetOptions, type TargetSpec, type TargetState } from './target.js';
 export type { Strategy, Outcome } from './strategies/strategy.js';
 export { clientIp, type TrustProxy, type ClientIpHeader } from './proxy/client-ip.js';

@@ -30,6 +30,8 @@ export interface LoadBalancer {
   stats(): BalancerStats;
   /** Resolves once every target with an active health check has been checked once (start-up gate). */
   firstHealthCheck(): Promise<void>;
+  /** Resolves once every discovery source in `targets` (`dnsTargets()`...) has reported its first set or failure (start-up gate). */
+  firstDiscovery(): Promise<void>;
   /** Subscribes to a balancer event: `targetUp`, `targetDown`, `ejected`, `retry`, `panic`. */
   on<E extends keyof BalancerEvents>(event: E, listener: (...args: BalancerEvents[E]) => void): LoadBalancer;
   /** Like `on`, for one occurrence. */
@@ -63,6 +65,7 @@ export function loadBalance(options: LoadBalanceOptions): LoadBalancer {
     upgrade: { value: (req: IncomingMessage, socket: Duplex, head: Buffer) => balancer.upgrade(req, socket, head), enumerable: true },
     stats: { value: () => balancer.stats(), enumerable: true },
     firstHealthCheck: { value: () => balancer.firstHealthCheck(), enumerable: true },
+    firstDiscovery: { value: () => balancer.firstDiscovery(), enumerable: true },
     on: { value: (event: keyof BalancerEvents, listener: Listener) => (balancer.on(event, listener), lb), enumerable: true },
     once: { value: (event: keyof BalancerEvents, listener: Listener) => (balancer.once(event, listener), lb), enumerable: true },
     off: { value: (event: keyof BalancerEvents, listener: Listener) => (balancer.off(event, listener), lb), enumerable: true },

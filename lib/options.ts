@@ -12,11 +12,15 @@ import { resolveRetryOptions, type RetryOptions, type RetryPolicy } from './prox
 import type { Strategy } from './strategies/strategy.js';
 import { ResponseTransformer, type TransformBody, type TransformResponseOptions } from './proxy/transform.js';
 import type { TargetSpec } from './target.js';
+import { isDiscovery, type Discovery } from './discovery/discovery.js';
 
 /** Options of `loadBalance()`. Every one is optional but `targets`. The protection options (rate limit, caps, filters) are documented in `ProtectionOptions`. */
 export interface LoadBalanceOptions extends ProtectionOptions {
-  /** Upstream servers: URLs, or `{ url, weight }`. Must not be empty unless `dynamic` is set. */
-  targets?: readonly TargetSpec[];
+  /**
+   * Upstream servers: URLs, `{ url, weight }`, and sources that find them at run time (`dnsTargets()`
+   * or your own `Discovery`), in one array or a single source. Must not be empty unless `dynamic` is set.
+   */
+  targets?: readonly (TargetSpec | Discovery)[] | Discovery;
   /** Allow an empty pool at start-up, filled at run time through `lb.pool.add()`; default false. */
   dynamic?: boolean;
   /** How a target is chosen per request; default `roundRobin()`. One strategy instance per balancer. */
@@ -72,6 +76,7 @@ export interface LoadBalanceOptions extends ProtectionOptions {
 /** Options after validation and defaults. */
 export interface ResolvedOptions {
   targets: readonly TargetSpec[];
+  discovery: readonly Discovery[];
   dynamic: boolean;
   strategy: Strategy | undefined;
   proxyTimeout: number;
@@ -171,9 +176,12 @@ export function resolveOptions(input: LoadBalanceOptions | undefined): ResolvedO
   const options = input as Record<string, unknown>;
   for (const name of Object.keys(options)) if (!KNOWN.has(name)) throw new TypeError(`loadBalance: unknown option ${JSON.stringify(name)}`);
   const dynamic = bool(options, 'dynamic', false);
-  const targets = options.targets ?? [];
-  if (!Array.isArray(targets)) fail('targets', 'an array of URLs or { url, weight } objects', targets);
-  if (targets.length === 0 && !dynamic) fail('targets', 'a non-empty array (or set dynamic: true)', targets);
+  const given = options.targets ?? [];
+  const list: unknown[] = isDiscovery(given) ? [given] : (given as unknown[]);
+  if (!Array.isArray(list)) fail('targets', 'an array of URLs, { url, weight } objects and discoveries, or a discovery (dnsTargets())', given);
+  if (list.length === 0 && !dynamic) fail('targets', 'a non-empty array (or set dynamic: true)', given);
+  const discovery = list.filter(isDiscovery);
+  const targets = discovery.length === 0 ? list : list.filter((t) => !isDiscovery(t));
   const strategy = options.strategy;
   if (strategy !== undefined && !isStrategy(strategy)) fail('strategy', 'a strategy (an object with a pick() method)', strategy);
   const retryAfter = options.retryAfter ?? 1;
@@ -199,6 +207,7 @@ export function resolveOptions(input: LoadBalanceOptions | undefined): ResolvedO
     fail('panicThreshold', 'a percentage from 0 to 100', panicThreshold);
   return {
     targets: targets as TargetSpec[],
+    discovery,
     dynamic,
     strategy,
     proxyTimeout: ms(options, 'proxyTimeout', 60_000),

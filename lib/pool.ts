@@ -2,6 +2,8 @@ import { logPool } from './observe/log.js';
 import { Target, targetKey, type TargetSpec, type TargetState } from './target.js';
 
 const EMPTY: readonly Target[] = Object.freeze([]);
+/** A host name as it may appear in `Host`: dot-separated labels of letters, digits, `-` and `_`. */
+const HOSTNAME = /^[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62})(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62}))*$/;
 
 /** What the balancer's health layers hear from the pool. */
 export interface PoolObserver {
@@ -292,5 +294,9 @@ export function parseTarget(spec: TargetSpec, option: string): Target {
   }
   const backup = isObject ? ((spec as { backup?: unknown }).backup ?? false) : false;
   if (typeof backup !== 'boolean') throw new TypeError(`${option}: backup must be a boolean, got ${String(backup)}`);
-  return new Target(url, weight, healthCheck as Target['healthCheck'], backup);
+  const hostname = isObject ? (spec as { hostname?: unknown }).hostname : undefined;
+  if (hostname !== undefined && (typeof hostname !== 'string' || !HOSTNAME.test(hostname))) {
+    throw new TypeError(`${option}: hostname must be a DNS name, got ${JSON.stringify(hostname)}`);
+  }
+  return new Target(url, weight, healthCheck as Target['healthCheck'], backup, hostname);
 }

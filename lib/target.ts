@@ -23,6 +23,11 @@ export interface TargetOptions {
   healthCheck?: HealthCheckSpec | false;
   /** A backup (NGINX/HAProxy `backup`): takes new requests only while no primary target is up; default false. */
   backup?: boolean;
+  /**
+   * The name the target serves under when `url` names its address (DNS discovery sets it): sent in
+   * `Host` with `changeOrigin`, and the TLS server name of `https:` targets; default the URL's host name.
+   */
+  hostname?: string;
 }
 
 /**
@@ -38,6 +43,8 @@ export class Target {
   configuredWeight: number;
   /** Share of traffic strategies balance by now: the declared weight, scaled down while slow start ramps it up. */
   weight: number;
+  /** `Host` sent with `changeOrigin`: the declared `hostname` with the URL's port, else the URL's host. */
+  readonly host: string;
   /** Current state; changed only through the pool so the ready snapshot follows. */
   state: TargetState = 'up';
   /** This target's own health check (`false`: none), or undefined to use the pool's. */
@@ -53,9 +60,10 @@ export class Target {
   /** Exponentially weighted moving average of time to response headers, in ms; 0 before the first response. */
   latency = 0;
 
-  constructor(url: URL, weight: number, healthCheck?: HealthCheckSpec | false, backup = false) {
+  constructor(url: URL, weight: number, healthCheck?: HealthCheckSpec | false, backup = false, hostname?: string) {
     this.url = url;
     this.key = targetKey(url);
+    this.host = hostname === undefined ? url.host : url.port === '' ? hostname : `${hostname}:${url.port}`;
     this.configuredWeight = weight;
     this.weight = weight;
     this.healthCheck = healthCheck;

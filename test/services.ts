@@ -12,7 +12,7 @@ const HOW_TO_ENABLE: Record<Service, string> = {
   'redis-server': 'apt-get install redis-server, or set REDIS_URL=redis://host:port',
   'redis-cluster': 'apt-get install redis-server (redis-server and redis-cli start a 3-master cluster)',
   chromium: 'apt-get install chromium, or set CHROMIUM_PATH',
-  dnsmasq: 'apt-get install dnsmasq',
+  dnsmasq: 'apt-get install dnsmasq-base',
 };
 
 /** Whether the service's binary (or its configured address) is here. */

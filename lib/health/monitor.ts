@@ -11,6 +11,8 @@ export type NormalizedChecker = Required<HealthCheckSchedule> & { check: HealthP
 export interface HealthEvents {
   /** A target crossed a threshold: healthy true = up, false = down. */
   transition(target: Target, healthy: boolean, result: CheckResult): void;
+  /** A check passed; it started at `startedAt` (ms since the epoch). */
+  passed?(target: Target, result: CheckResult, startedAt: number): void;
 }
 
 export interface HealthStatus {
@@ -156,6 +158,7 @@ class Watch {
   }
 
   async probe(): Promise<void> {
+    const startedAt = Date.now();
     const controller = new AbortController();
     this.controller = controller;
     const deadline = new Promise<typeof TIMED_OUT>((resolve) => {
@@ -177,6 +180,7 @@ class Watch {
     this.controller = undefined;
     try {
       this.record(result);
+      if (result.ok) this.events.passed?.(this.target, result, startedAt);
     } finally {
       // The transition listener may have unwatched this target (or closed the monitor).
       if (!this.stopped) this.wait(this.nextDelay());

@@ -1,6 +1,7 @@
 import createDebug from 'debug';
 import type { Pool } from '../pool.js';
 import type { Target } from '../target.js';
+import { describeValue } from './monitor.js';
 
 const log = createDebug('proxy-balancer:health');
 
@@ -16,6 +17,12 @@ export interface OutlierDetectionOptions {
   maxEjectionTime?: number;
   /** Never eject more than this percentage of the pool's targets; default 50. */
   maxEjectionPercent?: number;
+  /**
+   * An active health check that starts after an ejection and passes ends that ejection at once
+   * (Envoy's `successful_active_health_check_uneject_host`); default true. false: an ejected target
+   * sits out its whole ejection time, whatever its checks say. No effect without `healthCheck`.
+   */
+  unejectOnHealthCheck?: boolean;
 }
 
 export type ResolvedOutlierOptions = Required<OutlierDetectionOptions>;
@@ -39,6 +46,8 @@ export interface OutlierEvents {
 }
 
 interface Record extends OutlierStatus {
+  /** When the current ejection began (ms since the epoch), or 0. */
+  ejectedAt: number;
   inARow: number;
   readmittedAt: number;
   timer: NodeJS.Timeout | undefined;
@@ -55,14 +64,20 @@ export function resolveOutlierOptions(input: unknown): ResolvedOutlierOptions | 
     }
     return value;
   };
-  const count5xx = options.count5xx ?? false;
-  if (typeof count5xx !== 'boolean') throw new TypeError('loadBalance: options.outlierDetection.count5xx must be a boolean');
+  const flag = (name: 'count5xx' | 'unejectOnHealthCheck', fallback: boolean): boolean => {
+    const value = options[name] ?? fallback;
+    if (typeof value !== 'boolean') throw new TypeError(`loadBalance: options.outlierDetection.${name} must be a boolean, got ${describeValue(value)}`);
+    return value;
+  };
+  const count5xx = flag('count5xx', false);
+  const unejectOnHealthCheck = flag('unejectOnHealthCheck', true);
   return {
     consecutiveFailures: count('consecutiveFailures', 3),
     count5xx,
     baseEjectionTime: count('baseEjectionTime', 10_000),
     maxEjectionTime: count('maxEjectionTime', 300_000),
     maxEjectionPercent: count('maxEjectionPercent', 50, 100),
+    unejectOnHealthCheck,
   };
 }
 
@@ -108,6 +123,19 @@ export class OutlierDetector {
     this.#eject(target, record, why);
   }
 
+  /**
+   * An active check of `target` that started at `startedAt` passed: with `unejectOnHealthCheck`, an
+   * ejection that began before it ends now. A check already running when the target was ejected
+   * says nothing about the failures that ejected it, so it does not count.
+   */
+  checkPassed(target: Target, startedAt: number): void {
+    if (!this.#options.unejectOnHealthCheck) return;
+    const record = this.#records.get(target);
+    if (record === undefined || record.ejectedUntil === 0 || startedAt < record.ejectedAt) return;
+    clearTimeout(record.timer);
+    this.#readmit(target, record, `an active check passed ${Date.now() - record.ejectedAt} ms into a ${record.ejectedUntil - record.ejectedAt} ms ejection`);
+  }
+
   status(target: Target): OutlierStatus | undefined {
     const record = this.#records.get(target);
     return record && { consecutiveFailures: record.consecutiveFailures, ejections: record.ejections, ejectedUntil: record.ejectedUntil };
@@ -128,7 +156,7 @@ export class OutlierDetector {
   #record(target: Target): Record {
     let record = this.#records.get(target);
     if (record === undefined) {
-      record = { consecutiveFailures: 0, ejections: 0, ejectedUntil: 0, inARow: 0, readmittedAt: 0, timer: undefined };
+      record = { consecutiveFailures: 0, ejections: 0, ejectedAt: 0, ejectedUntil: 0, inARow: 0, readmittedAt: 0, timer: undefined };
       this.#records.set(target, record);
     }
     return record;
@@ -146,6 +174,7 @@ export class OutlierDetector {
     record.inARow++;
     record.ejections++;
     const duration = Math.min(this.#options.baseEjectionTime * record.inARow, this.#options.maxEjectionTime);
+    record.ejectedAt = now;
     record.ejectedUntil = now + duration;
     record.timer = setTimeout(this.#expire, duration, target, now);
     record.timer.unref();
@@ -162,11 +191,16 @@ export class OutlierDetector {
       record.timer.unref();
       return;
     }
+    this.#readmit(target, record, 'ejection time over');
+  };
+
+  #readmit(target: Target, record: Record, why: string): void {
     record.timer = undefined;
+    record.ejectedAt = 0;
     record.ejectedUntil = 0;
     record.consecutiveFailures = 0;
     record.readmittedAt = Date.now();
-    log('%s re-admitted after ejection', target.key);
+    log('%s re-admitted after ejection: %s', target.key, why);
     this.#pool.setEjected(target, false);
-  };
+  }
 }

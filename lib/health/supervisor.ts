@@ -44,7 +44,10 @@ export class HealthSupervisor implements PoolObserver {
     this.#pool = pool;
     this.#notify = notify;
     this.#checker = options.healthCheck === undefined ? undefined : normalizeChecker(options.healthCheck, 'loadBalance: options.healthCheck');
-    this.#monitor = new HealthMonitor({ transition: (target, healthy) => pool.setHealthy(target, healthy) });
+    this.#monitor = new HealthMonitor({
+      transition: (target, healthy) => pool.setHealthy(target, healthy),
+      passed: (target, _result, startedAt) => this.#outliers?.checkPassed(target, startedAt),
+    });
     this.#outliers =
       options.outlierDetection &&
       new OutlierDetector(

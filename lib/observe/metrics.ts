@@ -51,7 +51,7 @@ export interface MetricsFeatures {
   outlierDetection: boolean;
 }
 
-const RESERVED_LABELS = new Set(['target', 'method', 'code_class', 'state', 'le', 'result']);
+const RESERVED_LABELS = new Set(['target', 'method', 'code_class', 'state', 'le', 'result', 'discovery']);
 const AFFINITY_RESULTS = ['sticky', 'placed', 'replaced'] as const;
 const STATES: readonly TargetState[] = ['up', 'down', 'ejected', 'draining'];
 const OPTIONS = new Set(['labels', 'buckets', 'registry']);
@@ -105,6 +105,16 @@ export const FAMILIES = {
   cacheBypass: def('cache_bypass_total', 'counter', 'Requests the response cache stayed out of (other methods, no-store, Range).'),
   cacheStored: def('cache_stored_total', 'counter', 'Responses stored in the response cache.'),
   cacheCoalesced: def('cache_coalesced_total', 'counter', "Cache misses that waited for another request's response instead of going upstream."),
+  discoveryTargets: def('discovery_targets', 'gauge', "Targets in a discovery source's last good set.", 'average'),
+  discoveryUpdates: def('discovery_updates_total', 'counter', 'Target sets a discovery source delivered.'),
+  discoveryErrors: def('discovery_errors_total', 'counter', 'Failed discovery rounds (resolution errors, invalid sets); the last good set stays in the pool.'),
+  discoveryFailing: def('discovery_failing', 'gauge', "1 while a discovery source's latest round failed and the pool holds an older set.", 'max'),
+  discoveryLastUpdate: def(
+    'discovery_last_update_timestamp_seconds',
+    'gauge',
+    'When a discovery source last delivered a set, seconds since the epoch (0 before the first).',
+    'max',
+  ),
 } as const;
 
 /** Checks `lb.metrics()` options; a TypeError names the bad one. */
@@ -199,6 +209,9 @@ export class MetricsSource {
         FAMILIES.cacheCoalesced,
       );
     }
+    if (stats.discovery !== undefined) {
+      defs.push(FAMILIES.discoveryTargets, FAMILIES.discoveryUpdates, FAMILIES.discoveryErrors, FAMILIES.discoveryFailing, FAMILIES.discoveryLastUpdate);
+    }
     return defs;
   }
 
@@ -268,6 +281,14 @@ export class MetricsSource {
       add(FAMILIES.cacheBypass, cache.bypass);
       add(FAMILIES.cacheStored, cache.stored);
       add(FAMILIES.cacheCoalesced, cache.coalesced);
+    }
+    for (const source of stats.discovery ?? []) {
+      const labels = { ...base, discovery: source.name };
+      add(FAMILIES.discoveryTargets, source.targets, labels);
+      add(FAMILIES.discoveryUpdates, source.updates, labels);
+      add(FAMILIES.discoveryErrors, source.errors, labels);
+      add(FAMILIES.discoveryFailing, source.failing ? 1 : 0, labels);
+      add(FAMILIES.discoveryLastUpdate, source.lastUpdate / 1000, labels);
     }
     return [...families.values()];
   }

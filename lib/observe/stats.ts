@@ -1,5 +1,6 @@
 import type { AffinityStats } from '../affinity/session-affinity.js';
 import type { CacheStats } from '../cache/response-cache.js';
+import type { DiscoveryStats } from '../discovery/feed.js';
 import type { TargetHealth } from '../health/supervisor.js';
 import type { TransformStats } from '../proxy/transform.js';
 import type { TargetState } from '../target.js';
@@ -47,5 +48,7 @@ export interface BalancerStats {
   affinity: AffinityStats | undefined;
   /** Backup targets are serving: no primary is up (with `panicThreshold`, too few). */
   onBackups: boolean;
+  /** Per discovery source (`dnsTargets()`...): its last set, updates, failures; undefined without one. */
+  discovery: DiscoveryStats[] | undefined;
   targets: TargetStats[];
 }

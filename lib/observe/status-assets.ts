@@ -58,6 +58,8 @@ svg.spark { display: block; }
 svg.spark polyline { fill: none; stroke: var(--spark); stroke-width: 1.5; stroke-linejoin: round; stroke-linecap: round; }
 svg.spark line { stroke: var(--line); stroke-width: 1; }
 .muted { color: var(--muted); }
+#discovery { margin-top: 16px; }
+#discovery h2 { font-size: 16px; margin: 0 0 8px; }
 `;
 
 export const STATUS_JS = `'use strict';
@@ -158,6 +160,45 @@ export const STATUS_JS = `'use strict';
     return td;
   }
 
+  function renderDiscovery(sources) {
+    var section = $('discovery');
+    if (!sources || sources.length === 0) { section.replaceChildren(); return; }
+    var wrap = el('div', 'table-wrap');
+    var table = el('table');
+    table.setAttribute('aria-label', 'Discovery sources');
+    var head = el('tr');
+    ['Source', 'Targets', 'Updates', 'Last update', 'Added', 'Drained', 'Errors', 'Status'].forEach(function (h, i) {
+      var th = el('th', i > 0 && i < 7 && i !== 3 ? 'num' : '', h);
+      th.setAttribute('scope', 'col');
+      head.appendChild(th);
+    });
+    var thead = el('thead');
+    thead.appendChild(head);
+    var tbody = el('tbody');
+    sources.forEach(function (s) {
+      var tr = el('tr', s.failing ? 'not-up' : '');
+      tr.setAttribute('data-discovery', s.name);
+      tr.appendChild(el('td', 'url', s.name));
+      tr.appendChild(el('td', 'num', s.targets));
+      tr.appendChild(el('td', 'num', s.updates));
+      tr.appendChild(el('td', '', s.lastUpdate ? since(s.lastUpdate, serverNow) : 'never'));
+      tr.appendChild(el('td', 'num', s.added));
+      tr.appendChild(el('td', 'num', s.drained));
+      tr.appendChild(el('td', 'num' + (s.errors > 0 ? ' bad-text' : ''), s.errors));
+      var status = el('td');
+      if (s.failing) {
+        status.appendChild(el('span', 'bad-text', 'failing: ' + (s.lastError ? s.lastError.message : 'error')));
+        status.appendChild(el('span', 'detail', 'keeping the last ' + s.targets + ' targets'));
+      } else status.appendChild(el('span', '', s.lastUpdate ? 'ok' : 'waiting for the first set'));
+      tr.appendChild(status);
+      tbody.appendChild(tr);
+    });
+    table.appendChild(thead);
+    table.appendChild(tbody);
+    wrap.appendChild(table);
+    section.replaceChildren(el('h2', '', 'Discovery'), wrap);
+  }
+
   function render(d) {
     refreshMs = d.refreshMs || refreshMs;
     serverNow = d.generatedAt;
@@ -185,6 +226,14 @@ export const STATUS_JS = `'use strict';
         notUp.map(function (t) { return t.url + ' (' + t.state + ')'; }).join(', ');
     }
 
+    var failing = (d.discovery || []).filter(function (s) { return s.failing; });
+    if (failing.length > 0 && banner.className === 'ok') {
+      banner.className = 'warn';
+      banner.textContent = 'Discovery failing, last good targets kept: ' +
+        failing.map(function (s) { return s.name + ' (' + (s.lastError ? s.lastError.message : 'error') + ')'; }).join(', ');
+    }
+    renderDiscovery(d.discovery);
+
     var summary = $('summary');
     summary.replaceChildren(
       card('Targets up', d.targetsUp + ' of ' + d.targets.length, d.targetsUp < d.targets.length ? 'bad-text' : ''),
@@ -204,6 +253,8 @@ export const STATUS_JS = `'use strict';
       tr.setAttribute('data-state', t.state);
       var url = el('td', 'url', t.url);
       if (t.backup) url.appendChild(el('span', 'detail', 'backup'));
+      // A discovered target: its address, and the DNS name it serves under.
+      if (t.host && t.url.indexOf('//' + t.host) < 0) url.appendChild(el('span', 'detail', t.host));
       tr.appendChild(url);
       tr.appendChild(stateCell(t));
       tr.appendChild(el('td', 'num', t.effectiveWeight === t.weight ? t.weight : t.effectiveWeight.toFixed(2) + ' / ' + t.weight));

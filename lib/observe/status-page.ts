@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AffinityStats } from '../affinity/session-affinity.js';
 import type { CheckResult } from '../health/checker.js';
 import type { CacheStats } from '../cache/response-cache.js';
+import type { DiscoveryStats } from '../discovery/feed.js';
 import type { TargetState } from '../target.js';
 import type { MetricsFeatures, MetricsSubject } from './metrics.js';
 import type { Sampler } from './sampler.js';
@@ -25,6 +26,8 @@ export type StatusPageHandler = (req: IncomingMessage, res: ServerResponse, next
 /** One target on the status page (and in its JSON). */
 export interface TargetStatus {
   url: string;
+  /** The host it serves under: its DNS name for a discovered target, else the URL's host. */
+  host: string;
   state: TargetState;
   weight: number;
   effectiveWeight: number;
@@ -74,6 +77,8 @@ export interface StatusSnapshot {
   cache: (CacheStats & { hitRatio: number | null }) | null;
   /** Session affinity counters; null without `affinity`. */
   affinity: AffinityStats | null;
+  /** Discovery sources (`dnsTargets()`...): last set, updates, failures; null without one. */
+  discovery: DiscoveryStats[] | null;
   targets: TargetStatus[];
 }
 
@@ -100,6 +105,7 @@ export function snapshot(subject: MetricsSubject, sampler: Sampler, features: Me
     const recent = sampler.recent(target, now);
     return {
       url: target.key,
+      host: target.host,
       state: target.state,
       weight: target.configuredWeight,
       effectiveWeight: Math.round(target.weight * 100) / 100,
@@ -138,6 +144,7 @@ export function snapshot(subject: MetricsSubject, sampler: Sampler, features: Me
     rateLimited: features.rateLimit?.refused ?? null,
     cache: cache === undefined ? null : { ...cache, hitRatio },
     affinity: stats.affinity ?? null,
+    discovery: stats.discovery ?? null,
     targets,
   };
 }
@@ -181,6 +188,7 @@ function page(title: string, base: string): string {
 <tbody id="targets"></tbody>
 </table>
 </div>
+<section id="discovery" aria-label="Discovery"></section>
 <noscript><p>This page refreshes itself with JavaScript; without it, read the figures at <a href="?format=json">?format=json</a>.</p></noscript>
 </body>
 </html>

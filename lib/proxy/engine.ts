@@ -1,5 +1,6 @@
 import http, { type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
+import { isIP } from 'node:net';
 import type { Duplex, Readable } from 'node:stream';
 import { restoreExtend } from './engine-shim.js';
 import httpProxy from 'http-proxy';
@@ -53,6 +54,9 @@ export class ProxyEngine {
   readonly #events: EngineEvents;
   readonly #agent: http.Agent;
   readonly #httpsAgent: https.Agent;
+  /** The balancer's `https:` agents by TLS server name, for targets whose name is not in their URL's host (DNS discovery) or differs from `Host`. */
+  readonly #namedAgents = new Map<string, https.Agent>();
+  readonly #agentOptions: https.AgentOptions;
   // One http-proxy instance per target, configured once: passing per-request options would make
   // http-proxy copy its whole option object on every request.
   readonly #proxies = new WeakMap<Target, Proxy>();
@@ -63,6 +67,7 @@ export class ProxyEngine {
     this.#options = options;
     this.#events = events;
     const agentOptions = { keepAlive: options.keepAlive, scheduling: 'lifo' as const, ...options.agentOptions };
+    this.#agentOptions = agentOptions;
     this.#agent = options.agent ?? new http.Agent(agentOptions);
     this.#httpsAgent = options.httpsAgent ?? new https.Agent(agentOptions);
   }
@@ -82,6 +87,25 @@ export class ProxyEngine {
   close(): void {
     if (this.#options.agent === undefined) this.#agent.destroy();
     if (this.#options.httpsAgent === undefined) this.#httpsAgent.destroy();
+    for (const agent of this.#namedAgents.values()) agent.destroy();
+  }
+
+  /**
+   * The agent for a target. Node takes an `https:` request's TLS server name from its `Host`
+   * header, which is the client's unless `changeOrigin` is set: an `https:` target then gets an
+   * agent of its own name, so SNI and the certificate check use the target's name, as NGINX's
+   * `proxy_ssl_server_name on` does. Not with your own `httpsAgent` or an `agentOptions.servername`.
+   */
+  #agentFor(target: Target): http.Agent {
+    if (target.url.protocol !== 'https:') return this.#agent;
+    const name = target.host.startsWith('[') ? '' : target.host.replace(/:\d+$/, '');
+    if (this.#options.httpsAgent !== undefined || this.#agentOptions.servername !== undefined || name === '' || isIP(name) !== 0) return this.#httpsAgent;
+    let agent = this.#namedAgents.get(name);
+    if (agent === undefined) {
+      agent = new https.Agent({ ...this.#agentOptions, servername: name });
+      this.#namedAgents.set(name, agent);
+    }
+    return agent;
   }
 
   #proxyFor(target: Target): Proxy {
@@ -100,7 +124,8 @@ export class ProxyEngine {
     // connection, and would otherwise re-parse a string on every request.
     const upstream = {
       protocol: url.protocol,
-      host: url.host,
+      // What changeOrigin sends as Host: a discovered target's DNS name, not the address it resolved to.
+      host: target.host,
       hostname: url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname,
       port: url.port === '' ? (secure ? '443' : '80') : url.port,
       path: url.pathname === '/' ? '' : url.pathname,
@@ -108,7 +133,7 @@ export class ProxyEngine {
     this.#targets.set(upstream, target);
     const proxy = httpProxy.createProxyServer({
       target: upstream as unknown as string,
-      agent: secure ? this.#httpsAgent : this.#agent,
+      agent: this.#agentFor(target),
       secure: this.#options.agentOptions.rejectUnauthorized !== false,
       changeOrigin: this.#options.changeOrigin,
       // Send req.url as the path unparsed: the balancer has already reduced it to origin-form, and
