@@ -1,5 +1,6 @@
 import { logPool } from './observe/log.js';
 import { Target, targetKey, type TargetSpec, type TargetState } from './target.js';
+import { invalidOption, knownKeys } from './validate.js';
 
 const EMPTY: readonly Target[] = Object.freeze([]);
 
@@ -215,11 +216,15 @@ function keyOf(url: string | URL | Target): string {
   }
 }
 
-/** Validates one target declaration; errors name the option they came from. */
+/** The fields of a target object: any other is a typo, which must not be silently ignored. */
+const TARGET_FIELDS = ['url', 'weight', 'healthCheck', 'backup'];
+
+/** Validates one target declaration; errors name the option they came from (`targets[0]`, `pool.add(target)`). */
 export function parseTarget(spec: TargetSpec, option: string): Target {
-  const isObject = typeof spec === 'object' && spec !== null && !(spec instanceof URL);
-  const raw = isObject ? (spec as { url: unknown }).url : spec;
-  if (typeof raw !== 'string' && !(raw instanceof URL)) throw new TypeError(`${option}: url must be a string or URL`);
+  const fields = typeof spec === 'object' && spec !== null && !(spec instanceof URL) ? (spec as unknown as Record<string, unknown>) : undefined;
+  if (fields !== undefined) knownKeys(fields, '', TARGET_FIELDS, option);
+  const raw = fields === undefined ? spec : fields.url;
+  if (typeof raw !== 'string' && !(raw instanceof URL)) invalidOption(`${option}: url`, '', 'a string or URL', raw);
   let url: URL;
   try {
     url = new URL(raw instanceof URL ? raw.href : raw);
@@ -232,18 +237,16 @@ export function parseTarget(spec: TargetSpec, option: string): Target {
   if (url.search !== '' || url.hash !== '' || url.username !== '' || url.password !== '') {
     throw new TypeError(`${option}: URL must not carry a query, fragment or credentials`);
   }
-  const weight = isObject ? ((spec as { weight?: unknown }).weight ?? 1) : 1;
-  if (typeof weight !== 'number' || !Number.isFinite(weight) || weight <= 0) {
-    throw new TypeError(`${option}: weight must be a positive finite number, got ${String(weight)}`);
-  }
-  const healthCheck = isObject ? (spec as { healthCheck?: unknown }).healthCheck : undefined;
+  const weight = fields?.weight ?? 1;
+  if (typeof weight !== 'number' || !Number.isFinite(weight) || weight <= 0) invalidOption(`${option}: weight`, '', 'a positive finite number', weight);
+  const healthCheck = fields?.healthCheck;
   if (
     healthCheck !== undefined &&
     healthCheck !== false &&
     typeof healthCheck !== 'function' &&
     typeof (healthCheck as { check?: unknown })?.check !== 'function'
   ) {
-    throw new TypeError(`${option}: healthCheck must be a health checker, a probe function or false`);
+    invalidOption(`${option}: healthCheck`, '', 'a health checker, a probe function or false', healthCheck);
   }
   return new Target(url, weight, healthCheck as Target['healthCheck']);
 }
