@@ -7,7 +7,8 @@ export type { OutlierDetectionOptions, OutlierStatus } from './health/outlier.js
 export type { TargetHealth } from './health/supervisor.js';
 export * from './health/index.js';
 export { Pool } from './pool.js';
-export { Target, type TargetOptions, type TargetSpec, type TargetState } from './target.js';
+export type { TargetOptions, TargetSpec } from './pool.js';
+export { Target, type TargetState } from './target.js';
 export type { Strategy, Outcome } from './strategies/strategy.js';
 export { clientIp, type TrustProxy, type ClientIpHeader } from './proxy/client-ip.js';
 export { UpstreamTimeoutError } from './proxy/errors.js';

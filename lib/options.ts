@@ -9,7 +9,7 @@ import { resolveOutlierOptions, type OutlierDetectionOptions, type ResolvedOutli
 import { PROTECTION_OPTIONS, resolveProtection, type ProtectionOptions, type ResolvedProtection } from './protect/options.js';
 import { resolveRetryOptions, type RetryOptions, type RetryPolicy } from './proxy/retry.js';
 import type { Strategy } from './strategies/strategy.js';
-import type { TargetSpec } from './target.js';
+import type { TargetSpec } from './pool.js';
 import { fail, integer, LOAD_BALANCE_OPTIONS, milliseconds } from './validate.js';
 
 /** Options of `loadBalance()`. Every one is optional but `targets`. The protection options (rate limit, caps, filters) are documented in `ProtectionOptions`. */

@@ -1,8 +1,27 @@
 import { logPool } from './observe/log.js';
-import { Target, targetKey, type TargetSpec, type TargetState } from './target.js';
+import type { HealthCheckSpec } from './health/checker.js';
+import { Target, targetKey, type TargetState } from './target.js';
 import { invalidOption, knownKeys } from './validate.js';
 
 const EMPTY: readonly Target[] = Object.freeze([]);
+
+/** How a target is declared: a URL, or a URL with options. */
+export type TargetSpec = string | URL | TargetOptions;
+
+export interface TargetOptions {
+  /** Upstream base URL (`http:` or `https:`); its path is prepended to every proxied path. */
+  url: string | URL;
+  /** Relative share of traffic for weight-aware strategies. Positive finite number; default 1. */
+  weight?: number;
+  /** This target's own active health check instead of the pool's, or false for none; default: the pool's. */
+  healthCheck?: HealthCheckSpec | false;
+}
+
+/** A validated declaration: the target, and its own health check (`false`: none; undefined: the pool's). */
+export interface DeclaredTarget {
+  target: Target;
+  healthCheck: HealthCheckSpec | false | undefined;
+}
 
 /** What the balancer's health layers hear from the pool. */
 export interface PoolObserver {
@@ -32,6 +51,8 @@ interface Flags {
 export class Pool {
   readonly #members = new Map<string, Target>();
   readonly #flags = new Map<Target, Flags>();
+  /** Targets declared with their own health check (or `false`), kept here so `Target` needs no health types. */
+  readonly #ownChecks = new Map<Target, HealthCheckSpec | false>();
   readonly #drained = new Map<Target, (removed: boolean) => void>();
   readonly #draining = new Map<Target, Promise<boolean>>();
   readonly #panicThreshold: number;
@@ -45,6 +66,11 @@ export class Pool {
       this.#insert(parseTarget(spec, `targets[${i}]`));
     });
     this.#publish();
+  }
+
+  /** The health check `target` was declared with (`false`: none), or undefined when it uses the pool's. */
+  healthCheckOf(target: Target): HealthCheckSpec | false | undefined {
+    return this.#ownChecks.get(target);
   }
 
   /** Targets that may take new requests now; a new array after every change, never mutated. */
@@ -73,10 +99,11 @@ export class Pool {
    * discovery loop can call `add` repeatedly.
    */
   add(spec: TargetSpec): Target {
-    const fresh = parseTarget(spec, 'pool.add(target)');
+    const declared = parseTarget(spec, 'pool.add(target)');
+    const fresh = declared.target;
     const existing = this.#members.get(fresh.key);
     if (existing === undefined) {
-      this.#insert(fresh);
+      this.#insert(declared);
       logPool('added %s (weight %d)', fresh.key, fresh.weight);
       this.#observer?.added(fresh);
       this.#publish();
@@ -176,16 +203,18 @@ export class Pool {
     resolve(removed);
   }
 
-  #insert(target: Target): void {
+  #insert({ target, healthCheck }: DeclaredTarget): void {
     if (this.#members.has(target.key)) throw new TypeError(`targets: duplicate target ${target.key}`);
     this.#members.set(target.key, target);
     this.#flags.set(target, { healthy: true, ejected: false, draining: false });
+    if (healthCheck !== undefined) this.#ownChecks.set(target, healthCheck);
   }
 
   #delete(target: Target): void {
     this.#members.delete(target.key);
     this.#flags.delete(target);
     this.#observer?.removed(target);
+    this.#ownChecks.delete(target);
   }
 
   #publish(): void {
@@ -220,7 +249,7 @@ function keyOf(url: string | URL | Target): string {
 const TARGET_FIELDS = ['url', 'weight', 'healthCheck', 'backup'];
 
 /** Validates one target declaration; errors name the option they came from (`targets[0]`, `pool.add(target)`). */
-export function parseTarget(spec: TargetSpec, option: string): Target {
+export function parseTarget(spec: TargetSpec, option: string): DeclaredTarget {
   const fields = typeof spec === 'object' && spec !== null && !(spec instanceof URL) ? (spec as unknown as Record<string, unknown>) : undefined;
   if (fields !== undefined) knownKeys(fields, '', TARGET_FIELDS, option);
   const raw = fields === undefined ? spec : fields.url;
@@ -248,5 +277,5 @@ export function parseTarget(spec: TargetSpec, option: string): Target {
   ) {
     invalidOption(`${option}: healthCheck`, '', 'a health checker, a probe function or false', healthCheck);
   }
-  return new Target(url, weight, healthCheck as Target['healthCheck']);
+  return { target: new Target(url, weight), healthCheck: healthCheck as HealthCheckSpec | false | undefined };
 }

@@ -1,5 +1,3 @@
-import type { HealthCheckSpec } from './health/checker.js';
-
 /**
  * Where a target stands in its pool: `up` takes traffic; `down` failed its active health checks;
  * `ejected` failed requests and sits out an ejection (passive detection); `draining` is leaving.
@@ -9,18 +7,6 @@ export type TargetState = 'up' | 'down' | 'ejected' | 'draining';
 
 /** Weight of the latest latency sample in the moving average. */
 const EWMA_ALPHA = 0.2;
-
-/** How a target is declared: a URL, or a URL with options. */
-export type TargetSpec = string | URL | TargetOptions;
-
-export interface TargetOptions {
-  /** Upstream base URL (`http:` or `https:`); its path is prepended to every proxied path. */
-  url: string | URL;
-  /** Relative share of traffic for weight-aware strategies. Positive finite number; default 1. */
-  weight?: number;
-  /** This target's own active health check instead of the pool's, or false for none; default: the pool's. */
-  healthCheck?: HealthCheckSpec | false;
-}
 
 /**
  * One upstream server. Counters are kept by the balancer; strategies read them (and may keep
@@ -37,8 +23,6 @@ export class Target {
   weight: number;
   /** Current state; changed only through the pool so the ready snapshot follows. */
   state: TargetState = 'up';
-  /** This target's own health check (`false`: none), or undefined to use the pool's. */
-  readonly healthCheck: HealthCheckSpec | false | undefined;
   /** Requests (and open WebSocket tunnels) currently dispatched to this target. */
   inFlight = 0;
   /** Requests dispatched since the target joined the pool. */
@@ -48,12 +32,11 @@ export class Target {
   /** Exponentially weighted moving average of time to response headers, in ms; 0 before the first response. */
   latency = 0;
 
-  constructor(url: URL, weight: number, healthCheck?: HealthCheckSpec | false) {
+  constructor(url: URL, weight: number) {
     this.url = url;
     this.key = targetKey(url);
     this.configuredWeight = weight;
     this.weight = weight;
-    this.healthCheck = healthCheck;
   }
 
   /** Folds one time-to-headers sample (ms) into `latency`. */
