@@ -11,8 +11,9 @@ import { PROTECTION_OPTIONS, resolveProtection, type ProtectionOptions, type Res
 import { resolveRetryOptions, type RetryOptions, type RetryPolicy } from './proxy/retry.js';
 import type { Strategy } from './strategies/strategy.js';
 import { ResponseTransformer, type TransformBody, type TransformResponseOptions } from './proxy/transform.js';
-import type { TargetSpec } from './target.js';
 import { isDiscovery, type Discovery } from './discovery/discovery.js';
+import type { TargetSpec } from './pool.js';
+import { fail, integer, LOAD_BALANCE_OPTIONS, milliseconds } from './validate.js';
 
 /** Options of `loadBalance()`. Every one is optional but `targets`. The protection options (rate limit, caps, filters) are documented in `ProtectionOptions`. */
 export interface LoadBalanceOptions extends ProtectionOptions {
@@ -135,17 +136,6 @@ const KNOWN = new Set([
   ...PROTECTION_OPTIONS,
 ]);
 
-function fail(option: string, expected: string, value: unknown): never {
-  throw new TypeError(`loadBalance: options.${option} must be ${expected}, got ${describe(value)}`);
-}
-
-function describe(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value);
-  if (typeof value === 'function') return 'a function';
-  if (value === null || typeof value !== 'object') return String(value);
-  return Array.isArray(value) ? 'an array' : 'an object';
-}
-
 function bool(options: Record<string, unknown>, name: string, fallback: boolean): boolean {
   const value = options[name];
   if (value === undefined) return fallback;
@@ -155,9 +145,7 @@ function bool(options: Record<string, unknown>, name: string, fallback: boolean)
 
 function ms(options: Record<string, unknown>, name: string, fallback: number): number {
   const value = options[name];
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) fail(name, 'a non-negative number of milliseconds', value);
-  return value;
+  return value === undefined ? fallback : milliseconds(LOAD_BALANCE_OPTIONS, name, value);
 }
 
 function isStrategy(value: unknown): value is Strategy {
@@ -184,8 +172,7 @@ export function resolveOptions(input: LoadBalanceOptions | undefined): ResolvedO
   const targets = discovery.length === 0 ? list : list.filter((t) => !isDiscovery(t));
   const strategy = options.strategy;
   if (strategy !== undefined && !isStrategy(strategy)) fail('strategy', 'a strategy (an object with a pick() method)', strategy);
-  const retryAfter = options.retryAfter ?? 1;
-  if (typeof retryAfter !== 'number' || !Number.isInteger(retryAfter) || retryAfter < 0) fail('retryAfter', 'a non-negative integer of seconds', retryAfter);
+  const retryAfter = integer(LOAD_BALANCE_OPTIONS, 'retryAfter', options.retryAfter ?? 1, { unit: 'seconds' });
   const trustProxy = options.trustProxy ?? false;
   if (!isTrustProxy(trustProxy)) fail('trustProxy', 'a boolean, hop count, address list or function', trustProxy);
   const trustedHeader = options.trustedHeader ?? 'x-forwarded-for';

@@ -1,9 +1,36 @@
 import { logPool } from './observe/log.js';
-import { Target, targetKey, type TargetSpec, type TargetState } from './target.js';
+import type { HealthCheckSpec } from './health/checker.js';
+import { Target, targetKey, type TargetState } from './target.js';
+import { invalidOption, knownKeys } from './validate.js';
 
 const EMPTY: readonly Target[] = Object.freeze([]);
 /** A host name as it may appear in `Host`: dot-separated labels of letters, digits, `-` and `_`. */
 const HOSTNAME = /^[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62})(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62}))*$/;
+
+/** How a target is declared: a URL, or a URL with options. */
+export type TargetSpec = string | URL | TargetOptions;
+
+export interface TargetOptions {
+  /** Upstream base URL (`http:` or `https:`); its path is prepended to every proxied path. */
+  url: string | URL;
+  /** Relative share of traffic for weight-aware strategies. Positive finite number; default 1. */
+  weight?: number;
+  /** This target's own active health check instead of the pool's, or false for none; default: the pool's. */
+  healthCheck?: HealthCheckSpec | false;
+  /** A backup (NGINX/HAProxy `backup`): takes new requests only while no primary target is up; default false. */
+  backup?: boolean;
+  /**
+   * The name the target serves under when `url` names its address (DNS discovery sets it): sent in
+   * `Host` with `changeOrigin`, and the TLS server name of `https:` targets; default the URL's host name.
+   */
+  hostname?: string;
+}
+
+/** A validated declaration: the target, and its own health check (`false`: none; undefined: the pool's). */
+export interface DeclaredTarget {
+  target: Target;
+  healthCheck: HealthCheckSpec | false | undefined;
+}
 
 /** What the balancer's health layers hear from the pool. */
 export interface PoolObserver {
@@ -40,6 +67,8 @@ interface Flags {
 export class Pool {
   readonly #members = new Map<string, Target>();
   readonly #flags = new Map<Target, Flags>();
+  /** Targets declared with their own health check (or `false`), kept here so `Target` needs no health types. */
+  readonly #ownChecks = new Map<Target, HealthCheckSpec | false>();
   readonly #drained = new Map<Target, (removed: boolean) => void>();
   readonly #draining = new Map<Target, Promise<boolean>>();
   readonly #panicThreshold: number;
@@ -54,6 +83,11 @@ export class Pool {
       this.#insert(parseTarget(spec, `targets[${i}]`));
     });
     this.#publish();
+  }
+
+  /** The health check `target` was declared with (`false`: none), or undefined when it uses the pool's. */
+  healthCheckOf(target: Target): HealthCheckSpec | false | undefined {
+    return this.#ownChecks.get(target);
   }
 
   /** Targets that may take new requests now; a new array after every change, never mutated. */
@@ -87,10 +121,11 @@ export class Pool {
    * draining, so a discovery loop can call `add` repeatedly.
    */
   add(spec: TargetSpec): Target {
-    const fresh = parseTarget(spec, 'pool.add(target)');
+    const declared = parseTarget(spec, 'pool.add(target)');
+    const fresh = declared.target;
     const existing = this.#members.get(fresh.key);
     if (existing === undefined) {
-      this.#insert(fresh);
+      this.#insert(declared);
       logPool('added %s (weight %d)', fresh.key, fresh.weight);
       this.#observer?.added(fresh);
       this.#publish();
@@ -191,16 +226,18 @@ export class Pool {
     resolve(removed);
   }
 
-  #insert(target: Target): void {
+  #insert({ target, healthCheck }: DeclaredTarget): void {
     if (this.#members.has(target.key)) throw new TypeError(`targets: duplicate target ${target.key}`);
     this.#members.set(target.key, target);
     this.#flags.set(target, { healthy: true, ejected: false, draining: false });
+    if (healthCheck !== undefined) this.#ownChecks.set(target, healthCheck);
   }
 
   #delete(target: Target): void {
     this.#members.delete(target.key);
     this.#flags.delete(target);
     this.#observer?.removed(target);
+    this.#ownChecks.delete(target);
   }
 
   #publish(): void {
@@ -262,11 +299,15 @@ function keyOf(url: string | URL | Target): string {
   }
 }
 
-/** Validates one target declaration; errors name the option they came from. */
-export function parseTarget(spec: TargetSpec, option: string): Target {
-  const isObject = typeof spec === 'object' && spec !== null && !(spec instanceof URL);
-  const raw = isObject ? (spec as { url: unknown }).url : spec;
-  if (typeof raw !== 'string' && !(raw instanceof URL)) throw new TypeError(`${option}: url must be a string or URL`);
+/** The fields of a target object: any other is a typo, which must not be silently ignored. */
+const TARGET_FIELDS = ['url', 'weight', 'healthCheck', 'backup', 'hostname'];
+
+/** Validates one target declaration; errors name the option they came from (`targets[0]`, `pool.add(target)`). */
+export function parseTarget(spec: TargetSpec, option: string): DeclaredTarget {
+  const fields = typeof spec === 'object' && spec !== null && !(spec instanceof URL) ? (spec as unknown as Record<string, unknown>) : undefined;
+  if (fields !== undefined) knownKeys(fields, '', TARGET_FIELDS, option);
+  const raw = fields === undefined ? spec : fields.url;
+  if (typeof raw !== 'string' && !(raw instanceof URL)) invalidOption(`${option}: url`, '', 'a string or URL', raw);
   let url: URL;
   try {
     url = new URL(raw instanceof URL ? raw.href : raw);
@@ -279,24 +320,22 @@ export function parseTarget(spec: TargetSpec, option: string): Target {
   if (url.search !== '' || url.hash !== '' || url.username !== '' || url.password !== '') {
     throw new TypeError(`${option}: URL must not carry a query, fragment or credentials`);
   }
-  const weight = isObject ? ((spec as { weight?: unknown }).weight ?? 1) : 1;
-  if (typeof weight !== 'number' || !Number.isFinite(weight) || weight <= 0) {
-    throw new TypeError(`${option}: weight must be a positive finite number, got ${String(weight)}`);
-  }
-  const healthCheck = isObject ? (spec as { healthCheck?: unknown }).healthCheck : undefined;
+  const weight = fields?.weight ?? 1;
+  if (typeof weight !== 'number' || !Number.isFinite(weight) || weight <= 0) invalidOption(`${option}: weight`, '', 'a positive finite number', weight);
+  const healthCheck = fields?.healthCheck;
   if (
     healthCheck !== undefined &&
     healthCheck !== false &&
     typeof healthCheck !== 'function' &&
     typeof (healthCheck as { check?: unknown })?.check !== 'function'
   ) {
-    throw new TypeError(`${option}: healthCheck must be a health checker, a probe function or false`);
+    invalidOption(`${option}: healthCheck`, '', 'a health checker, a probe function or false', healthCheck);
   }
-  const backup = isObject ? ((spec as { backup?: unknown }).backup ?? false) : false;
-  if (typeof backup !== 'boolean') throw new TypeError(`${option}: backup must be a boolean, got ${String(backup)}`);
-  const hostname = isObject ? (spec as { hostname?: unknown }).hostname : undefined;
+  const backup = fields?.backup ?? false;
+  if (typeof backup !== 'boolean') invalidOption(`${option}: backup`, '', 'a boolean', backup);
+  const hostname = fields?.hostname;
   if (hostname !== undefined && (typeof hostname !== 'string' || !HOSTNAME.test(hostname))) {
     throw new TypeError(`${option}: hostname must be a DNS name, got ${JSON.stringify(hostname)}`);
   }
-  return new Target(url, weight, healthCheck as Target['healthCheck'], backup, hostname);
+  return { target: new Target(url, weight, backup, hostname as string | undefined), healthCheck: healthCheck as HealthCheckSpec | false | undefined };
 }

@@ -1,5 +1,3 @@
-import type { HealthCheckSpec } from './health/checker.js';
-
 /**
  * Where a target stands in its pool: `up` takes traffic; `down` failed its active health checks;
  * `ejected` failed requests and sits out an ejection (passive detection); `draining` is leaving.
@@ -10,25 +8,6 @@ export type TargetState = 'up' | 'down' | 'ejected' | 'draining';
 
 /** Weight of the latest latency sample in the moving average. */
 const EWMA_ALPHA = 0.2;
-
-/** How a target is declared: a URL, or a URL with options. */
-export type TargetSpec = string | URL | TargetOptions;
-
-export interface TargetOptions {
-  /** Upstream base URL (`http:` or `https:`); its path is prepended to every proxied path. */
-  url: string | URL;
-  /** Relative share of traffic for weight-aware strategies. Positive finite number; default 1. */
-  weight?: number;
-  /** This target's own active health check instead of the pool's, or false for none; default: the pool's. */
-  healthCheck?: HealthCheckSpec | false;
-  /** A backup (NGINX/HAProxy `backup`): takes new requests only while no primary target is up; default false. */
-  backup?: boolean;
-  /**
-   * The name the target serves under when `url` names its address (DNS discovery sets it): sent in
-   * `Host` with `changeOrigin`, and the TLS server name of `https:` targets; default the URL's host name.
-   */
-  hostname?: string;
-}
 
 /**
  * One upstream server. Counters are kept by the balancer; strategies read them (and may keep
@@ -47,8 +26,6 @@ export class Target {
   readonly host: string;
   /** Current state; changed only through the pool so the ready snapshot follows. */
   state: TargetState = 'up';
-  /** This target's own health check (`false`: none), or undefined to use the pool's. */
-  readonly healthCheck: HealthCheckSpec | false | undefined;
   /** A backup target: in the ready snapshot only while no primary is up (see `Pool`). */
   backup: boolean;
   /** Requests (and open WebSocket tunnels) currently dispatched to this target. */
@@ -60,13 +37,12 @@ export class Target {
   /** Exponentially weighted moving average of time to response headers, in ms; 0 before the first response. */
   latency = 0;
 
-  constructor(url: URL, weight: number, healthCheck?: HealthCheckSpec | false, backup = false, hostname?: string) {
+  constructor(url: URL, weight: number, backup = false, hostname?: string) {
     this.url = url;
     this.key = targetKey(url);
     this.host = hostname === undefined ? url.host : url.port === '' ? hostname : `${hostname}:${url.port}`;
     this.configuredWeight = weight;
     this.weight = weight;
-    this.healthCheck = healthCheck;
     this.backup = backup;
   }
 

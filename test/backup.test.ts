@@ -230,7 +230,7 @@ describe('backup targets', () => {
   test('backup must be a boolean', () => {
     assert.throws(() => loadBalance({ targets: [{ url: 'http://127.0.0.1:1', backup: 'yes' as never }] }), {
       name: 'TypeError',
-      message: 'targets[0]: backup must be a boolean, got yes',
+      message: 'targets[0]: backup must be a boolean, got "yes"',
     });
     const lb = loadBalance({ targets: ['http://127.0.0.1:1'] });
     assert.throws(() => lb.pool.add({ url: 'http://127.0.0.1:2', backup: 1 as never }), /pool\.add\(target\): backup must be a boolean, got 1/);

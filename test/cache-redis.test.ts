@@ -4,8 +4,9 @@ import { Redis } from 'ioredis';
 import { decodeEntry, encodeEntry, loadBalance, redisStore, responseCache, type CachedResponse } from 'proxy-balancer';
 import { closeAll, delay, listen, request, type TestServer } from './helpers.js';
 import { startRedisWithClient } from './redis-server.js';
+import { skipUnless } from './services.js';
 
-describe('Redis store against a real redis-server', () => {
+describe('Redis store against a real redis-server', { skip: skipUnless('redis-server') }, () => {
   let redis: Awaited<ReturnType<typeof startRedisWithClient>>;
   let client: Redis;
 
@@ -34,7 +35,7 @@ describe('Redis store against a real redis-server', () => {
   });
 
   test('entries round-trip with binary bodies, expire by TTL, and purge by prefix', async () => {
-    const store = redisStore(client, { prefix: 'test:' });
+    const store = redisStore(client, { prefix: `${redis.prefix}cache:` });
     const body = Buffer.from([0, 1, 2, 10, 13, 255, 0x0a]);
     await store.set('GET http://a/x', entry(body), 60_000, 100);
     const back = (await store.get('GET http://a/x')) as CachedResponse;
@@ -60,8 +61,8 @@ describe('Redis store against a real redis-server', () => {
       res.setHeader('cache-control', 'max-age=60');
       res.end(`shared body ${calls}`);
     });
-    const one = loadBalance({ targets: [origin.url], cache: responseCache({ store: redisStore(client) }) });
-    const two = loadBalance({ targets: [origin.url], cache: responseCache({ store: redisStore(client) }) });
+    const one = loadBalance({ targets: [origin.url], cache: responseCache({ store: redisStore(client, { prefix: redis.prefix }) }) });
+    const two = loadBalance({ targets: [origin.url], cache: responseCache({ store: redisStore(client, { prefix: redis.prefix }) }) });
     const frontOne = await listen(one);
     const frontTwo = await listen(two);
     try {

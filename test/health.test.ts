@@ -158,6 +158,47 @@ describe('active health checks through the balancer', () => {
     }
   });
 
+  test("a target's own healthCheck replaces the pool's, false turns checks off for it, and pool.add keeps them apart", async () => {
+    // Every one answers 503 on /health: only targets probed with the pool's check can go down.
+    const probed = new Map<TestServer, number>();
+    const sick = async () => {
+      const server: TestServer = await listen((req, res) => {
+        if (req.url === '/health') probed.set(server, (probed.get(server) ?? 0) + 1);
+        res.statusCode = req.url === '/health' ? 503 : 200;
+        res.end('x');
+      });
+      return server;
+    };
+    const [pooled, own, unchecked, added] = [await sick(), await sick(), await sick(), await sick()];
+    const ownProbes: string[] = [];
+    const lb = loadBalance({
+      targets: [
+        pooled.url,
+        { url: own.url, healthCheck: { interval: 10, jitter: 0, check: async (t) => (ownProbes.push(t.key), true) } },
+        { url: unchecked.url, healthCheck: false },
+      ],
+      healthCheck: httpHealthCheck({ path: '/health', interval: 10, unhealthyThreshold: 1, jitter: 0 }),
+    });
+    try {
+      lb.pool.add({ url: added.url, healthCheck: false });
+      await waitFor(() => lb.pool.get(pooled.url)!.state === 'down' && ownProbes.length >= 2);
+      await delay(50);
+      assert.deepEqual(
+        lb.pool.targets.map((t) => t.state),
+        ['down', 'up', 'up', 'up'],
+      );
+      assert.ok(probed.get(pooled)! >= 1);
+      assert.deepEqual([probed.get(own), probed.get(unchecked), probed.get(added)], [undefined, undefined, undefined], 'the pool check probed none of them');
+      assert.ok(
+        ownProbes.every((key) => key === lb.pool.get(own.url)!.key),
+        'the own probe ran for its target only',
+      );
+    } finally {
+      await lb.close();
+      await closeAll(pooled, own, unchecked, added);
+    }
+  });
+
   test("initialState 'unhealthy' holds traffic until the first check passes; firstHealthCheck() resolves after it", async () => {
     const b = await backend('b');
     const lb = loadBalance({ targets: [b.url], healthCheck: httpHealthCheck({ path: '/', interval: 100, jitter: 0, initialState: 'unhealthy' }) });

@@ -30,6 +30,11 @@ describe('runtime membership', () => {
       assert.equal(again, lb.pool.get(b!.url), 'adding a member again returns it');
       assert.equal(lb.pool.targets.length, 2);
       assert.throws(() => lb.pool.add('nope'), /pool\.add\(target\): invalid URL/);
+      assert.throws(
+        () => lb.pool.add({ url: c!.url, wieght: 2 } as never),
+        /^TypeError: pool\.add\(target\): unknown option wieght \(expected one of url, weight, healthCheck, backup, hostname\)$/,
+      );
+      assert.equal(lb.pool.get(c!.url)!.weight, 2, 'a refused add changes nothing');
     } finally {
       await lb.close();
       await closeAll(front, a, b, c);

@@ -240,12 +240,30 @@ describe('proxy options', () => {
       [{ targets: ['ftp://a.example'] }, /targets\[0\]: URL must use http: or https:/],
       [{ targets: [{ url: 'http://a.example', weight: -1 }] }, /targets\[0\]: weight must be a positive/],
       [{ targets: [{ url: 'http://a.example', weight: Number.NaN }] }, /targets\[0\]: weight/],
+      [{ targets: [{ url: 'http://a.example', bakup: true }] }, /^targets\[0\]: unknown option bakup \(expected one of url, weight, healthCheck, backup, hostname\)$/],
+      [{ targets: [{ weight: 2 }] }, /^targets\[0\]: url must be a string or URL, got undefined$/],
+      [
+        { targets: [{ url: 'http://a.example', healthCheck: 'yes' }] },
+        /^targets\[0\]: healthCheck must be a health checker, a probe function or false, got "yes"$/,
+      ],
       [{ targets: ['http://a.example', 'http://a.example/'] }, /duplicate target/],
       [{ targets: ['http://a.example'], strategy: 'roundRobin' }, /options\.strategy/],
       [{ targets: ['http://a.example'], strategy: {} }, /options\.strategy/],
       [{ targets: ['http://a.example'], proxyTimeout: -5 }, /options\.proxyTimeout/],
       [{ targets: ['http://a.example'], timeout: '5s' }, /options\.timeout/],
       [{ targets: ['http://a.example'], retryAfter: 1.5 }, /options\.retryAfter/],
+      [{ targets: ['http://a.example'], retryAfter: -1 }, /^loadBalance: options\.retryAfter must be a non-negative integer of seconds, got -1$/],
+      [{ targets: ['http://a.example'], proxyTimeout: '5s' }, /^loadBalance: options\.proxyTimeout must be a non-negative number of milliseconds, got "5s"$/],
+      [{ targets: ['http://a.example'], outlierDetection: 5 }, /^loadBalance: options\.outlierDetection must be an object or false, got 5$/],
+      [
+        { targets: ['http://a.example'], outlierDetection: { maxEjectionPercent: 101 } },
+        /^loadBalance: options\.outlierDetection\.maxEjectionPercent must be an integer from 1 to 100, got 101$/,
+      ],
+      [
+        { targets: ['http://a.example'], outlierDetection: { baseEjectionTime: 0 } },
+        /^loadBalance: options\.outlierDetection\.baseEjectionTime must be a positive integer of milliseconds, got 0$/,
+      ],
+      [{ targets: ['http://a.example'], outlierDetection: { count5xx: 1 } }, /^loadBalance: options\.outlierDetection\.count5xx must be a boolean, got 1$/],
       [{ targets: ['http://a.example'], trustProxy: 1.5 }, /options\.trustProxy/],
       [{ targets: ['http://a.example'], trustProxy: ['not-an-ip'] }, /trustProxy/],
       [{ targets: ['http://a.example'], trustedHeader: 'x-real-ip' }, /options\.trustedHeader/],
@@ -261,6 +279,7 @@ describe('proxy options', () => {
         `${JSON.stringify(options)} → ${message}`,
       );
     }
+    assert.throws(() => loadBalance(5 as never), /^TypeError: loadBalance: options must be an object, got 5$/);
     assert.doesNotThrow(() => loadBalance({ targets: [], dynamic: true }).close());
   });
 });

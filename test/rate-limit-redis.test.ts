@@ -4,9 +4,10 @@ import { Redis } from 'ioredis';
 import { loadBalance, redisRateLimitStore, type LoadBalanceOptions } from 'proxy-balancer';
 import { backend, closeAll, listen, request, type TestServer } from './helpers.js';
 import { startRedisWithClient } from './redis-server.js';
+import { skipUnless } from './services.js';
 
-// Against a real redis-server on an ephemeral port; a missing binary fails the file (startRedis throws).
-describe('Redis rate-limit store', () => {
+// Against a real redis-server (spawned on an ephemeral port, or REDIS_URL's with keys under a per-file prefix).
+describe('Redis rate-limit store', { skip: skipUnless('redis-server') }, () => {
   let redis: Awaited<ReturnType<typeof startRedisWithClient>>;
   let client: Redis;
 
@@ -25,7 +26,7 @@ describe('Redis rate-limit store', () => {
   }
 
   test('takes are atomic: 60 concurrent takes on a 10-token bucket allow exactly 10', async () => {
-    const store = redisRateLimitStore(client, { prefix: 'test:atomic:' });
+    const store = redisRateLimitStore(client, { prefix: `${redis.prefix}atomic:` });
     const bucket = { capacity: 10, refillPerMs: 10 / 60_000 };
     const results = await Promise.all(Array.from({ length: 60 }, () => store.take('k', 1, Date.now(), bucket)));
     assert.equal(results.filter((r) => r.allowed).length, 10);
@@ -35,23 +36,24 @@ describe('Redis rate-limit store', () => {
   });
 
   test('idle keys expire once their bucket would be full again', async () => {
-    const store = redisRateLimitStore(client, { prefix: 'test:ttl:' });
+    const store = redisRateLimitStore(client, { prefix: `${redis.prefix}ttl:` });
     await store.take('k', 1, Date.now(), { capacity: 5, refillPerMs: 1 / 1000 });
-    const ttl = await client.pttl('test:ttl:k');
+    const ttl = await client.pttl(`${redis.prefix}ttl:k`);
     assert.ok(ttl > 0 && ttl <= 1000, `pttl ${ttl}`);
   });
 
   test('falls back to EVAL when the server lost its script cache', async () => {
-    const store = redisRateLimitStore(client, { prefix: 'test:noscript:' });
+    const store = redisRateLimitStore(client, { prefix: `${redis.prefix}noscript:` });
     const bucket = { capacity: 2, refillPerMs: 1 / 60_000 };
     assert.equal((await store.take('k', 1, Date.now(), bucket)).allowed, true);
+    // Flushes the whole server's script cache (also on a shared REDIS_URL server): other users just fall back to EVAL once.
     await client.script('FLUSH');
     assert.equal((await store.take('k', 1, Date.now(), bucket)).remaining, 0);
   });
 
   test('two balancer instances sharing Redis share one limit per client', async () => {
-    const a = await balancer({ rateLimit: { limit: 3, store: redisRateLimitStore(client, { prefix: 'test:shared:' }) } });
-    const b = await balancer({ rateLimit: { limit: 3, store: redisRateLimitStore(client, { prefix: 'test:shared:' }) } });
+    const a = await balancer({ rateLimit: { limit: 3, store: redisRateLimitStore(client, { prefix: `${redis.prefix}shared:` }) } });
+    const b = await balancer({ rateLimit: { limit: 3, store: redisRateLimitStore(client, { prefix: `${redis.prefix}shared:` }) } });
     try {
       const statuses = [];
       for (const front of [a.front, b.front, a.front, b.front, a.front]) statuses.push((await request(`${front.url}/`)).status);

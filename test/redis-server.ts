@@ -1,21 +1,35 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { Redis } from 'ioredis';
 
-/** A real redis-server on 127.0.0.1 for the duration of a test file. */
+/** A Redis server for the duration of a test file: one spawned here, or the one `REDIS_URL` names. */
 export interface RedisServer {
   url: string;
   port: number;
+  /**
+   * Prefix for every key the test file writes (`pb-test:<random>:`), unique per `startRedis()`, so
+   * test files can share one `REDIS_URL` server with each other and with whatever else lives there.
+   */
+  prefix: string;
+  /** Stops the spawned server; on a `REDIS_URL` server, deletes the keys under `prefix` instead. */
   stop(): Promise<void>;
 }
 
 /**
- * Starts redis-server on a free port, without persistence. Throws (failing the test, never
- * skipping it) when the binary is missing: `.ci/run` installs it, so a missing one is a broken setup.
+ * A Redis server for one test file. With `REDIS_URL` set, that server (its keys are isolated by
+ * `prefix` and removed by `stop()`); otherwise a redis-server spawned on a free port, without
+ * persistence. Guard the file with `skipUnless('redis-server')`: this throws when neither exists.
  */
 export async function startRedis(): Promise<RedisServer> {
+  const prefix = `pb-test:${randomBytes(6).toString('hex')}:`;
+  const external = process.env.REDIS_URL;
+  if (external !== undefined) {
+    const url = new URL(external);
+    return { url: external, port: Number(url.port || 6379), prefix, stop: () => deleteKeys(external, prefix) };
+  }
   if (spawnSync('redis-server', ['--version']).error) {
-    throw new Error('redis-server is not installed: the Redis tests need a real server (apt-get install redis-server; .ci/run does this)');
+    throw new Error('redis-server is not installed (apt-get install redis-server, or set REDIS_URL); guard the test with skipUnless');
   }
   const port = await freePort();
   const child: ChildProcess = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
@@ -25,6 +39,7 @@ export async function startRedis(): Promise<RedisServer> {
   return {
     url: `redis://127.0.0.1:${port}`,
     port,
+    prefix,
     stop: () =>
       new Promise((resolve) => {
         if (child.exitCode !== null) return resolve();
@@ -32,6 +47,22 @@ export async function startRedis(): Promise<RedisServer> {
         child.kill('SIGTERM');
       }),
   };
+}
+
+/** Deletes every key under `prefix` (SCAN, never KEYS, so a busy shared server is not blocked). */
+async function deleteKeys(url: string, prefix: string): Promise<void> {
+  const client = new Redis(url, { lazyConnect: true });
+  await client.connect();
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
+      cursor = next;
+      if (keys.length > 0) await client.del(...keys);
+    } while (cursor !== '0');
+  } finally {
+    await client.quit();
+  }
 }
 
 function freePort(): Promise<number> {
@@ -59,14 +90,15 @@ async function waitForPort(port: number): Promise<void> {
   throw new Error(`redis-server did not start on port ${port}`);
 }
 
-/** A redis-server and a connected ioredis client for it; `stop()` quits the client (disconnect() would leave a 2 s timer) and the server. */
-export async function startRedisWithClient(): Promise<{ server: RedisServer; client: Redis; stop(): Promise<void> }> {
+/** A Redis server and a connected ioredis client for it; `stop()` quits the client (disconnect() would leave a 2 s timer) and the server. */
+export async function startRedisWithClient(): Promise<{ server: RedisServer; client: Redis; prefix: string; stop(): Promise<void> }> {
   const server = await startRedis();
   const client = new Redis(server.url, { lazyConnect: true });
   await client.connect();
   return {
     server,
     client,
+    prefix: server.prefix,
     stop: async () => {
       await client.quit();
       await server.stop();

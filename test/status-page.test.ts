@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,11 +8,9 @@ import express from 'express';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { httpHealthCheck, loadBalance, responseCache, type StatusSnapshot } from 'proxy-balancer';
 import { closeAll, delay, listen, request, type TestServer } from './helpers.js';
+import { chromiumPath, skipUnless } from './services.js';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const ARTIFACTS = new URL('artifacts/', import.meta.url);
-// CI installs chromium (.ci/run); elsewhere the browser test is skipped when it is missing.
-const noBrowser = !existsSync(CHROMIUM) && !process.env.CI ? `no Chromium at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)` : false;
 
 /** A backend answering after `ms` (a little jitter, so latency sparklines have a shape). */
 function slowBackend(name: string, ms: number): Promise<TestServer> {
@@ -131,7 +129,10 @@ describe('lb.statusPage()', () => {
     }
   });
 
-  test('in headless Chromium: every target up, then a killed backend shown down within seconds', { skip: noBrowser, timeout: 60_000 }, async () => {
+  test('in headless Chromium: every target up, then a killed backend shown down within seconds', {
+    skip: skipUnless('chromium'),
+    timeout: 60_000,
+  }, async () => {
     const a = await slowBackend('a', 12);
     const b = await slowBackend('b', 30);
     const c = await slowBackend('c', 20);
@@ -164,7 +165,7 @@ describe('lb.statusPage()', () => {
     try {
       await lb.firstHealthCheck();
       context = await chromium.launchPersistentContext(userDataDir, {
-        executablePath: CHROMIUM,
+        executablePath: chromiumPath(),
         headless: true,
         args: [
           '--headless',

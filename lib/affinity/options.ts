@@ -1,4 +1,4 @@
-import { fail, knownKeys } from '../protect/validate.js';
+import { fail, knownKeys } from '../validate.js';
 
 /**
  * Session affinity by cookie (HAProxy `cookie … insert`, NGINX `sticky cookie`, Envoy stateful

@@ -9,6 +9,7 @@ import { sharedHeaders } from './private-cookie.js';
 import { freshnessLifetime, mayServeOnError, parseCacheControl, parseDate, storability, usability, type Directives } from './policy.js';
 import { serveEntry } from './serve.js';
 import { entrySize, isVaryIndex, type CachedResponse, type CacheEntry, type CacheStore } from './store.js';
+import { integer } from '../validate.js';
 
 const log = createDebug('proxy-balancer:cache');
 
@@ -407,9 +408,7 @@ export class ResponseCache implements CaptureOwner {
 }
 
 function positiveInteger(name: string, value: unknown, allowZero = false): void {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < (allowZero ? 0 : 1)) {
-    throw new TypeError(`responseCache: options.${name} must be a ${allowZero ? 'non-negative' : 'positive'} integer, got ${String(value)}`);
-  }
+  integer('responseCache: options', name, value, { min: allowZero ? 0 : 1 });
 }
 
 function isPromise<T>(value: T | Promise<T>): value is Promise<T> {

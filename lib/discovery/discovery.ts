@@ -1,4 +1,4 @@
-import type { TargetSpec } from '../target.js';
+import type { TargetSpec } from '../pool.js';
 
 /**
  * A source of targets that change at run time: DNS (`dnsTargets()`), or your own fed by Consul,

@@ -1,7 +1,7 @@
 import { promises as dns, type RecordWithTtl, type SrvRecord } from 'node:dns';
 import { isIP } from 'node:net';
-import { invalidOption } from '../health/monitor.js';
-import type { TargetOptions } from '../target.js';
+import { invalidOption } from '../validate.js';
+import type { TargetOptions } from '../pool.js';
 import type { Discovery, DiscoveryListener } from './discovery.js';
 
 /** Options of `dnsTargets()`. */

@@ -1,6 +1,5 @@
 import createDebug from 'debug';
-import { parseTarget, type Pool } from '../pool.js';
-import type { TargetOptions, TargetSpec } from '../target.js';
+import { parseTarget, type Pool, type TargetOptions, type TargetSpec } from '../pool.js';
 import type { Discovery, DiscoveryListener } from './discovery.js';
 
 /** Sets received, targets added and drained, failed rounds and the set kept. */
@@ -90,7 +89,7 @@ class Feed implements DiscoveryListener {
     if (!Array.isArray(targets)) throw new TypeError(`${this.stats.name}: update() takes an array of targets, got ${typeof targets}`);
     const next = new Map<string, TargetOptions>();
     targets.forEach((spec, i) => {
-      const target = parseTarget(spec, `${this.stats.name}: targets[${i}]`);
+      const { target } = parseTarget(spec, `${this.stats.name}: targets[${i}]`);
       const seen = next.get(target.key);
       const options = typeof spec === 'object' && !(spec instanceof URL) ? spec : { url: spec };
       next.set(target.key, seen === undefined ? options : { ...seen, weight: (seen.weight ?? 1) + target.configuredWeight });

@@ -2,7 +2,8 @@ import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
 import type { Target } from '../target.js';
 import type { HealthCheckSchedule, HealthChecker } from './checker.js';
-import { invalidOption, validateSchedule } from './monitor.js';
+import { invalidOption } from '../validate.js';
+import { validateSchedule } from './monitor.js';
 
 export interface HttpHealthCheckOptions extends HealthCheckSchedule {
   /**

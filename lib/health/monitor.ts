@@ -1,5 +1,6 @@
 import createDebug from 'debug';
 import type { Target } from '../target.js';
+import { describeValue, integer, invalidOption, milliseconds } from '../validate.js';
 import type { CheckResult, HealthCheckSchedule, HealthCheckSpec, HealthProbe } from './checker.js';
 
 /** Probe results, failures and up/down transitions. */
@@ -33,47 +34,20 @@ const DEFAULTS: Required<HealthCheckSchedule> = {
 
 /** setTimeout fires at once (with a warning) beyond this many ms, which would turn a typo into a probe storm. */
 const MAX_DELAY = 2 ** 31 - 1;
+const DELAY = { positive: true, max: MAX_DELAY };
 
 const TIMED_OUT = Symbol('timed out');
-
-/** Throws the library's usual TypeError: `<prefix>.<name> must be <expected>, got <value>`. */
-export function invalidOption(prefix: string, name: string, expected: string, value: unknown): never {
-  throw new TypeError(`${prefix}${name ? `.${name}` : ''} must be ${expected}, got ${describeValue(value)}`);
-}
-
-export function describeValue(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value);
-  if (typeof value === 'function') return 'a function';
-  if (value instanceof RegExp) return String(value);
-  if (value === null || typeof value !== 'object') return String(value);
-  return Array.isArray(value) ? 'an array' : 'an object';
-}
-
-function milliseconds(source: Record<string, unknown>, prefix: string, name: string): void {
-  const value = source[name];
-  if (value === undefined) return;
-  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0 || value > MAX_DELAY) {
-    invalidOption(prefix, name, `a positive number of milliseconds (at most ${MAX_DELAY})`, value);
-  }
-}
-
-function count(source: Record<string, unknown>, prefix: string, name: string): void {
-  const value = source[name];
-  if (value === undefined) return;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) invalidOption(prefix, name, 'a positive integer', value);
-}
 
 /**
  * Validates the schedule fields of `source` and returns only those that are set, so defaults stay
  * in one place (`normalizeChecker`). `prefix` names the source in errors, e.g. 'httpHealthCheck: options'.
  */
 export function validateSchedule(source: HealthCheckSchedule, prefix: string): HealthCheckSchedule {
-  const record = source as Record<string, unknown>;
-  milliseconds(record, prefix, 'interval');
-  milliseconds(record, prefix, 'timeout');
-  count(record, prefix, 'healthyThreshold');
-  count(record, prefix, 'unhealthyThreshold');
-  const { jitter, initialState } = source;
+  const { interval, timeout, healthyThreshold, unhealthyThreshold, jitter, initialState } = source;
+  if (interval !== undefined) milliseconds(prefix, 'interval', interval, DELAY);
+  if (timeout !== undefined) milliseconds(prefix, 'timeout', timeout, DELAY);
+  if (healthyThreshold !== undefined) integer(prefix, 'healthyThreshold', healthyThreshold, { min: 1 });
+  if (unhealthyThreshold !== undefined) integer(prefix, 'unhealthyThreshold', unhealthyThreshold, { min: 1 });
   if (jitter !== undefined && (typeof jitter !== 'number' || !(jitter >= 0 && jitter <= 1))) {
     invalidOption(prefix, 'jitter', 'a number from 0 to 1', jitter);
   }

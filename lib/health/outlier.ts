@@ -1,7 +1,7 @@
 import createDebug from 'debug';
 import type { Pool } from '../pool.js';
 import type { Target } from '../target.js';
-import { describeValue } from './monitor.js';
+import { fail, type IntegerRange, integer } from '../validate.js';
 
 const log = createDebug('proxy-balancer:health');
 
@@ -56,27 +56,19 @@ interface Record extends OutlierStatus {
 export function resolveOutlierOptions(input: unknown): ResolvedOutlierOptions | undefined {
   if (input === false) return undefined;
   const options = (input ?? {}) as OutlierDetectionOptions;
-  if (typeof options !== 'object' || options === null) throw new TypeError('loadBalance: options.outlierDetection must be an object or false');
-  const count = (name: keyof OutlierDetectionOptions, fallback: number, max = Number.MAX_SAFE_INTEGER): number => {
-    const value = options[name] ?? fallback;
-    if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > max) {
-      throw new TypeError(`loadBalance: options.outlierDetection.${name} must be an integer from 1 to ${max}, got ${String(value)}`);
-    }
-    return value;
-  };
-  const flag = (name: 'count5xx' | 'unejectOnHealthCheck', fallback: boolean): boolean => {
-    const value = options[name] ?? fallback;
-    if (typeof value !== 'boolean') throw new TypeError(`loadBalance: options.outlierDetection.${name} must be a boolean, got ${describeValue(value)}`);
-    return value;
-  };
-  const count5xx = flag('count5xx', false);
-  const unejectOnHealthCheck = flag('unejectOnHealthCheck', true);
+  if (typeof options !== 'object' || options === null) fail('outlierDetection', 'an object or false', options);
+  const count = (name: keyof OutlierDetectionOptions, fallback: number, range: IntegerRange = {}): number =>
+    integer('loadBalance: options.outlierDetection', name, options[name] ?? fallback, { min: 1, ...range });
+  const count5xx = options.count5xx ?? false;
+  if (typeof count5xx !== 'boolean') fail('outlierDetection.count5xx', 'a boolean', count5xx);
+  const unejectOnHealthCheck = options.unejectOnHealthCheck ?? true;
+  if (typeof unejectOnHealthCheck !== 'boolean') fail('outlierDetection.unejectOnHealthCheck', 'a boolean', unejectOnHealthCheck);
   return {
-    consecutiveFailures: count('consecutiveFailures', 3),
+    consecutiveFailures: count('consecutiveFailures', 3, { unit: 'failures' }),
     count5xx,
-    baseEjectionTime: count('baseEjectionTime', 10_000),
-    maxEjectionTime: count('maxEjectionTime', 300_000),
-    maxEjectionPercent: count('maxEjectionPercent', 50, 100),
+    baseEjectionTime: count('baseEjectionTime', 10_000, { unit: 'milliseconds' }),
+    maxEjectionTime: count('maxEjectionTime', 300_000, { unit: 'milliseconds' }),
+    maxEjectionPercent: count('maxEjectionPercent', 50, { max: 100 }),
     unejectOnHealthCheck,
   };
 }

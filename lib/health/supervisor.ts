@@ -99,7 +99,7 @@ export class HealthSupervisor implements PoolObserver {
   }
 
   added(target: Target): void {
-    const spec = target.healthCheck;
+    const spec = this.#pool.healthCheckOf(target);
     const checker = spec === false ? undefined : spec === undefined ? this.#checker : normalizeChecker(spec, `healthCheck of ${target.key}`);
     if (checker !== undefined) this.#pool.setHealthy(target, this.#monitor.watch(target, checker));
     if (this.#started && target.state === 'up') this.#slowStart?.begin(target);

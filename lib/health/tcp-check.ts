@@ -1,7 +1,8 @@
 import net from 'node:net';
 import type { Target } from '../target.js';
 import type { HealthCheckSchedule, HealthChecker } from './checker.js';
-import { invalidOption, validateSchedule } from './monitor.js';
+import { invalidOption } from '../validate.js';
+import { validateSchedule } from './monitor.js';
 
 export interface TcpHealthCheckOptions extends HealthCheckSchedule {
   /** Bytes written once connected (a string is sent as UTF-8). Without `expect`, the check passes once they are written. */

@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Pool } from '../pool.js';
 import type { BalancerStats } from './stats.js';
 import type { Target, TargetState } from '../target.js';
+import { fail } from '../validate.js';
 import { isLabelName, PROMETHEUS_CONTENT_TYPE, renderExposition, type Labels, type MetricFamily, type MetricType, type Sample } from './exposition.js';
 import { CODE_CLASSES, DEFAULT_BUCKETS, METHODS, type MetricsRecorder, type TargetSeries } from './recorder.js';
 import { refusedMethod } from './read-only.js';
@@ -117,19 +118,21 @@ export const FAMILIES = {
   ),
 } as const;
 
+const FN = 'lb.metrics';
+
 /** Checks `lb.metrics()` options; a TypeError names the bad one. */
 export function validateMetricsOptions(input: unknown): MetricsOptions {
   if (input === undefined) return {};
-  if (typeof input !== 'object' || input === null) throw new TypeError('lb.metrics: options must be an object');
+  if (typeof input !== 'object' || input === null) fail('', 'an object', input, FN);
   for (const name of Object.keys(input)) if (!OPTIONS.has(name)) throw new TypeError(`lb.metrics: unknown option ${JSON.stringify(name)}`);
   const options = input as MetricsOptions;
   const labels = options.labels;
   if (labels !== undefined) {
-    if (typeof labels !== 'object' || labels === null) throw new TypeError('lb.metrics: options.labels must be an object of label names to string values');
+    if (typeof labels !== 'object' || labels === null) fail('labels', 'an object of label names to string values', labels, FN);
     for (const [name, value] of Object.entries(labels)) {
       if (!isLabelName(name) || RESERVED_LABELS.has(name))
         throw new TypeError(`lb.metrics: options.labels: ${JSON.stringify(name)} is not a usable label name`);
-      if (typeof value !== 'string') throw new TypeError(`lb.metrics: options.labels.${name} must be a string`);
+      if (typeof value !== 'string') fail(`labels.${name}`, 'a string', value, FN);
     }
   }
   const buckets = options.buckets;
@@ -138,14 +141,14 @@ export function validateMetricsOptions(input: unknown): MetricsOptions {
       Array.isArray(buckets) &&
       buckets.length > 0 &&
       buckets.every((b, i) => typeof b === 'number' && Number.isFinite(b) && b > 0 && (i === 0 || b > buckets[i - 1]!));
-    if (!ok) throw new TypeError('lb.metrics: options.buckets must be a non-empty ascending array of positive numbers of seconds');
+    if (!ok) fail('buckets', 'a non-empty ascending array of positive numbers of seconds', buckets, FN);
   }
   const registry = options.registry;
   if (
     registry !== undefined &&
     (typeof registry?.registerMetric !== 'function' || typeof registry.metrics !== 'function' || typeof registry.removeSingleMetric !== 'function')
   ) {
-    throw new TypeError('lb.metrics: options.registry must be a prom-client Registry');
+    fail('registry', 'a prom-client Registry', registry, FN);
   }
   return options;
 }

@@ -4,6 +4,7 @@ import type { CheckResult } from '../health/checker.js';
 import type { CacheStats } from '../cache/response-cache.js';
 import type { DiscoveryStats } from '../discovery/feed.js';
 import type { TargetState } from '../target.js';
+import { fail } from '../validate.js';
 import type { MetricsFeatures, MetricsSubject } from './metrics.js';
 import type { Sampler } from './sampler.js';
 import { STATUS_CSS, STATUS_JS } from './status-assets.js';
@@ -86,12 +87,12 @@ const OPTIONS = new Set(['title', 'refreshMs']);
 
 export function validateStatusPageOptions(input: unknown): Required<StatusPageOptions> {
   if (input === undefined) input = {};
-  if (typeof input !== 'object' || input === null) throw new TypeError('lb.statusPage: options must be an object');
+  if (typeof input !== 'object' || input === null) fail('', 'an object', input, 'lb.statusPage');
   for (const name of Object.keys(input)) if (!OPTIONS.has(name)) throw new TypeError(`lb.statusPage: unknown option ${JSON.stringify(name)}`);
   const { title = 'proxy-balancer', refreshMs = 2000 } = input as StatusPageOptions;
-  if (typeof title !== 'string') throw new TypeError('lb.statusPage: options.title must be a string');
+  if (typeof title !== 'string') fail('title', 'a string', title, 'lb.statusPage');
   if (typeof refreshMs !== 'number' || !Number.isFinite(refreshMs) || refreshMs < 250)
-    throw new TypeError('lb.statusPage: options.refreshMs must be a number of milliseconds, at least 250');
+    fail('refreshMs', 'a number of milliseconds, at least 250', refreshMs, 'lb.statusPage');
   return { title, refreshMs };
 }
 

@@ -1,4 +1,5 @@
 import { BlockList, isIP } from 'node:net';
+import { fail } from '../validate.js';
 
 /** Client addresses let in or kept out, as addresses or CIDR ranges, IPv4 or IPv6. */
 export interface IpFilterOptions {
@@ -34,9 +35,7 @@ export class IpFilter {
 const DIGITS = /^\d{1,3}$/;
 
 function compile(entries: unknown, option: string): BlockList {
-  if (!Array.isArray(entries) || !entries.every((e) => typeof e === 'string')) {
-    throw new TypeError(`loadBalance: options.${option} must be an array of addresses or CIDR ranges`);
-  }
+  if (!Array.isArray(entries) || !entries.every((e) => typeof e === 'string')) fail(option, 'an array of addresses or CIDR ranges', entries);
   const list = new BlockList();
   for (const entry of entries as string[]) {
     const slash = entry.indexOf('/');

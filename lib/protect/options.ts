@@ -4,7 +4,7 @@ import { IpFilter, type IpFilterOptions } from './ip-filter.js';
 import { PathRewriter, type PathRewrite } from './path-rewrite.js';
 import { RateLimiter, type RateLimitOptions } from './rate-limit.js';
 import { MethodFilter } from './request-limits.js';
-import { count, fail, knownKeys } from './validate.js';
+import { count, fail, knownKeys } from '../validate.js';
 
 /**
  * The protection options of `loadBalance()`. Each is off unless set. Always on, whatever the

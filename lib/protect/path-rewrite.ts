@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { Rejection } from './reject.js';
-import { fail } from './validate.js';
+import { fail } from '../validate.js';
 
 /**
  * Public path prefixes mapped to upstream ones: `{ '/api': '/internal/v2' }` sends `/api/users?id=1`

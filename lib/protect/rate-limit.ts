@@ -4,7 +4,7 @@ import { clientKey } from './client-key.js';
 import type { Rejection } from './reject.js';
 import type { RateLimitResult, RateLimitStore, TokenBucket } from './rate-limit-store.js';
 import { MemoryRateLimitStore } from './token-bucket-store.js';
-import { fail as failOption, isPositiveInteger, knownKeys } from './validate.js';
+import { fail as failOption, isPositiveInteger, knownKeys } from '../validate.js';
 
 /**
  * Token-bucket rate limiting per key (NGINX `limit_req`, Envoy's local rate limit): each key's

@@ -1,5 +1,5 @@
 import type { Server } from 'node:http';
-import { fail, knownKeys } from './validate.js';
+import { fail, knownKeys } from '../validate.js';
 
 /** Timeouts against slow clients for `serverTimeouts()`; every value in ms. */
 export interface ServerTimeoutOptions {
@@ -25,7 +25,7 @@ export function serverTimeouts<S extends Server>(server: S, options: ServerTimeo
   if (typeof server !== 'object' || server === null || typeof (server as Server).listen !== 'function' || !('headersTimeout' in server)) {
     throw new TypeError('serverTimeouts: server must be an http.Server or https.Server');
   }
-  if (typeof options !== 'object' || options === null) throw new TypeError('serverTimeouts: options must be an object');
+  if (typeof options !== 'object' || options === null) fail('', 'an object', options, 'serverTimeouts');
   knownKeys(options as Record<string, unknown>, '', Object.keys(DEFAULTS), 'serverTimeouts');
   const values = { ...DEFAULTS };
   for (const name of Object.keys(DEFAULTS) as Array<keyof typeof DEFAULTS>) {

@@ -1,4 +1,5 @@
 import { LRUCache } from 'lru-cache';
+import { integer } from '../validate.js';
 import type { RateLimitResult, RateLimitStore, TokenBucket } from './rate-limit-store.js';
 
 export interface MemoryRateLimitStoreOptions {
@@ -21,9 +22,7 @@ export class MemoryRateLimitStore implements RateLimitStore {
 
   constructor(options: MemoryRateLimitStoreOptions = {}) {
     const maxKeys = options.maxKeys ?? 10_000;
-    if (typeof maxKeys !== 'number' || !Number.isInteger(maxKeys) || maxKeys < 1) {
-      throw new TypeError(`memoryRateLimitStore: maxKeys must be a positive integer, got ${String(maxKeys)}`);
-    }
+    integer('memoryRateLimitStore: options', 'maxKeys', maxKeys, { min: 1 });
     this.#buckets = new LRUCache({ max: maxKeys });
   }
 

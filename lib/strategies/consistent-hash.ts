@@ -3,6 +3,7 @@ import { clientIp } from '../proxy/client-ip.js';
 import { hash32, hash32Words } from './hash.js';
 import type { Strategy } from './strategy.js';
 import type { Target } from '../target.js';
+import { fail, integer } from '../validate.js';
 
 /**
  * What a request is hashed on: `'path'` is the path of `req.url` without the query, `'url'` is
@@ -148,19 +149,13 @@ function radixPass(fromKeys: Uint32Array, fromValues: Uint32Array, toKeys: Uint3
 }
 
 export function consistentHash(options: ConsistentHashOptions): Strategy {
-  if (typeof options !== 'object' || options === null) {
-    throw new TypeError('consistentHash: options must be an object with a key');
-  }
+  if (typeof options !== 'object' || options === null) fail('', 'an object with a key', options, 'consistentHash');
   return new ConsistentHash('consistent-hash', keyReader(options.key), replicasOption(options.replicas, 'consistentHash'));
 }
 
 /** Validates `replicas` for `factory`; undefined means the default. */
 export function replicasOption(replicas: unknown, factory: string): number {
-  if (replicas === undefined) return DEFAULT_REPLICAS;
-  if (typeof replicas !== 'number' || !Number.isInteger(replicas) || replicas <= 0) {
-    throw new TypeError(`${factory}: options.replicas must be a positive integer, got ${String(replicas)}`);
-  }
-  return replicas;
+  return replicas === undefined ? DEFAULT_REPLICAS : integer(`${factory}: options`, 'replicas', replicas, { min: 1 });
 }
 
 /** Turns a `HashKey` option into a reader, once, so nothing is decided per request. */
@@ -174,7 +169,7 @@ function keyReader(key: HashKey): KeyReader {
     if (isName(header) && cookie === undefined) return headerReader(header.toLowerCase());
     if (isName(cookie) && header === undefined) return cookieReader(cookie);
   }
-  throw new TypeError("consistentHash: options.key must be 'path', 'url', 'ip', { header: name }, { cookie: name } or a function");
+  return fail('key', "'path', 'url', 'ip', { header: name }, { cookie: name } or a function", key, 'consistentHash');
 }
 
 function isName(value: unknown): value is string {

@@ -1,0 +1,85 @@
+/**
+ * Option validation for every factory that reads options, so every invalid option gets the same
+ * TypeError naming the option, what it must be and what it got:
+ * `loadBalance: options.proxyTimeout must be a non-negative number of milliseconds, got -5`.
+ */
+
+/** Where a factory's options are named in errors: `<fn>: options`. */
+export const LOAD_BALANCE_OPTIONS = 'loadBalance: options';
+
+/**
+ * Throws `<prefix>.<name> must be <expected>, got <value>`. `prefix` names the options object
+ * ('httpHealthCheck: options'), `name` the option under it ('' for the object itself).
+ */
+export function invalidOption(prefix: string, name: string, expected: string, value: unknown): never {
+  throw new TypeError(`${prefix}${name ? `.${name}` : ''} must be ${expected}, got ${describeValue(value)}`);
+}
+
+/** {@link invalidOption} for option `option` (a dotted path, '' for the object itself) of factory `fn`. */
+export function fail(option: string, expected: string, value: unknown, fn = 'loadBalance'): never {
+  return invalidOption(`${fn}: options`, option, expected, value);
+}
+
+/** How a rejected value appears in a message: strings quoted, objects by kind (never their contents). */
+export function describeValue(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'function') return 'a function';
+  if (value instanceof RegExp) return String(value);
+  if (value === null || typeof value !== 'object') return String(value);
+  return Array.isArray(value) ? 'an array' : 'an object';
+}
+
+export function isPositiveInteger(value: unknown): value is number {
+  return typeof value === 'number' && Number.isInteger(value) && value > 0;
+}
+
+/** Bounds of an integer option; `unit` ends its wording: 'a non-negative integer of bytes'. */
+export interface IntegerRange {
+  /** Smallest allowed value; default 0. */
+  min?: number;
+  /** Largest allowed value; default none. */
+  max?: number;
+  /** What the integer counts, for the message. */
+  unit?: string;
+}
+
+/** Returns `value` if it is an integer within `range`, else throws naming `<prefix>.<name>`. */
+export function integer(prefix: string, name: string, value: unknown, { min = 0, max, unit }: IntegerRange = {}): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || (max !== undefined && value > max)) {
+    const kind =
+      max !== undefined
+        ? `an integer from ${min} to ${max}`
+        : min === 0
+          ? 'a non-negative integer'
+          : min === 1
+            ? 'a positive integer'
+            : `an integer of at least ${min}`;
+    invalidOption(prefix, name, unit === undefined ? kind : `${kind} of ${unit}`, value);
+  }
+  return value;
+}
+
+/**
+ * Returns `value` if it is a finite number of milliseconds (above 0 when `positive`, else 0 or
+ * more; at most `max` when given), else throws naming `<prefix>.<name>`.
+ */
+export function milliseconds(prefix: string, name: string, value: unknown, { positive = false, max }: { positive?: boolean; max?: number } = {}): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || (positive ? value <= 0 : value < 0) || (max !== undefined && value > max)) {
+    const kind = `a ${positive ? 'positive' : 'non-negative'} number of milliseconds`;
+    invalidOption(prefix, name, max === undefined ? kind : `${kind} (at most ${max})`, value);
+  }
+  return value;
+}
+
+/** A non-negative integer option of `loadBalance` (`prefix` + `name`, e.g. 'circuitBreaker.maxPending'), or `fallback` when absent. */
+export function count(options: Record<string, unknown>, name: string, fallback: number, unit: string, prefix = ''): number {
+  const value = options[name];
+  return value === undefined ? fallback : integer(LOAD_BALANCE_OPTIONS, prefix + name, value, { unit });
+}
+
+/** Throws for a key of a nested option object that is not one of `known`: a typo must not silently turn a protection off. */
+export function knownKeys(object: Record<string, unknown>, option: string, known: readonly string[], fn = 'loadBalance'): void {
+  for (const name of Object.keys(object)) {
+    if (!known.includes(name)) throw new TypeError(`${fn}: unknown option ${option === '' ? name : `${option}.${name}`} (expected one of ${known.join(', ')})`);
+  }
+}
