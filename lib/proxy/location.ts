@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { clientProto } from './forwarded.js';
+import { mountPrefix } from './public-prefix.js';
 import type { Target } from '../target.js';
 
 /**
@@ -31,21 +32,4 @@ function clientOrigin(req: IncomingMessage, forwardedHeadersSet: boolean): strin
   const proto = (forwardedHeadersSet ? firstValue(headers['x-forwarded-proto']) : undefined) ?? clientProto(req);
   const host = (forwardedHeadersSet ? firstValue(headers['x-forwarded-host']) : undefined) ?? headers.host ?? '';
   return `${proto}://${host}`;
-}
-
-function pathOf(url: string): string {
-  const query = url.indexOf('?');
-  return query === -1 ? url : url.slice(0, query);
-}
-
-/** The path the app mounted the balancer under (`app.use('/api', lb)` → '/api'). */
-export function mountPrefix(req: IncomingMessage): string {
-  const mounted = req as IncomingMessage & { baseUrl?: unknown; originalUrl?: unknown };
-  if (typeof mounted.baseUrl === 'string') return mounted.baseUrl;
-  if (typeof mounted.originalUrl !== 'string' || req.url === undefined) return '';
-  const original = pathOf(mounted.originalUrl);
-  const rest = pathOf(req.url);
-  if (original === rest) return '';
-  if (rest === '/' && !original.endsWith('/')) return original;
-  return original.endsWith(rest) ? original.slice(0, original.length - rest.length) : '';
 }
