@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import { recordRewrite } from '../proxy/public-prefix.js';
+import { recordRewrite, UNNAMED_CHANGE, type PrefixChange } from '../proxy/public-prefix.js';
 import { logProtect } from './log.js';
 import type { Rejection } from './reject.js';
 import { fail } from './validate.js';
@@ -25,7 +25,7 @@ export const NO_ROUTE: Rejection = Object.freeze({ status: 404 });
 /** A rewrite function threw or returned something other than a string. */
 export const REWRITE_FAILED: Rejection = Object.freeze({ status: 500 });
 
-interface Rule {
+interface Rule extends PrefixChange {
   /** Prefix without its trailing slash ('' for '/'). */
   from: string;
   to: string;
@@ -68,7 +68,7 @@ export class PathRewriter {
       if (from.includes('?') || to.includes('?') || from.includes('%') || to.includes('%')) {
         fail(`pathRewrite[${JSON.stringify(key)}]`, 'a plain path (no query, no percent-encoding) mapped from a plain prefix', to);
       }
-      const rule = { from: trimSlash(from), to: trimSlash(to) };
+      const rule = strippedRule(trimSlash(from), trimSlash(to));
       const twin = rules.find((r) => r.from === rule.from);
       if (twin !== undefined)
         fail(`pathRewrite[${JSON.stringify(key)}]`, `a prefix of its own (another key names ${JSON.stringify(twin.from || '/')} too)`, key);
@@ -91,7 +91,7 @@ export class PathRewriter {
       const rest = path.slice(from.length);
       if (escapes(rest)) return ESCAPE_ATTEMPT;
       const rewritten = rule.to + rest;
-      recordRewrite(req, from);
+      recordRewrite(req, rule);
       req.url = (rewritten === '' ? '/' : rewritten) + (query === -1 ? '' : url.slice(query));
       return undefined;
     }
@@ -113,7 +113,7 @@ export class PathRewriter {
       return REWRITE_FAILED;
     }
     if (!confined(result)) return ESCAPE_ATTEMPT;
-    recordRewrite(req, '');
+    recordRewrite(req, UNNAMED_CHANGE);
     req.url = result;
     return undefined;
   }
@@ -153,6 +153,13 @@ function unescapeLiteral(pattern: string): string | undefined {
     else out += c;
   }
   return out;
+}
+
+// '/api' → '' strips '/api'; '/public/api' → '/api' strips '/public'; '/api' → '/api' strips nothing;
+// '/api' → '/internal/v2' strips '/api' and adds '/internal/v2' (as Traefik's StripPrefix + AddPrefix).
+function strippedRule(from: string, to: string): Rule {
+  const tail = to === '' || from.endsWith(to);
+  return { from, to, stripped: tail ? from.slice(0, from.length - to.length) : from, added: tail ? '' : to };
 }
 
 function trimSlash(path: string): string {

@@ -1,11 +1,11 @@
 import type { IncomingMessage } from 'node:http';
 import { clientProto } from './forwarded.js';
-import { mountPrefix } from './public-prefix.js';
+import { publicPath } from './public-prefix.js';
 import type { Target } from '../target.js';
 
 /**
  * Rewrites a `Location`/`Content-Location` value that points at the target itself to the address the
- * client used (scheme, host and mount path), as NGINX's default `proxy_redirect` does; any other
+ * client used (scheme, host, mount path, `pathRewrite` undone), as NGINX's default `proxy_redirect` does; any other
  * value comes back unchanged. Keeps backend addresses out of redirects.
  */
 export function rewriteLocation(value: string, target: Target, req: IncomingMessage, forwardedHeadersSet: boolean): string {
@@ -15,7 +15,7 @@ export function rewriteLocation(value: string, target: Target, req: IncomingMess
   // Only a whole path segment matches: 'http://b:1/app' must not swallow 'http://b:1/apple'.
   if (!Number.isNaN(next) && next !== 0x2f /* / */ && next !== 0x3f /* ? */ && next !== 0x23 /* # */) return value;
   const rest = value.slice(base.length);
-  return `${clientOrigin(req, forwardedHeadersSet)}${mountPrefix(req)}${rest === '' || rest.charCodeAt(0) !== 0x2f ? `/${rest}` : rest}`;
+  return `${clientOrigin(req, forwardedHeadersSet)}${publicPath(req, rest === '' || rest.charCodeAt(0) !== 0x2f ? `/${rest}` : rest)}`;
 }
 
 function firstValue(header: string | string[] | undefined): string | undefined {
