@@ -9,6 +9,7 @@ export * from './health/index.js';
 export { Pool } from './pool.js';
 export { Target, type TargetOptions, type TargetSpec, type TargetState } from './target.js';
 export type { Strategy, Outcome } from './strategies/strategy.js';
+export type { PickFunction } from './strategies/pick-function.js';
 export { clientIp, type TrustProxy, type ClientIpHeader } from './proxy/client-ip.js';
 export { UpstreamTimeoutError } from './proxy/errors.js';
 export * from './strategies/index.js';

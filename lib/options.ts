@@ -8,6 +8,7 @@ import { resolveHooks, type ProxyHooks } from './proxy/hooks.js';
 import { resolveOutlierOptions, type OutlierDetectionOptions, type ResolvedOutlierOptions } from './health/outlier.js';
 import { PROTECTION_OPTIONS, resolveProtection, type ProtectionOptions, type ResolvedProtection } from './protect/options.js';
 import { resolveRetryOptions, type RetryOptions, type RetryPolicy } from './proxy/retry.js';
+import { pickFunction, type PickFunction } from './strategies/pick-function.js';
 import type { Strategy } from './strategies/strategy.js';
 import type { TargetSpec } from './target.js';
 
@@ -17,8 +18,8 @@ export interface LoadBalanceOptions extends ProtectionOptions {
   targets?: readonly TargetSpec[];
   /** Allow an empty pool at start-up, filled at run time through `lb.pool.add()`; default false. */
   dynamic?: boolean;
-  /** How a target is chosen per request; default `roundRobin()`. One strategy instance per balancer. */
-  strategy?: Strategy;
+  /** How a target is chosen per request: a strategy, or a function `(targets, req) => target` among the ready targets (undefined: 503); default `roundRobin()`. One strategy instance per balancer. */
+  strategy?: Strategy | PickFunction;
   /** Milliseconds the upstream may stay silent (connecting, before its response head, between body chunks); default 60000. */
   proxyTimeout?: number;
   /** Milliseconds from dispatch until the upstream response head must have arrived, whatever the activity; default 0 (no deadline). */
@@ -164,8 +165,9 @@ export function resolveOptions(input: LoadBalanceOptions | undefined): ResolvedO
   const targets = options.targets ?? [];
   if (!Array.isArray(targets)) fail('targets', 'an array of URLs or { url, weight } objects', targets);
   if (targets.length === 0 && !dynamic) fail('targets', 'a non-empty array (or set dynamic: true)', targets);
-  const strategy = options.strategy;
-  if (strategy !== undefined && !isStrategy(strategy)) fail('strategy', 'a strategy (an object with a pick() method)', strategy);
+  const strategy = typeof options.strategy === 'function' ? pickFunction(options.strategy as PickFunction) : options.strategy;
+  if (strategy !== undefined && !isStrategy(strategy))
+    fail('strategy', 'a strategy (an object with a pick() method) or a function (targets, req) => target', strategy);
   const retryAfter = options.retryAfter ?? 1;
   if (typeof retryAfter !== 'number' || !Number.isInteger(retryAfter) || retryAfter < 0) fail('retryAfter', 'a non-negative integer of seconds', retryAfter);
   const trustProxy = options.trustProxy ?? false;
