@@ -2,7 +2,8 @@ import { EventEmitter } from 'node:events';
 import type { ClientRequest, IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { ResponseCache } from './cache/response-cache.js';
+import { isDetached, type ResponseCache } from './cache/response-cache.js';
+import { ResponseEvents } from './observe/access-log.js';
 import { ClientIpResolver } from './proxy/client-ip.js';
 import { ProxyEngine, type EngineEvents } from './proxy/engine.js';
 import { respondError, statusForError, UpstreamTimeoutError } from './proxy/errors.js';
@@ -51,6 +52,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements EngineEven
   readonly #admission: Admission | undefined;
   readonly #queue: ConnectionQueue | undefined;
   readonly #breaker: CircuitBreaker | undefined;
+  readonly #responses: ResponseEvents;
   #inFlight = 0;
   #unavailable = 0;
   #retries = 0;
@@ -71,6 +73,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements EngineEven
     this.#health = new HealthSupervisor(this.pool, options, this.notify);
     this.#engine = new ProxyEngine(options, this);
     this.#cache = options.cache?.cache;
+    this.#responses = new ResponseEvents(this.#resolver, (info, req, res) => this.notify('response', info, req, res));
     const guards = createGuards(options.protection, options.retryAfter, this.#resolver, {
       forward: (req, res) => this.#forward(req, res),
       forwardUpgrade: (req, socket, head) => this.#tunnel(req, socket, head),
@@ -97,6 +100,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements EngineEven
 
   /** The middleware entry point: framing and admission checks, then the response cache if any, then the proxy. */
   handle(req: IncomingMessage, res: ServerResponse): void {
+    if (this.listenerCount('response') > 0 && !isDetached(req)) this.#responses.watch(req, res);
     if (refusedFraming(req, res)) return;
     if (!toOriginForm(req)) {
       // `OPTIONS *` and other targets that are neither a path nor a URL name nothing to proxy.

@@ -2,6 +2,8 @@ export { loadBalance, type LoadBalancer } from './load-balance.js';
 export type { LoadBalanceOptions } from './options.js';
 export type { BalancerStats, TargetStats } from './observe/stats.js';
 export type { BalancerEvents, RetryInfo, TargetDownInfo } from './observe/events.js';
+export type { ResponseInfo } from './observe/access-log.js';
+export type { CacheStatus } from './cache/status.js';
 export type { RetryOptions } from './proxy/retry.js';
 export type { OutlierDetectionOptions, OutlierStatus } from './health/outlier.js';
 export type { TargetHealth } from './health/supervisor.js';

@@ -27,7 +27,7 @@ export interface LoadBalancer {
   stats(): BalancerStats;
   /** Resolves once every target with an active health check has been checked once (start-up gate). */
   firstHealthCheck(): Promise<void>;
-  /** Subscribes to a balancer event: `targetUp`, `targetDown`, `ejected`, `retry`, `panic`. */
+  /** Subscribes to a balancer event: `targetUp`, `targetDown`, `ejected`, `retry`, `panic`, `response`. */
   on<E extends keyof BalancerEvents>(event: E, listener: (...args: BalancerEvents[E]) => void): LoadBalancer;
   /** Like `on`, for one occurrence. */
   once<E extends keyof BalancerEvents>(event: E, listener: (...args: BalancerEvents[E]) => void): LoadBalancer;

@@ -7,6 +7,7 @@ import { defaultCacheKey, keyOfUrl, variantKey, varyNames, type CacheKey } from 
 import { memoryStore } from './memory-store.js';
 import { freshnessLifetime, mayServeOnError, parseCacheControl, parseDate, storability, usability, type Directives } from './policy.js';
 import { serveEntry } from './serve.js';
+import { markCacheStatus } from './status.js';
 import { entrySize, isVaryIndex, type CachedResponse, type CacheEntry, type CacheStore } from './store.js';
 
 const log = createDebug('proxy-balancer:cache');
@@ -401,6 +402,7 @@ export class ResponseCache implements CaptureOwner {
   }
 
   #label(res: ServerResponse, label: string): void {
+    markCacheStatus(res, label);
     if (this.#header !== undefined && !res.headersSent) res.setHeader(this.#header, label);
   }
 }
