@@ -4,6 +4,7 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { isDetached, type ResponseCache } from './cache/response-cache.js';
 import { ResponseEvents } from './observe/access-log.js';
+import { endSpan, Tracing } from './observe/tracing.js';
 import { ClientIpResolver } from './proxy/client-ip.js';
 import { ProxyEngine, type EngineEvents } from './proxy/engine.js';
 import { respondError, statusForError, UpstreamTimeoutError } from './proxy/errors.js';
@@ -53,6 +54,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements EngineEven
   readonly #queue: ConnectionQueue | undefined;
   readonly #breaker: CircuitBreaker | undefined;
   readonly #responses: ResponseEvents;
+  readonly #tracing: Tracing | undefined;
   #inFlight = 0;
   #unavailable = 0;
   #retries = 0;
@@ -73,6 +75,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements EngineEven
     this.#health = new HealthSupervisor(this.pool, options, this.notify);
     this.#engine = new ProxyEngine(options, this);
     this.#cache = options.cache?.cache;
+    this.#tracing = options.tracing ? new Tracing() : undefined;
     this.#responses = new ResponseEvents(this.#resolver, (info, req, res) => this.notify('response', info, req, res));
     const guards = createGuards(options.protection, options.retryAfter, this.#resolver, {
       forward: (req, res) => this.#forward(req, res),
@@ -138,6 +141,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements EngineEven
     stripRequestHopByHop(req.headers);
     this.#addForwarding(req);
     const exchange = this.#start(target, req, res);
+    this.#tracing?.start(exchange);
     res.on('close', onClientClose);
     if (this.#options.timeout > 0) exchange.deadline = setTimeout(onDeadline, this.#options.timeout, exchange);
     const parsed = parsedBody(req);
@@ -254,6 +258,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements EngineEven
     this.pool.released(target);
     this.#queue?.released(target);
     this.observer?.ended(exchange);
+    if (exchange.span !== undefined) endSpan(exchange);
     if (this.#inFlight === 0 && this.#idle !== undefined) this.#idle();
   }
 
@@ -368,6 +373,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements EngineEven
     if (logProxy.enabled) logProxy('retrying %s %s on %s after %s on %s', req.method, req.url, next.key, err.message, exchange.target.key);
     const retry = this.#start(next, req, res);
     exchange.handOver(retry);
+    this.#tracing?.start(retry);
     this.finish(exchange);
     this.notify('retry', { method: req.method ?? '', url: req.url ?? '', from: exchange.target, to: next, attempt: retry.attempt, error: err });
     this.#engine.web(next, req, res, exchange.body?.replay() ?? emptyBody());

@@ -62,6 +62,8 @@ export interface LoadBalanceOptions extends ProtectionOptions {
   cache?: ResponseCacheMiddleware;
   /** Hooks into each proxied request (`proxyReq`, `proxyRes`, `error`), as in http-proxy-middleware; default none. */
   on?: ProxyHooks;
+  /** An OpenTelemetry CLIENT span per upstream attempt, when `@opentelemetry/api` is installed and a tracer provider registered; default true; false never loads the API. */
+  tracing?: boolean;
 }
 
 /** Options after validation and defaults. */
@@ -90,6 +92,7 @@ export interface ResolvedOptions {
   retry: RetryPolicy | undefined;
   cache: ResponseCacheMiddleware | undefined;
   on: ProxyHooks | undefined;
+  tracing: boolean;
   protection: ResolvedProtection;
 }
 
@@ -118,6 +121,7 @@ const KNOWN = new Set([
   'retry',
   'cache',
   'on',
+  'tracing',
   ...PROTECTION_OPTIONS,
 ]);
 
@@ -214,6 +218,7 @@ export function resolveOptions(input: LoadBalanceOptions | undefined): ResolvedO
     retry: resolveRetryOptions(options.retry),
     cache: cacheOption(options.cache),
     on: resolveHooks(options.on),
+    tracing: bool(options, 'tracing', true),
     protection: resolveProtection(options),
   };
 }
