@@ -37,7 +37,8 @@ function clfTime(epochMs: number): string {
 const quoted = (value: string | string[] | undefined) => (value === undefined ? '"-"' : `"${String(value).replace(/["\\]/g, '\\$&')}"`);
 
 /**
- * Combined Log Format: `host ident user [time] "request" status bytes "referer" "user-agent"`.
+ * Combined Log Format: `host ident user [time] "request" status bytes "referer" "user-agent"`
+ * (the Common Log Format is the same without the last two fields).
  * The bytes field is `bytesOut`, headers included (Apache's %O, NGINX's $bytes_sent); a client
  * that left before any head is logged 499, as NGINX does.
  */
