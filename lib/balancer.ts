@@ -2,7 +2,9 @@ import { EventEmitter } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { SessionAffinity } from './affinity/session-affinity.js';
-import type { ResponseCache } from './cache/response-cache.js';
+import { isDetached, type ResponseCache } from './cache/response-cache.js';
+import { ResponseEvents } from './observe/access-log.js';
+import { endSpan, Tracing } from './observe/tracing.js';
 import { ClientIpResolver } from './proxy/client-ip.js';
 import { ProxyEngine } from './proxy/engine.js';
 import { respondError } from './proxy/errors.js';
@@ -55,6 +57,8 @@ export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOw
   readonly #breaker: CircuitBreaker | undefined;
   readonly #affinity: SessionAffinity | undefined;
   readonly #discovery: DiscoveryFeeds | undefined;
+  readonly #responses: ResponseEvents;
+  readonly #tracing: Tracing | undefined;
   #inFlight = 0;
   #unavailable = 0;
   #retries = 0;
@@ -90,6 +94,8 @@ export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOw
       }),
     );
     this.#cache = options.cache?.cache;
+    this.#tracing = options.tracing ? new Tracing() : undefined;
+    this.#responses = new ResponseEvents(this.#resolver, (info, req, res) => this.notify('response', info, req, res));
     const guards = createGuards(options.protection, options.retryAfter, this.#resolver, {
       forward: (req, res) => this.#forward(req, res),
       forwardUpgrade: (req, socket, head) => this.#tunnel(req, socket, head),
@@ -118,6 +124,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOw
 
   /** The middleware entry point: framing and admission checks, then the response cache if any, then the proxy. */
   handle(req: IncomingMessage, res: ServerResponse): void {
+    if (this.listenerCount('response') > 0 && !isDetached(req)) this.#responses.watch(req, res);
     if (req.httpVersionMajor === 2) {
       adaptHttp2Request(req);
       // A CONNECT reaches a request listener only over HTTP/2; only the WebSocket kind is tunnelled.
@@ -169,6 +176,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOw
     this.#addForwarding(req);
     const exchange = this.#start(target, req, res);
     exchange.expectsContinue = expectsContinue;
+    this.#tracing?.start(exchange);
     watchClientResponse(res);
     res.on('error', ignore);
     if (this.#options.timeout > 0) armDeadline(exchange, this.#options.timeout);
@@ -307,6 +315,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOw
     this.pool.released(target);
     this.#queue?.released(target);
     this.observer?.ended(exchange);
+    if (exchange.span !== undefined) endSpan(exchange);
     if (this.#inFlight === 0 && this.#idle !== undefined) this.#idle();
   }
 
@@ -349,6 +358,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOw
     if (logProxy.enabled) logProxy('retrying %s %s on %s after %s on %s', req.method, req.url, next.key, err.message, exchange.target.key);
     const retry = this.#start(next, req, res);
     exchange.handOver(retry);
+    this.#tracing?.start(retry);
     this.finish(exchange);
     this.notify('retry', { method: req.method ?? '', url: req.url ?? '', from: exchange.target, to: next, attempt: retry.attempt, error: err });
     this.#engine.web(next, req, res, exchange.body?.replay() ?? emptyBody());

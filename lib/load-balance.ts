@@ -32,7 +32,7 @@ export interface LoadBalancer {
   firstHealthCheck(): Promise<void>;
   /** Resolves once every discovery source in `targets` (`dnsTargets()`...) has reported its first set or failure (start-up gate). */
   firstDiscovery(): Promise<void>;
-  /** Subscribes to a balancer event: `targetUp`, `targetDown`, `ejected`, `retry`, `panic`. */
+  /** Subscribes to a balancer event: `targetUp`, `targetDown`, `ejected`, `retry`, `panic`, `response`. */
   on<E extends keyof BalancerEvents>(event: E, listener: (...args: BalancerEvents[E]) => void): LoadBalancer;
   /** Like `on`, for one occurrence. */
   once<E extends keyof BalancerEvents>(event: E, listener: (...args: BalancerEvents[E]) => void): LoadBalancer;

@@ -9,6 +9,7 @@ import { resolveHooks, type ProxyHooks } from './proxy/hooks.js';
 import { resolveOutlierOptions, type OutlierDetectionOptions, type ResolvedOutlierOptions } from './health/outlier.js';
 import { PROTECTION_OPTIONS, resolveProtection, type ProtectionOptions, type ResolvedProtection } from './protect/options.js';
 import { resolveRetryOptions, type RetryOptions, type RetryPolicy } from './proxy/retry.js';
+import { pickFunction, type PickFunction } from './strategies/pick-function.js';
 import type { Strategy } from './strategies/strategy.js';
 import { ResponseTransformer, type TransformBody, type TransformResponseOptions } from './proxy/transform.js';
 import { isDiscovery, type Discovery } from './discovery/discovery.js';
@@ -24,8 +25,8 @@ export interface LoadBalanceOptions extends ProtectionOptions {
   targets?: readonly (TargetSpec | Discovery)[] | Discovery;
   /** Allow an empty pool at start-up, filled at run time through `lb.pool.add()`; default false. */
   dynamic?: boolean;
-  /** How a target is chosen per request; default `roundRobin()`. One strategy instance per balancer. */
-  strategy?: Strategy;
+  /** How a target is chosen per request: a strategy, or a function `(targets, req) => target` among the ready targets (undefined: 503); default `roundRobin()`. One strategy instance per balancer. */
+  strategy?: Strategy | PickFunction;
   /** Milliseconds the upstream may stay silent (connecting, before its response head, between body chunks); default 60000. */
   proxyTimeout?: number;
   /** Milliseconds from dispatch until the upstream response head must have arrived, whatever the activity; default 0 (no deadline). */
@@ -72,6 +73,8 @@ export interface LoadBalanceOptions extends ProtectionOptions {
   on?: ProxyHooks;
   /** Rewrites the decoded bodies of matching responses (http-proxy-middleware's `responseInterceptor`), bounded by `maxBytes`; default none. */
   transformResponse?: TransformResponseOptions | TransformBody;
+  /** An OpenTelemetry CLIENT span per upstream attempt, when `@opentelemetry/api` is installed and a tracer provider registered; default true; false never loads the API. */
+  tracing?: boolean;
 }
 
 /** Options after validation and defaults. */
@@ -103,6 +106,7 @@ export interface ResolvedOptions {
   affinity: ResolvedAffinity | undefined;
   on: ProxyHooks | undefined;
   transformer: ResponseTransformer | undefined;
+  tracing: boolean;
   protection: ResolvedProtection;
 }
 
@@ -133,6 +137,7 @@ const KNOWN = new Set([
   'affinity',
   'on',
   'transformResponse',
+  'tracing',
   ...PROTECTION_OPTIONS,
 ]);
 
@@ -170,8 +175,9 @@ export function resolveOptions(input: LoadBalanceOptions | undefined): ResolvedO
   if (list.length === 0 && !dynamic) fail('targets', 'a non-empty array (or set dynamic: true)', given);
   const discovery = list.filter(isDiscovery);
   const targets = discovery.length === 0 ? list : list.filter((t) => !isDiscovery(t));
-  const strategy = options.strategy;
-  if (strategy !== undefined && !isStrategy(strategy)) fail('strategy', 'a strategy (an object with a pick() method)', strategy);
+  const strategy = typeof options.strategy === 'function' ? pickFunction(options.strategy as PickFunction) : options.strategy;
+  if (strategy !== undefined && !isStrategy(strategy))
+    fail('strategy', 'a strategy (an object with a pick() method) or a function (targets, req) => target', strategy);
   const retryAfter = integer(LOAD_BALANCE_OPTIONS, 'retryAfter', options.retryAfter ?? 1, { unit: 'seconds' });
   const trustProxy = options.trustProxy ?? false;
   if (!isTrustProxy(trustProxy)) fail('trustProxy', 'a boolean, hop count, address list or function', trustProxy);
@@ -220,6 +226,7 @@ export function resolveOptions(input: LoadBalanceOptions | undefined): ResolvedO
     affinity: resolveAffinity(options.affinity),
     on: resolveHooks(options.on),
     transformer: options.transformResponse === undefined ? undefined : new ResponseTransformer(options.transformResponse as TransformResponseOptions),
+    tracing: bool(options, 'tracing', true),
     protection: resolveProtection(options),
   };
 }

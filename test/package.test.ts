@@ -38,3 +38,47 @@ test('npm pack ships dist/, README, LICENSE and package.json only (after the bui
   }
   assert.ok(!paths.some((p) => p.endsWith('.test.js') || p.startsWith('dist/test/')), 'no tests');
 });
+
+// One request through the built balancer; prints the proxied body and how many spans were exported
+// (-1 when the script was told @opentelemetry/api is missing). `load` names the loading style.
+const traced = (load: 'esm' | 'cjs', withApi: boolean) => `
+  const pb = ${load === 'esm' ? "await import('proxy-balancer')" : "require('proxy-balancer')"};
+  const http = ${load === 'esm' ? "await import('node:http')" : "require('node:http')"};
+  let exporter;
+  if (${withApi}) {
+    const { trace } = ${load === 'esm' ? "await import('@opentelemetry/api')" : "require('@opentelemetry/api')"};
+    const sdk = ${load === 'esm' ? "await import('@opentelemetry/sdk-trace-base')" : "require('@opentelemetry/sdk-trace-base')"};
+    exporter = new sdk.InMemorySpanExporter();
+    trace.setGlobalTracerProvider(new sdk.BasicTracerProvider({ spanProcessors: [new sdk.SimpleSpanProcessor(exporter)] }));
+  }
+  const up = http.createServer((req, res) => res.end('proxied')).listen(0, '127.0.0.1', () => {
+    const lb = pb.loadBalance({ targets: ['http://127.0.0.1:' + up.address().port] });
+    const front = http.createServer(lb).listen(0, '127.0.0.1', () => setTimeout(() => {
+      http.get('http://127.0.0.1:' + front.address().port, { agent: false }, (res) => {
+        let body = '';
+        res.on('data', (c) => (body += c));
+        res.on('end', () => setTimeout(() => {
+          console.log(body, exporter === undefined ? -1 : exporter.getFinishedSpans().length);
+          lb.close().then(() => { up.close(); front.close(); });
+        }, 50));
+      });
+    }, 200));
+  });`;
+
+// Makes @opentelemetry/api unresolvable, as on a machine without it: a resolve hook for ESM, a
+// patched resolver for CommonJS.
+const HIDE_API_ESM = `data:text/javascript,${encodeURIComponent(`import { register } from 'node:module';
+register('data:text/javascript,' + encodeURIComponent("export async function resolve(s, c, next) { if (s === '@opentelemetry/api') throw Object.assign(new Error('not installed'), { code: 'ERR_MODULE_NOT_FOUND' }); return next(s, c); }"));`)}`;
+const HIDE_API_CJS = `const M = require('node:module'); const resolve = M._resolveFilename;
+  M._resolveFilename = function (request, ...rest) { if (request === '@opentelemetry/api') throw Object.assign(new Error('not installed'), { code: 'MODULE_NOT_FOUND' }); return resolve.call(this, request, ...rest); };`;
+
+test('the built package traces with @opentelemetry/api present, and proxies without it, from ESM and CommonJS (after the build above)', () => {
+  const run = (args: string[]) => execFileSync(process.execPath, args, { cwd: root, stdio: 'pipe' }).toString().trim();
+  assert.equal(run(['--input-type=module', '-e', traced('esm', true)]), 'proxied 1');
+  assert.equal(run(['-e', traced('cjs', true)]), 'proxied 1');
+  assert.equal(run(['--import', HIDE_API_ESM, '--input-type=module', '-e', traced('esm', false)]), 'proxied -1');
+  assert.equal(run(['-e', HIDE_API_CJS + traced('cjs', false)]), 'proxied -1');
+  // The hooks do hide it: the same scripts cannot load the API themselves.
+  assert.throws(() => run(['--import', HIDE_API_ESM, '--input-type=module', '-e', "await import('@opentelemetry/api')"]));
+  assert.throws(() => run(['-e', `${HIDE_API_CJS} require('@opentelemetry/api')`]));
+});

@@ -8,6 +8,7 @@ import { memoryStore } from './memory-store.js';
 import { sharedHeaders } from './private-cookie.js';
 import { freshnessLifetime, mayServeOnError, parseCacheControl, parseDate, storability, usability, type Directives } from './policy.js';
 import { serveEntry } from './serve.js';
+import { markCacheStatus } from './status.js';
 import { entrySize, isVaryIndex, type CachedResponse, type CacheEntry, type CacheStore } from './store.js';
 import { integer } from '../validate.js';
 
@@ -403,6 +404,7 @@ export class ResponseCache implements CaptureOwner {
   }
 
   #label(res: ServerResponse, label: string): void {
+    markCacheStatus(res, label);
     if (this.#header !== undefined && !res.headersSent) res.setHeader(this.#header, label);
   }
 }

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { markCacheStatus } from './status.js';
 import type { CachedResponse } from './store.js';
 
 /** Fields a 304 leaves out: they describe a body it does not carry. */
@@ -9,6 +10,7 @@ const BODY_FIELDS = new Set(['content-length', 'content-type', 'content-encoding
  * own validators match gets 304.
  */
 export function serveEntry(req: IncomingMessage, res: ServerResponse, entry: CachedResponse, ageMs: number, header: string | undefined, label: string): void {
+  markCacheStatus(res, label);
   const headers = entry.headers.slice();
   headers.push('age', String(Math.floor(ageMs / 1000)));
   if (header !== undefined) headers.push(header, label);

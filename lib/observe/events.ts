@@ -1,4 +1,6 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { CheckResult } from '../health/checker.js';
+import type { ResponseInfo } from './access-log.js';
 import type { Target, TargetState } from '../target.js';
 
 /** Why a target stopped taking traffic. */
@@ -35,4 +37,9 @@ export interface BalancerEvents {
   retry: [info: RetryInfo];
   /** Panic mode turned on (too few targets up: traffic goes to all) or off. */
   panic: [info: { active: boolean; up: number; eligible: number }];
+  /**
+   * A client exchange finished (completed, refused, failed or abandoned): one per HTTP request the
+   * balancer got, for access logs. Costs nothing while no listener is attached.
+   */
+  response: [info: ResponseInfo, req: IncomingMessage, res: ServerResponse];
 }

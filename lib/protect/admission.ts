@@ -34,6 +34,7 @@ export interface AdmissionChecks {
 }
 
 const FORBIDDEN: Rejection = Object.freeze({ status: 403 });
+const REWRITE_REFUSALS: Readonly<Record<number, string>> = { 404: 'no pathRewrite prefix matches', 500: 'pathRewrite function failed' };
 
 /**
  * Runs the admission checks on each request before a target is chosen, cheapest first: method,
@@ -81,8 +82,7 @@ export class Admission {
       // Rewriting needs the path alone; an absolute-form target is reduced first (as the balancer would).
       toOriginForm(req);
       const refused = checks.pathRewrite.rewrite(req);
-      if (refused !== undefined)
-        return this.#conclude(req, res, socket, head, refused, refused.status === 404 ? 'no pathRewrite prefix matches' : 'path escapes its prefix');
+      if (refused !== undefined) return this.#conclude(req, res, socket, head, refused, REWRITE_REFUSALS[refused.status] ?? 'path escapes its prefix');
     }
     const limiter = checks.rateLimit;
     if (limiter !== undefined) {

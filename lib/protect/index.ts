@@ -6,6 +6,6 @@ export { RedisRateLimitStore, redisRateLimitStore, type RedisRateLimitStoreOptio
 export type { IpFilterOptions } from './ip-filter.js';
 export type { CircuitBreakerOptions } from './circuit-breaker.js';
 export type { FilterRejection, FilterVerdict, RequestFilter } from './filter.js';
-export type { PathRewrite } from './path-rewrite.js';
+export type { PathRewrite, PathRewriteFunction } from './path-rewrite.js';
 export { RequestTooLargeError } from './request-limits.js';
 export { serverTimeouts, type ServerTimeoutOptions } from './server-timeouts.js';

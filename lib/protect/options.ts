@@ -34,7 +34,7 @@ export interface ProtectionOptions {
   ipFilter?: IpFilterOptions;
   /** Your own check, sync or async, run after the built-in ones and before any backend is touched: `false` → 403, `{ status, message }` → that answer; default none. */
   filter?: RequestFilter;
-  /** Public path prefixes mapped to upstream prefixes, `{ '/api': '/internal/v2' }`; a path that climbs out of its prefix gets 400, one outside every prefix 404; default none. */
+  /** Public path prefixes mapped to upstream prefixes, `{ '/api': '/internal/v2' }` (or http-proxy-middleware's `{ '^/api': '' }`), or a function `(path, req) => path`; a path that climbs out of its prefix gets 400, one outside every prefix 404; default none. */
   pathRewrite?: PathRewrite;
   /** Milliseconds an open WebSocket tunnel may stay silent (no byte either way) before both sides are closed; default 0 (no idle timeout). */
   webSocketIdleTimeout?: number;

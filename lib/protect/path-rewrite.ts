@@ -1,17 +1,31 @@
 import type { IncomingMessage } from 'node:http';
+import { recordRewrite, UNNAMED_CHANGE, type PrefixChange } from '../proxy/public-prefix.js';
+import { logProtect } from './log.js';
 import type { Rejection } from './reject.js';
 import { fail } from '../validate.js';
 
 /**
- * Public path prefixes mapped to upstream ones: `{ '/api': '/internal/v2' }` sends `/api/users?id=1`
- * as `/internal/v2/users?id=1`. Prefixes match whole path segments and the longest one wins.
+ * Your own rewrite, as in http-proxy-middleware: gets the origin-form path with its query
+ * (`/api/users?id=1`) and the request, returns the path to send upstream, or undefined to keep it.
+ * It runs synchronously; its result is confined (no dot segments, encoded slashes, backslashes,
+ * NUL, `//`), or the request gets 400.
  */
-export type PathRewrite = Readonly<Record<string, string>>;
+export type PathRewriteFunction = (path: string, req: IncomingMessage) => string | undefined;
+
+/**
+ * Public path prefixes mapped to upstream ones: `{ '/api': '/internal/v2' }` sends `/api/users?id=1`
+ * as `/internal/v2/users?id=1`. Prefixes match whole path segments and the longest one wins. A key
+ * may be written as http-proxy-middleware writes it, `^`-anchored (`{ '^/api': '' }`), as long as
+ * the rest is a plain prefix. Or a function, `(path, req) => string`.
+ */
+export type PathRewrite = Readonly<Record<string, string>> | PathRewriteFunction;
 
 export const ESCAPE_ATTEMPT: Rejection = Object.freeze({ status: 400 });
 export const NO_ROUTE: Rejection = Object.freeze({ status: 404 });
+/** A rewrite function threw or returned something other than a string. */
+export const REWRITE_FAILED: Rejection = Object.freeze({ status: 500 });
 
-interface Rule {
+interface Rule extends PrefixChange {
   /** Prefix without its trailing slash ('' for '/'). */
   from: string;
   to: string;
@@ -20,33 +34,54 @@ interface Rule {
 // Rounds of percent-decoding looked through: '%252e' is '%2e' to a backend that decodes twice.
 const DECODE_ROUNDS = 3;
 
+// What makes a `^`-anchored key a regular expression rather than a prefix.
+const REGEX_SYNTAX = /[\\.*+?()[\]{}|$^]/;
+// Endings of a pattern that a whole-segment prefix already covers: `/?`, `/.*`, `(/.*)?`, `.*`, `$`.
+const PREFIX_TAIL = /(?:\/\?|\/?\.\*|\(\/\.\*\)\?|\(\.\*\)|\$)$/;
+// Characters a request target may carry as they are (RFC 9112 origin-form, visible ASCII, no '#').
+const TARGET_CHARS = /^[\x21-\x22\x24-\x7e]*$/;
+
 /**
  * Applies `pathRewrite` and confines each request to the prefix it matched: the rest of the path
  * may not climb out of it (`..`, `.`, `%2e%2e`, encoded or literal `/` and `\` inside a segment,
  * `..;`, NUL, under up to three rounds of percent-decoding) — 400; a path no prefix matches — 404.
+ * With a function, its result may hold none of these anywhere.
  */
 export class PathRewriter {
   readonly #rules: Rule[];
+  readonly #rewrite: PathRewriteFunction | undefined;
 
   constructor(input: unknown) {
+    if (typeof input === 'function') {
+      this.#rules = [];
+      this.#rewrite = input as PathRewriteFunction;
+      return;
+    }
     if (typeof input !== 'object' || input === null || Array.isArray(input))
-      fail('pathRewrite', "an object mapping path prefixes to upstream prefixes, like { '/api': '/v2' }", input);
+      fail('pathRewrite', "an object mapping path prefixes to upstream prefixes, like { '/api': '/v2' }, or a function (path, req) => path", input);
     const rules: Rule[] = [];
-    for (const [from, to] of Object.entries(input as Record<string, unknown>)) {
-      if (!from.startsWith('/') || typeof to !== 'string' || !to.startsWith('/')) {
-        fail(`pathRewrite[${JSON.stringify(from)}]`, 'an absolute path mapped from an absolute path prefix', to);
+    for (const [key, to] of Object.entries(input as Record<string, unknown>)) {
+      const from = key.startsWith('^') ? anchoredPrefix(key, to) : key;
+      if (!from.startsWith('/') || typeof to !== 'string' || (to !== '' && !to.startsWith('/'))) {
+        fail(`pathRewrite[${JSON.stringify(key)}]`, "an absolute path (or '') mapped from an absolute path prefix", to);
       }
       if (from.includes('?') || to.includes('?') || from.includes('%') || to.includes('%')) {
-        fail(`pathRewrite[${JSON.stringify(from)}]`, 'a plain path (no query, no percent-encoding) mapped from a plain prefix', to);
+        fail(`pathRewrite[${JSON.stringify(key)}]`, 'a plain path (no query, no percent-encoding) mapped from a plain prefix', to);
       }
-      rules.push({ from: trimSlash(from), to: trimSlash(to) });
+      const rule = strippedRule(trimSlash(from), trimSlash(to));
+      const twin = rules.find((r) => r.from === rule.from);
+      if (twin !== undefined)
+        fail(`pathRewrite[${JSON.stringify(key)}]`, `a prefix of its own (another key names ${JSON.stringify(twin.from || '/')} too)`, key);
+      rules.push(rule);
     }
     if (rules.length === 0) fail('pathRewrite', 'an object with at least one prefix', input);
     this.#rules = rules.sort((a, b) => b.from.length - a.from.length);
+    this.#rewrite = undefined;
   }
 
-  /** Rewrites `req.url` in place (origin-form); returns the refusal when the path escapes or matches nothing. */
+  /** Rewrites `req.url` in place (origin-form); returns the refusal when the path escapes, matches nothing, or the function failed. */
   rewrite(req: IncomingMessage): Rejection | undefined {
+    if (this.#rewrite !== undefined) return this.#applyFunction(this.#rewrite, req);
     const url = req.url ?? '';
     const query = url.indexOf('?');
     const path = query === -1 ? url : url.slice(0, query);
@@ -56,15 +91,86 @@ export class PathRewriter {
       const rest = path.slice(from.length);
       if (escapes(rest)) return ESCAPE_ATTEMPT;
       const rewritten = rule.to + rest;
+      recordRewrite(req, rule);
       req.url = (rewritten === '' ? '/' : rewritten) + (query === -1 ? '' : url.slice(query));
       return undefined;
     }
     return NO_ROUTE;
   }
+
+  #applyFunction(rewrite: PathRewriteFunction, req: IncomingMessage): Rejection | undefined {
+    const url = req.url ?? '/';
+    let result: unknown;
+    try {
+      result = rewrite(url, req);
+    } catch (err) {
+      if (logProtect.enabled) logProtect('pathRewrite function threw on %s: %s', url, (err as Error)?.message);
+      return REWRITE_FAILED;
+    }
+    if (result === undefined) result = url;
+    if (typeof result !== 'string') {
+      if (logProtect.enabled) logProtect('pathRewrite function returned %s for %s, not a string', typeof result, url);
+      return REWRITE_FAILED;
+    }
+    if (!confined(result)) return ESCAPE_ATTEMPT;
+    recordRewrite(req, UNNAMED_CHANGE);
+    req.url = result;
+    return undefined;
+  }
+}
+
+/**
+ * The prefix an http-proxy-middleware key (`'^/api'`) stands for. A key that is a real regular
+ * expression is refused, with the prefix it amounts to when there is one and a function otherwise.
+ */
+function anchoredPrefix(key: string, to: unknown): string {
+  const body = key.slice(1);
+  if (!REGEX_SYNTAX.test(body)) return body;
+  const literal = unescapeLiteral(body.replace(PREFIX_TAIL, ''));
+  const option = `pathRewrite[${JSON.stringify(key)}]`;
+  if (literal?.startsWith('/')) {
+    fail(option, `a plain path prefix (prefixes match whole path segments; no regular expressions): write ${JSON.stringify(literal)}`, key);
+  }
+  const replacement = typeof to === 'string' ? JSON.stringify(to) : "'...'";
+  fail(
+    option,
+    `a plain path prefix, not a regular expression (prefixes only); for a pattern pass a function: pathRewrite: (path) => path.replace(/${key.replaceAll('/', '\\/')}/, ${replacement})`,
+    key,
+  );
+}
+
+/** The text a pattern matches when it matches only itself (`\.` for '.', a lone '.' taken literally), else undefined. */
+function unescapeLiteral(pattern: string): string | undefined {
+  let out = '';
+  for (let i = 0; i < pattern.length; i++) {
+    const c = pattern[i]!;
+    if (c === '\\') {
+      const next = pattern[++i];
+      if (next === undefined || /[A-Za-z0-9]/.test(next)) return undefined;
+      out += next;
+    } else if (c === '.') out += c;
+    else if ('*+?()[]{}|$^'.includes(c)) return undefined;
+    else out += c;
+  }
+  return out;
+}
+
+// '/api' → '' strips '/api'; '/public/api' → '/api' strips '/public'; '/api' → '/api' strips nothing;
+// '/api' → '/internal/v2' strips '/api' and adds '/internal/v2' (as Traefik's StripPrefix + AddPrefix).
+function strippedRule(from: string, to: string): Rule {
+  const tail = to === '' || from.endsWith(to);
+  return { from, to, stripped: tail ? from.slice(0, from.length - to.length) : from, added: tail ? '' : to };
 }
 
 function trimSlash(path: string): string {
   return path.endsWith('/') ? path.slice(0, -1) : path;
+}
+
+/** Whether a rewritten request target stays where a path can go: absolute, not `//authority`, plain characters, no escape anywhere in its path. */
+function confined(target: string): boolean {
+  if (target.charCodeAt(0) !== 0x2f /* / */ || target.charCodeAt(1) === 0x2f || !TARGET_CHARS.test(target)) return false;
+  const query = target.indexOf('?');
+  return !escapes(query === -1 ? target : target.slice(0, query));
 }
 
 /** Whether a path tail (empty or starting with '/') could leave its prefix once a backend normalizes or decodes it. */

@@ -55,6 +55,8 @@ export class Exchange implements Outcome {
   /** The kept request body, for replay on a retry. */
   body: RequestBody | undefined = undefined;
   ended = false;
+  /** This attempt's OpenTelemetry span, while tracing records it (observe/tracing.ts). */
+  span: unknown = undefined;
   readonly startedAt = performance.now();
 
   constructor(

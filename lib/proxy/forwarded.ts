@@ -1,9 +1,10 @@
 import type { IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
+import { publicPrefix } from './public-prefix.js';
 
 /** Which forwarding headers the balancer writes on proxied requests. */
 export interface ForwardingOptions {
-  /** Append to `X-Forwarded-For` and set `X-Forwarded-Proto/-Host/-Port`; default true. */
+  /** Append to `X-Forwarded-For` and set `X-Forwarded-Proto/-Host/-Port/-Prefix`; default true. */
   xForwarded: boolean;
   /** Append an RFC 7239 `Forwarded` element (`for`, `host`, `proto`); default false. */
   forwarded: boolean;
@@ -19,6 +20,9 @@ export function clientProto(req: IncomingMessage): 'http' | 'https' {
  * a proxy we trust: only then do its `X-Forwarded-Proto/-Host/-Port` survive; otherwise this server,
  * being the edge, states them itself. `X-Forwarded-For` and `Forwarded` are lists, so they are
  * appended to in either case (the client-IP resolver decides which entries to believe).
+ * `X-Forwarded-Prefix` is the public path stripped before the backend sees it (Traefik's
+ * StripPrefix convention, read by Spring and ASP.NET Core): the mount path and the prefix a
+ * `pathRewrite` rule matched, after a trusted peer's own prefix.
  */
 export function addForwardingHeaders(req: IncomingMessage, options: ForwardingOptions, trustedPeer: boolean): void {
   const headers = req.headers;
@@ -34,12 +38,27 @@ export function addForwardingHeaders(req: IncomingMessage, options: ForwardingOp
       else headers['x-forwarded-host'] = host;
     }
     if (!trustedPeer || headers['x-forwarded-port'] === undefined) headers['x-forwarded-port'] = String(req.socket.localPort ?? '');
+    const prefix = publicPrefix(req);
+    const priorPrefix = headers['x-forwarded-prefix'];
+    if (trustedPeer && priorPrefix !== undefined) headers['x-forwarded-prefix'] = joinPrefixes(String(priorPrefix), prefix);
+    else if (prefix !== '') headers['x-forwarded-prefix'] = prefix;
+    else if (priorPrefix !== undefined) delete headers['x-forwarded-prefix'];
   }
   if (options.forwarded) {
     const element = forwardedElement(peer, host, proto);
     const prior = headers.forwarded;
     headers.forwarded = prior ? `${prior}, ${element}` : element;
   }
+}
+
+/** A trusted proxy's prefix (possibly a comma-joined list, one per hop, as Spring reads it) with ours after it. */
+function joinPrefixes(prior: string, prefix: string): string {
+  let joined = '';
+  for (const part of prior.split(',')) {
+    const trimmed = part.trim();
+    joined += trimmed.endsWith('/') ? trimmed.slice(0, -1) : trimmed;
+  }
+  return joined + prefix || '/';
 }
 
 const TOKEN = /^[\w.-]+$/;

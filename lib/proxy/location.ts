@@ -1,10 +1,11 @@
 import type { IncomingMessage } from 'node:http';
 import { clientProto } from './forwarded.js';
+import { publicPath } from './public-prefix.js';
 import type { Target } from '../target.js';
 
 /**
  * Rewrites a `Location`/`Content-Location` value that points at the target itself to the address the
- * client used (scheme, host and mount path), as NGINX's default `proxy_redirect` does; any other
+ * client used (scheme, host, mount path, `pathRewrite` undone), as NGINX's default `proxy_redirect` does; any other
  * value comes back unchanged. Keeps backend addresses out of redirects.
  */
 export function rewriteLocation(value: string, target: Target, req: IncomingMessage, forwardedHeadersSet: boolean): string {
@@ -14,7 +15,7 @@ export function rewriteLocation(value: string, target: Target, req: IncomingMess
   // Only a whole path segment matches: 'http://b:1/app' must not swallow 'http://b:1/apple'.
   if (!Number.isNaN(next) && next !== 0x2f /* / */ && next !== 0x3f /* ? */ && next !== 0x23 /* # */) return value;
   const rest = value.slice(base.length);
-  return `${clientOrigin(req, forwardedHeadersSet)}${mountPrefix(req)}${rest === '' || rest.charCodeAt(0) !== 0x2f ? `/${rest}` : rest}`;
+  return `${clientOrigin(req, forwardedHeadersSet)}${publicPath(req, rest === '' || rest.charCodeAt(0) !== 0x2f ? `/${rest}` : rest)}`;
 }
 
 function firstValue(header: string | string[] | undefined): string | undefined {
@@ -31,21 +32,4 @@ function clientOrigin(req: IncomingMessage, forwardedHeadersSet: boolean): strin
   const proto = (forwardedHeadersSet ? firstValue(headers['x-forwarded-proto']) : undefined) ?? clientProto(req);
   const host = (forwardedHeadersSet ? firstValue(headers['x-forwarded-host']) : undefined) ?? headers.host ?? '';
   return `${proto}://${host}`;
-}
-
-function pathOf(url: string): string {
-  const query = url.indexOf('?');
-  return query === -1 ? url : url.slice(0, query);
-}
-
-/** The path the app mounted the balancer under (`app.use('/api', lb)` → '/api'). */
-export function mountPrefix(req: IncomingMessage): string {
-  const mounted = req as IncomingMessage & { baseUrl?: unknown; originalUrl?: unknown };
-  if (typeof mounted.baseUrl === 'string') return mounted.baseUrl;
-  if (typeof mounted.originalUrl !== 'string' || req.url === undefined) return '';
-  const original = pathOf(mounted.originalUrl);
-  const rest = pathOf(req.url);
-  if (original === rest) return '';
-  if (rest === '/' && !original.endsWith('/')) return original;
-  return original.endsWith(rest) ? original.slice(0, original.length - rest.length) : '';
 }
