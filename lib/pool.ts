@@ -33,6 +33,8 @@ export class Pool {
   readonly #flags = new Map<Target, Flags>();
   readonly #drained = new Map<Target, (removed: boolean) => void>();
   readonly #draining = new Map<Target, Promise<boolean>>();
+  /** Up targets kept out of the snapshot while another is ready (a 503 with `Retry-After`). */
+  readonly #heldOff = new Set<Target>();
   readonly #panicThreshold: number;
   #observer: PoolObserver | undefined;
   #ready: readonly Target[] = EMPTY;
@@ -132,6 +134,18 @@ export class Pool {
     if (this.#update(target, { ejected })) this.#publish();
   }
 
+  /**
+   * Holds an up target out of the ready snapshot (it answered 503 with `Retry-After`), or lets it
+   * back. A hold-off steers traffic only: held targets still count as up for panic mode, and they
+   * are back in the snapshot whenever no other target is ready.
+   */
+  setHeldOff(target: Target, heldOff: boolean): void {
+    if (!this.#flags.has(target) || this.#heldOff.has(target) === heldOff) return;
+    if (heldOff) this.#heldOff.add(target);
+    else this.#heldOff.delete(target);
+    this.#publish();
+  }
+
   /** Republishes the snapshot after weights changed in place (slow start). */
   refresh(): void {
     this.#publish();
@@ -184,17 +198,20 @@ export class Pool {
   #delete(target: Target): void {
     this.#members.delete(target.key);
     this.#flags.delete(target);
+    this.#heldOff.delete(target);
     this.#observer?.removed(target);
   }
 
   #publish(): void {
-    const up: Target[] = [];
+    let up: Target[] = [];
+    const heldOff: Target[] = [];
     let eligible = 0;
     for (const target of this.#members.values()) {
-      if (target.state === 'up') up.push(target);
+      if (target.state === 'up') (this.#heldOff.has(target) ? heldOff : up).push(target);
       if (target.state !== 'draining') eligible++;
     }
-    const panic = this.#panicThreshold > 0 && eligible > 0 && (up.length / eligible) * 100 < this.#panicThreshold;
+    const panic = this.#panicThreshold > 0 && eligible > 0 && ((up.length + heldOff.length) / eligible) * 100 < this.#panicThreshold;
+    if (up.length === 0) up = heldOff;
     const ready = panic ? [...this.#members.values()].filter((t) => t.state !== 'draining') : up;
     this.#ready = ready.length === 0 ? EMPTY : Object.freeze(ready);
     if (panic !== this.#panic) {

@@ -8,6 +8,7 @@ import { respondError, statusForError, UpstreamProtocolError, UpstreamTimeoutErr
 import { attach, type Exchange, exchangeOf } from './exchange.js';
 import { type ProxyHooks, runHook } from './hooks.js';
 import { type RelayOptions, reasonPhrase, relayedHeaders, relayedTrailers, writeRelayedHead } from './relay.js';
+import type { StatusRetry } from './retry-status.js';
 import { refuseHandshake, watchHandshake } from './tunnel.js';
 
 export interface UpstreamOptions {
@@ -15,6 +16,8 @@ export interface UpstreamOptions {
   proxyTimeout: number;
   hooks: ProxyHooks | undefined;
   relay: RelayOptions;
+  /** Retry on the statuses of `retry.onStatus`; undefined when the list is empty. */
+  retryOn: StatusRetry | undefined;
 }
 
 /**
@@ -62,6 +65,9 @@ export class UpstreamEvents implements EngineEvents {
       return;
     }
     const status = proxyRes.statusCode ?? 0;
+    // A listed status (retry.onStatus) may send the request to another target instead of being relayed.
+    const retryOn = this.#options.retryOn;
+    if (retryOn !== undefined && retryOn.statuses.has(status) && retryOn.retried(exchange, proxyRes, status)) return;
     exchange.responded(status);
     exchange.owner.passed(exchange.target, status);
     exchange.proxyRes = proxyRes;
