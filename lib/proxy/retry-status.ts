@@ -71,22 +71,27 @@ export function statusRetry(policy: RetryPolicy | undefined, pool: Pool): Status
 }
 
 /**
- * Lets go of a response that will not be relayed. A small body with a declared length, after a
- * request sent in full, is read to its end so the agent keeps the connection (an overloaded
- * target answering 503 is spared a new handshake per retry); anything else, or a body slower than
- * `DRAIN_MS`, destroys the connection, as NGINX and Envoy do.
+ * Lets go of a response that will not be relayed. After a request sent in full, a body of at most
+ * `DRAIN_BYTES` (declared or chunked) is read to its end so the agent keeps the connection: an
+ * overloaded target answering 503 is spared a new handshake per retry. A larger body, or one
+ * slower than `DRAIN_MS`, destroys the connection instead, as NGINX and Envoy always do.
  */
 function discard(proxyRes: IncomingMessage, proxyReq: ClientRequest | undefined): void {
   proxyRes.on('error', ignore);
-  const length = Number(proxyRes.headers['content-length'] ?? Number.NaN);
-  if (proxyReq?.writableFinished !== true || !(length <= DRAIN_BYTES || proxyReq.method === 'HEAD')) {
+  const declared = Number(proxyRes.headers['content-length'] ?? 0);
+  if (proxyReq?.writableFinished !== true || !(declared <= DRAIN_BYTES || proxyReq.method === 'HEAD')) {
     proxyRes.destroy();
     return;
   }
+  let read = 0;
   const timer = setTimeout(destroyResponse, DRAIN_MS, proxyRes);
   timer.unref();
+  proxyRes.on('data', (chunk: Buffer) => {
+    read += chunk.length;
+    if (read > DRAIN_BYTES) proxyRes.destroy();
+  });
+  proxyRes.once('end', () => clearTimeout(timer));
   proxyRes.once('close', () => clearTimeout(timer));
-  proxyRes.resume();
 }
 
 function destroyResponse(proxyRes: IncomingMessage): void {

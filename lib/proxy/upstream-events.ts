@@ -67,7 +67,7 @@ export class UpstreamEvents implements EngineEvents {
     const status = proxyRes.statusCode ?? 0;
     // A listed status (retry.onStatus) may send the request to another target instead of being relayed.
     const retryOn = this.#options.retryOn;
-    if (retryOn !== undefined && retryOn.statuses.has(status) && retryOn.retried(exchange, proxyRes, status)) return;
+    if (retryOn?.statuses.has(status) && retryOn.retried(exchange, proxyRes, status)) return;
     exchange.responded(status);
     exchange.owner.passed(exchange.target, status);
     exchange.proxyRes = proxyRes;
