@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { describe, test } from 'node:test';
-import { loadBalance, type LoadBalanceOptions, type RetryFailure, type RetryInfo, responseCache, UpstreamStatusError } from 'proxy-balancer';
+import { loadBalance, type LoadBalanceOptions, Pool, type RetryFailure, type RetryInfo, responseCache, UpstreamStatusError } from 'proxy-balancer';
 import { closeAll, deadPort, delay, listen, request, type TestServer, waitFor } from './helpers.js';
 
 /** A backend that answers `status` with a body naming it, counting the connections it accepted. */
@@ -321,6 +321,30 @@ describe('Retry-After on a 503 holds its target off', () => {
       await t.close();
       await u.close();
     }
+  });
+});
+
+describe('the pool under a hold-off', () => {
+  test('held targets leave the snapshot while another is ready, come back when none is, and still count as up for panic mode', () => {
+    const pool = new Pool(['http://a.test', 'http://b.test', 'http://c.test'], 50);
+    const [a, b, c] = pool.targets;
+    assert.ok(a && b && c);
+    const keys = () => pool.ready.map((t) => t.key);
+    pool.setHeldOff(a, true);
+    pool.setHeldOff(b, true);
+    assert.deepEqual(keys(), ['http://c.test']);
+    assert.equal(pool.panic, false, 'held targets are up: no panic');
+    assert.equal(a.state, 'up');
+    pool.setEjected(c, true);
+    assert.deepEqual(keys(), ['http://a.test', 'http://b.test'], 'no other target ready: the held ones take traffic');
+    pool.setHeldOff(a, false);
+    assert.deepEqual(keys(), ['http://a.test']);
+    pool.setEjected(a, true);
+    assert.equal(pool.panic, true, 'one of three up: panic');
+    assert.deepEqual(keys(), ['http://a.test', 'http://b.test', 'http://c.test'], 'panic mode sends to every target, held or not');
+    pool.remove(b);
+    pool.setHeldOff(b, false);
+    assert.equal(pool.targets.length, 2);
   });
 });
 
