@@ -33,6 +33,9 @@ import { adaptHttp2Request } from './proxy/http2.js';
 import { isHttp2WebSocket, tunnelHttp2WebSocket } from './proxy/http2-websocket.js';
 import { parsedBody } from './proxy/parsed-body.js';
 import { bodyStream, emptyBody, nextTarget, RequestBody, RetryBudget, type RetryPolicy } from './proxy/retry.js';
+import { backoffDelay, sendAfter } from './proxy/retry-backoff.js';
+import { retryScope } from './proxy/retry-decision.js';
+import { type StatusRetry, statusRetry } from './proxy/retry-status.js';
 import type { BalancerStats, TargetStats } from './observe/stats.js';
 import type { Strategy } from './strategies/strategy.js';
 import { roundRobin } from './strategies/round-robin.js';
@@ -50,6 +53,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOw
   readonly #resolver: ClientIpResolver | undefined;
   readonly #retry: RetryPolicy | undefined;
   readonly #budget: RetryBudget | undefined;
+  readonly #statusRetry: StatusRetry | undefined;
   readonly #tunnels = new Set<Duplex>();
   readonly #cache: ResponseCache | undefined;
   readonly #admission: Admission | undefined;
@@ -76,6 +80,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOw
     this.#resolver = options.trustProxy === false ? undefined : new ClientIpResolver(options.trustProxy, options.trustedHeader);
     this.#retry = options.retry;
     this.#budget = options.retry && new RetryBudget(options.retry.budgetPercent, options.retry.minRetries);
+    this.#statusRetry = statusRetry(options.retry, this.pool);
     this.#health = new HealthSupervisor(this.pool, options, this.notify);
     this.#affinity = options.affinity && new SessionAffinity(options.affinity);
     this.#engine = new ProxyEngine(
@@ -91,6 +96,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOw
         },
         transformer: options.transformer,
         affinity: this.#affinity,
+        retryOn: this.#statusRetry,
       }),
     );
     this.#cache = options.cache?.cache;
@@ -265,6 +271,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOw
         errors: t.errors,
         latency: Math.round(t.latency * 100) / 100,
         backup: t.backup,
+        heldOffUntil: this.#statusRetry?.heldOffUntil(t) ?? 0,
         ...this.#health.status(t),
       }),
     );
@@ -296,6 +303,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOw
     this.#queue?.close();
     this.#health.close();
     this.#budget?.close();
+    this.#statusRetry?.close();
     for (const socket of this.#tunnels) socket.destroy();
     if (this.#inFlight > 0) await new Promise<void>((resolve) => (this.#idle = resolve));
     this.#engine.close();
@@ -337,20 +345,19 @@ export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOw
   }
 
   /**
-   * Sends a failed attempt to another target when that is safe: nothing reached the client yet,
-   * the method is idempotent (or the failure is a reset of a reused keep-alive socket, which the
-   * upstream never processed), the body can be replayed, and retries and budget allow it.
+   * Sends a failed attempt, or one answered with a status in `retry.onStatus`, to another target
+   * when that is safe: nothing reached the client yet, `retryScope` allows it (method or
+   * `condition`, replayable body, attempts left), a target is available, and budget and circuit
+   * breaker allow it. The retry waits for its back-off, if any, before it is sent.
    */
-  retried(exchange: Exchange, err: Error): boolean {
+  retried(exchange: Exchange, err: Error, status = 0): boolean {
     const policy = this.#retry;
     const req = exchange.req;
     const res = exchange.client as ServerResponse;
-    if (policy === undefined || res.headersSent || exchange.status !== 0 || exchange.pastDeadline || this.#closed) return false;
-    if (exchange.attempt > policy.retries) return false;
-    const staleSocket = exchange.proxyReq?.reusedSocket === true && (err as NodeJS.ErrnoException).code === 'ECONNRESET';
-    if (!staleSocket && !policy.methods.has(req.method ?? '')) return false;
-    if (exchange.body !== undefined && !exchange.body.replayable) return false;
-    const next = nextTarget(this.pool.ready, this.strategy, exchange, req, staleSocket);
+    if (policy === undefined || res.headersSent || this.#closed) return false;
+    const scope = retryScope(policy, exchange, err, status);
+    if (scope === undefined) return false;
+    const next = nextTarget(this.pool.ready, this.strategy, exchange, req, scope.sameTarget);
     if (next === undefined || this.#queue?.hasRoom(next) === false || this.#breaker?.retriesCapped(exchange.attempt > 1) === true || !this.#budget!.take())
       return false;
     this.#retries++;
@@ -358,12 +365,29 @@ export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOw
     if (logProxy.enabled) logProxy('retrying %s %s on %s after %s on %s', req.method, req.url, next.key, err.message, exchange.target.key);
     const retry = this.#start(next, req, res);
     exchange.handOver(retry);
+    if (status !== 0) {
+      exchange.responded(status);
+      this.passed(exchange.target, status);
+    }
     this.#tracing?.start(retry);
     this.finish(exchange);
-    this.notify('retry', { method: req.method ?? '', url: req.url ?? '', from: exchange.target, to: next, attempt: retry.attempt, error: err });
-    this.#engine.web(next, req, res, exchange.body?.replay() ?? emptyBody());
+    this.notify('retry', {
+      method: req.method ?? '',
+      url: req.url ?? '',
+      from: exchange.target,
+      to: next,
+      attempt: retry.attempt,
+      error: err,
+      status: status || undefined,
+    });
+    if (scope.backoff && policy.backoff !== undefined) sendAfter(retry, backoffDelay(policy.backoff, exchange.attempt), policy.perTryTimeout, this.#send);
+    else this.#send(retry);
     return true;
   }
+
+  readonly #send = (exchange: Exchange): void => {
+    this.#engine.web(exchange.target, exchange.req, exchange.client as ServerResponse, exchange.body?.replay() ?? emptyBody());
+  };
 
   #choose(req: IncomingMessage): Target | undefined {
     if (this.#closed) return this.#refuse('balancer closed');

@@ -7,6 +7,9 @@ export type { BalancerEvents, RetryInfo, TargetDownInfo } from './observe/events
 export type { ResponseInfo } from './observe/access-log.js';
 export type { CacheStatus } from './cache/status.js';
 export type { RetryOptions } from './proxy/retry.js';
+export type { BackoffOptions } from './proxy/retry-backoff.js';
+export type { RetryCondition, RetryFailure } from './proxy/retry-decision.js';
+export { UpstreamStatusError } from './proxy/retry-status.js';
 export type { OutlierDetectionOptions, OutlierStatus } from './health/outlier.js';
 export type { TargetHealth } from './health/supervisor.js';
 export * from './health/index.js';

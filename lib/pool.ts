@@ -71,6 +71,8 @@ export class Pool {
   readonly #ownChecks = new Map<Target, HealthCheckSpec | false>();
   readonly #drained = new Map<Target, (removed: boolean) => void>();
   readonly #draining = new Map<Target, Promise<boolean>>();
+  /** Up targets kept out of the snapshot while another is ready (a 503 with `Retry-After`). */
+  readonly #heldOff = new Set<Target>();
   readonly #panicThreshold: number;
   #observer: PoolObserver | undefined;
   #ready: readonly Target[] = EMPTY;
@@ -183,6 +185,18 @@ export class Pool {
     if (this.#update(target, { ejected })) this.#publish();
   }
 
+  /**
+   * Holds an up target out of the ready snapshot (it answered 503 with `Retry-After`), or lets it
+   * back. A hold-off steers traffic only: held targets still count as up for panic mode, and they
+   * are back in the snapshot whenever no other target is ready.
+   */
+  setHeldOff(target: Target, heldOff: boolean): void {
+    if (!this.#flags.has(target) || this.#heldOff.has(target) === heldOff) return;
+    if (heldOff) this.#heldOff.add(target);
+    else this.#heldOff.delete(target);
+    this.#publish();
+  }
+
   /** Republishes the snapshot after weights changed in place (slow start). */
   refresh(): void {
     this.#publish();
@@ -236,6 +250,7 @@ export class Pool {
   #delete(target: Target): void {
     this.#members.delete(target.key);
     this.#flags.delete(target);
+    this.#heldOff.delete(target);
     this.#observer?.removed(target);
     this.#ownChecks.delete(target);
   }
@@ -243,24 +258,34 @@ export class Pool {
   #publish(): void {
     const primaries: Target[] = [];
     const backups: Target[] = [];
+    const heldOff: Target[] = [];
     let eligiblePrimaries = 0;
     let eligibleBackups = 0;
+    let upPrimaries = 0;
+    let upBackups = 0;
     for (const target of this.#members.values()) {
       if (target.state === 'draining') continue;
+      const up = target.state === 'up';
       if (target.backup) {
         eligibleBackups++;
-        if (target.state === 'up') backups.push(target);
+        if (up) upBackups++;
       } else {
         eligiblePrimaries++;
-        if (target.state === 'up') primaries.push(target);
+        if (up) upPrimaries++;
       }
+      if (!up) continue;
+      if (this.#heldOff.has(target)) heldOff.push(target);
+      else if (target.backup) backups.push(target);
+      else primaries.push(target);
     }
-    // Primaries, then backups, then panic: each tier is judged by its own share of up targets.
+    // Primaries, then backups, then panic: each tier is judged by its own share of up targets. A
+    // target held off after a 503 with Retry-After counts as up but takes no new requests, unless
+    // nothing else is ready.
     let ready = primaries;
     let onBackups = false;
     let panic = false;
-    if (!this.#enough(primaries.length, eligiblePrimaries)) {
-      if (this.#enough(backups.length, eligibleBackups)) {
+    if (!this.#enough(upPrimaries, eligiblePrimaries)) {
+      if (this.#enough(upBackups, eligibleBackups)) {
         // Backups make up for missing primaries; the primaries still up keep serving.
         ready = primaries.length === 0 ? backups : [...primaries, ...backups];
         onBackups = true;
@@ -269,6 +294,7 @@ export class Pool {
         panic = true;
       }
     }
+    if (ready.length === 0) ready = heldOff;
     this.#ready = ready.length === 0 ? EMPTY : Object.freeze(ready);
     if (onBackups !== this.#onBackups) {
       this.#onBackups = onBackups;

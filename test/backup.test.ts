@@ -210,9 +210,9 @@ describe('backup targets', () => {
     const front = await listen(lb);
     try {
       // No active checks: the primary is taken out by passive detection only (3 failures). With no
-      // other primary to retry on, the first two requests fail; the third failure ejects it, and
-      // that request is retried on a backup.
-      assert.deepEqual(await spread(front.url, 3), { 502: 2, live: 1 });
+      // other primary, the first request's retries go back to it after a back-off (its second and
+      // third failures); the third ejects it, and the next request goes to a backup.
+      assert.deepEqual(await spread(front.url, 3), { 502: 1, live: 2 });
       assert.equal(lb.stats().targets[0]!.state, 'ejected');
       assert.equal(lb.stats().onBackups, true);
       // Requests on the dead backup are retried on the live one until it is ejected in turn.

@@ -19,7 +19,10 @@ export interface RetryInfo {
   to: Target;
   /** 2 for the first retry, 3 for the second... */
   attempt: number;
+  /** The failure, or for a retry on a listed status an `UpstreamStatusError` naming it. */
   error: Error;
+  /** The response status (in `retry.onStatus`) that caused the retry; undefined after a failure. */
+  status: number | undefined;
 }
 
 /**
@@ -33,7 +36,7 @@ export interface BalancerEvents {
   targetDown: [target: Target, info: TargetDownInfo];
   /** Passive detection ejected a target for `durationMs`; `ejections` counts them since it joined. */
   ejected: [target: Target, info: { durationMs: number; ejections: number }];
-  /** A failed attempt is being retried on another target. */
+  /** A failed attempt (or one answered with a status in `retry.onStatus`) is being sent again. */
   retry: [info: RetryInfo];
   /** Panic mode turned on (too few targets up: traffic goes to all) or off. */
   panic: [info: { active: boolean; up: number; eligible: number }];

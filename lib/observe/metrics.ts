@@ -89,7 +89,7 @@ export const FAMILIES = {
   weight: def('target_weight', 'gauge', 'Weight strategies balance a target by now (lower while slow start ramps).', 'average'),
   backup: def('target_backup', 'gauge', 'Whether a target is a backup (serves only while too few primaries are up): 1 or 0.', 'max'),
   ejections: def('ejections_total', 'counter', 'Times passive outlier detection ejected a target.'),
-  retries: def('retries_total', 'counter', 'Failed attempts sent again to another target.'),
+  retries: def('retries_total', 'counter', 'Attempts sent again after a failure or a status in retry.onStatus.'),
   unavailable: def('unavailable_total', 'counter', 'Requests answered 503 because no target was available.'),
   panic: def('panic', 'gauge', 'Panic mode: 1 while too few targets are up and traffic goes to all of them.', 'max'),
   backupsActive: def('backups_active', 'gauge', 'Backup targets serving: 1 while too few primary targets are up.', 'max'),

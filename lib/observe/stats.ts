@@ -25,6 +25,8 @@ export interface TargetStats extends TargetHealth {
   latency: number;
   /** A backup target: serves only while too few primaries are up. */
   backup: boolean;
+  /** When its hold-off after a 503 with `Retry-After` ends (ms since the epoch; `retry.onStatus`), 0 when none. */
+  heldOffUntil: number;
 }
 
 /** What `lb.stats()` returns. */
@@ -38,7 +40,7 @@ export interface BalancerStats {
   inFlight: number;
   /** Requests answered 503 before reaching a target: none ready, the strategy refused, the circuit breaker, or the balancer closing. */
   unavailable: number;
-  /** Attempts sent again to another target after a failure. */
+  /** Attempts sent again after a failure or a status in `retry.onStatus`. */
   retries: number;
   /** Response cache counters, when a cache is configured. */
   cache: CacheStats | undefined;

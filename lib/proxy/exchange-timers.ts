@@ -36,9 +36,10 @@ function onDeadline(first: Exchange): void {
     current.proxyReq.destroy(err);
     return;
   }
-  // Still waiting for a socket: answer now; the engine's request, when it comes, is dropped.
+  // Still waiting for a socket, or a retry still in its back-off: answer now; the engine's
+  // request, when it comes, is dropped. A retry never sent is no failure of its target.
   if (current.failed(err)) {
-    current.target.errors++;
+    if (current.backoff === undefined) current.target.errors++;
     current.owner.answerFailure(current, err, 504);
   }
 }

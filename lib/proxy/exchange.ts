@@ -18,8 +18,8 @@ export interface ExchangeOwner {
   passed(target: Target, status: number): void;
   /** An attempt on the target failed (connect error, reset, timeout, bad response). */
   failedOn(target: Target, why: string): void;
-  /** Sends a failed attempt to another target when that is safe; true if it did. */
-  retried(exchange: Exchange, err: Error): boolean;
+  /** Sends a failed attempt (or, with `status`, one answered with a status listed in `retry.onStatus`) to another target when that is safe; true if it did. */
+  retried(exchange: Exchange, err: Error, status?: number): boolean;
   /** Answers a request that failed for good (502/504, or a cut connection once the head is out). */
   answerFailure(exchange: Exchange, err: Error, status: number): void;
 }
@@ -42,6 +42,8 @@ export class Exchange implements Outcome {
   deadline: NodeJS.Timeout | undefined = undefined;
   /** Pending per-try timeout of this attempt. */
   tryTimer: NodeJS.Timeout | undefined = undefined;
+  /** Pending back-off of a retry not sent yet (`retry.backoff`). */
+  backoff: NodeJS.Timeout | undefined = undefined;
   /** Set when the per-try timeout passed before the engine produced the upstream request. */
   tryExpired = false;
   /** Set when the request's deadline passed: no more retries. */
@@ -79,7 +81,8 @@ export class Exchange implements Outcome {
   clearTimers(): void {
     if (this.deadline !== undefined) clearTimeout(this.deadline);
     if (this.tryTimer !== undefined) clearTimeout(this.tryTimer);
-    this.deadline = this.tryTimer = undefined;
+    if (this.backoff !== undefined) clearTimeout(this.backoff);
+    this.deadline = this.tryTimer = this.backoff = undefined;
   }
 
   /** Moves what belongs to the request, not the attempt, onto the next attempt. */

@@ -4,6 +4,9 @@ import { mayHaveBody } from '../protect/reject.js';
 import type { Strategy } from '../strategies/strategy.js';
 import type { Target } from '../target.js';
 import type { Exchange } from './exchange.js';
+import { type BackoffOptions, type BackoffPolicy, resolveBackoff } from './retry-backoff.js';
+import type { RetryCondition } from './retry-decision.js';
+import { resolveOnStatus } from './retry-status.js';
 
 /** Failover: when and how often a failed request is sent again, to another target. */
 export interface RetryOptions {
@@ -19,6 +22,18 @@ export interface RetryOptions {
   budgetPercent?: number;
   /** Retries always allowed per 10-second window, whatever the budget; default 10. */
   minRetries?: number;
+  /**
+   * Response statuses (400–599) that send the request to another target instead of being relayed,
+   * like NGINX `proxy_next_upstream http_502 http_503 http_504`; default [] (every response is relayed).
+   * Only for a method in `methods` and a replayable body; the last attempt's response is relayed as it is.
+   */
+  onStatus?: readonly number[];
+  /** Longest hold-off, ms, when a 503 (with 503 in `onStatus`) carries `Retry-After`: its target gets no new requests for that long while another is ready; default 60000; 0 ignores `Retry-After`. */
+  maxRetryAfter?: number;
+  /** Jittered exponential wait before each retry, ms; default `{ base: 25, max: 250 }` (Envoy's); false retries at once (and never on the same target). */
+  backoff?: BackoffOptions | false;
+  /** Called before each retry the policy allows: false vetoes it, true allows it even for a method not in `methods`, undefined keeps the default; default none. */
+  condition?: RetryCondition;
 }
 
 export interface RetryPolicy {
@@ -28,6 +43,10 @@ export interface RetryPolicy {
   perTryTimeout: number;
   budgetPercent: number;
   minRetries: number;
+  onStatus: ReadonlySet<number>;
+  maxRetryAfter: number;
+  backoff: BackoffPolicy | undefined;
+  condition: RetryCondition | undefined;
 }
 
 const IDEMPOTENT = ['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE'];
@@ -49,6 +68,10 @@ export function resolveRetryOptions(input: unknown): RetryPolicy | undefined {
   }
   const budgetPercent = integer('budgetPercent', 20);
   if (budgetPercent > 100) throw new TypeError(`loadBalance: options.retry.budgetPercent must be at most 100, got ${budgetPercent}`);
+  const condition = options.condition;
+  if (condition !== undefined && typeof condition !== 'function') {
+    throw new TypeError(`loadBalance: options.retry.condition must be a function, got ${typeof condition}`);
+  }
   return {
     retries: integer('retries', 2),
     methods: new Set(methods.map((m) => m.toUpperCase())),
@@ -56,6 +79,10 @@ export function resolveRetryOptions(input: unknown): RetryPolicy | undefined {
     perTryTimeout: integer('perTryTimeout', 0),
     budgetPercent,
     minRetries: integer('minRetries', 10),
+    onStatus: resolveOnStatus(options.onStatus),
+    maxRetryAfter: integer('maxRetryAfter', 60_000),
+    backoff: resolveBackoff(options.backoff),
+    condition,
   };
 }
 

@@ -10,6 +10,7 @@ import { attach, type Exchange, exchangeOf } from './exchange.js';
 import { type ProxyHooks, runHook } from './hooks.js';
 import { type RelayOptions, reasonPhrase, relayedHeaders, relayedTrailers, writeRelayedHead } from './relay.js';
 import { BufferedRelay, type ResponseTransformer } from './transform.js';
+import type { StatusRetry } from './retry-status.js';
 import { refuseHandshake, watchHandshake } from './tunnel.js';
 
 export interface UpstreamOptions {
@@ -19,6 +20,8 @@ export interface UpstreamOptions {
   relay: RelayOptions;
   transformer: ResponseTransformer | undefined;
   affinity: SessionAffinity | undefined;
+  /** Retry on the statuses of `retry.onStatus`; undefined when the list is empty. */
+  retryOn: StatusRetry | undefined;
 }
 
 /**
@@ -66,6 +69,9 @@ export class UpstreamEvents implements EngineEvents {
       return;
     }
     const status = proxyRes.statusCode ?? 0;
+    // A listed status (retry.onStatus) may send the request to another target instead of being relayed.
+    const retryOn = this.#options.retryOn;
+    if (retryOn?.statuses.has(status) && retryOn.retried(exchange, proxyRes, status)) return;
     exchange.responded(status);
     exchange.owner.passed(exchange.target, status);
     exchange.proxyRes = proxyRes;

@@ -1,0 +1,57 @@
+import { armTryTimeout } from './exchange-timers.js';
+import type { Exchange } from './exchange.js';
+
+/** Back-off between attempts: exponential with full jitter (Envoy's `retry_back_off`). */
+export interface BackoffOptions {
+  /** Milliseconds the first retry waits at most; each further retry doubles it, up to `max`; default 25. */
+  base?: number;
+  /** Milliseconds any retry waits at most; default 250. */
+  max?: number;
+}
+
+export interface BackoffPolicy {
+  base: number;
+  max: number;
+}
+
+export function resolveBackoff(input: unknown): BackoffPolicy | undefined {
+  if (input === false) return undefined;
+  if (input !== undefined && (typeof input !== 'object' || input === null || Array.isArray(input))) {
+    throw new TypeError(`loadBalance: options.retry.backoff must be an object or false, got ${String(input)}`);
+  }
+  const options = (input ?? {}) as BackoffOptions;
+  const base = options.base ?? 25;
+  if (typeof base !== 'number' || !Number.isInteger(base) || base < 1) {
+    throw new TypeError(`loadBalance: options.retry.backoff.base must be an integer >= 1 (ms), got ${String(base)}`);
+  }
+  const max = options.max ?? Math.max(250, base);
+  if (typeof max !== 'number' || !Number.isInteger(max) || max < base) {
+    throw new TypeError(`loadBalance: options.retry.backoff.max must be an integer >= backoff.base (${base} ms), got ${String(max)}`);
+  }
+  return { base, max };
+}
+
+/** How long retry number `retry` (1 for the first) waits: uniform in [0, min(max, base·2^(retry-1))]. */
+export function backoffDelay(policy: BackoffPolicy, retry: number): number {
+  return Math.random() * Math.min(policy.max, policy.base * 2 ** (retry - 1));
+}
+
+/**
+ * Sends `exchange` (a retry, already counted in flight on its target) after `delay` ms. Its per-try
+ * timeout starts when it is sent, not while it waits. The client leaving or the deadline passing
+ * meanwhile ends the exchange, which clears the timer.
+ */
+export function sendAfter(exchange: Exchange, delay: number, perTryTimeout: number, send: (exchange: Exchange) => void): void {
+  if (exchange.tryTimer !== undefined) {
+    clearTimeout(exchange.tryTimer);
+    exchange.tryTimer = undefined;
+  }
+  exchange.backoff = setTimeout(onBackoffEnd, delay, exchange, perTryTimeout, send);
+}
+
+function onBackoffEnd(exchange: Exchange, perTryTimeout: number, send: (exchange: Exchange) => void): void {
+  exchange.backoff = undefined;
+  if (exchange.ended || exchange.error !== undefined) return;
+  if (perTryTimeout > 0) armTryTimeout(exchange, perTryTimeout);
+  send(exchange);
+}

@@ -1,0 +1,75 @@
+import type { IncomingMessage } from 'node:http';
+import type { Target } from '../target.js';
+import type { Exchange } from './exchange.js';
+import type { RetryPolicy } from './retry.js';
+
+/** What `retry.condition` is told about the attempt that did not succeed. */
+export interface RetryFailure {
+  /** The failure (connect error, reset, timeout...; its `code` such as `'ECONNREFUSED'`); undefined when a response status triggered the retry. */
+  error?: Error & { code?: string };
+  /** The response status listed in `retry.onStatus`; undefined for a failure. */
+  status?: number;
+  /** The attempt that did not succeed: 1 for the first, 2 for the first retry... */
+  attempt: number;
+  /** The target it was sent to. */
+  target: Target;
+}
+
+/**
+ * Asked before each retry the policy allows: `false` vetoes it, `true` allows it even for a method
+ * not in `retry.methods` (a POST: only if duplicates are harmless), `undefined` keeps the default.
+ */
+export type RetryCondition = (failure: RetryFailure, req: IncomingMessage) => boolean | undefined;
+
+/** How a retry may go: to which targets, and whether it waits for a back-off first. */
+export interface RetryScope {
+  /** The failed target may take the retry when no untried target is ready. */
+  sameTarget: boolean;
+  /** The retry waits for a back-off delay (when `retry.backoff` is on). */
+  backoff: boolean;
+}
+
+const SAME_AT_ONCE: RetryScope = Object.freeze({ sameTarget: true, backoff: false });
+const OTHER_AT_ONCE: RetryScope = Object.freeze({ sameTarget: false, backoff: false });
+const OTHER: RetryScope = Object.freeze({ sameTarget: false, backoff: true });
+const OTHER_OR_SAME: RetryScope = Object.freeze({ sameTarget: true, backoff: true });
+
+/** Failures after which the same target is worth another try once it had time to come back: it is restarting. */
+const RESTART_CODES = new Set(['ECONNREFUSED', 'ECONNRESET']);
+
+/**
+ * Whether the policy lets this attempt be tried again, and how; undefined when not. `status` is
+ * the listed response status that triggered it, 0 for a failure before any head. Targets,
+ * queue room, the circuit breaker and the budget are the balancer's to check after this.
+ */
+export function retryScope(policy: RetryPolicy, exchange: Exchange, err: Error, status: number): RetryScope | undefined {
+  if (exchange.status !== 0 || exchange.pastDeadline || exchange.attempt > policy.retries) return undefined;
+  if (exchange.body !== undefined && !exchange.body.replayable) return undefined;
+  const code = status === 0 ? (err as NodeJS.ErrnoException).code : undefined;
+  // A reset on a reused keep-alive socket: the target closed an idle connection as it was reused
+  // and never processed the request, so any method may go again, at once.
+  const staleSocket = code === 'ECONNRESET' && exchange.proxyReq?.reusedSocket === true;
+  let allowed = staleSocket || policy.methods.has(exchange.req.method ?? '');
+  if (policy.condition !== undefined) {
+    const failure: RetryFailure =
+      status === 0 ? { error: err, attempt: exchange.attempt, target: exchange.target } : { status, attempt: exchange.attempt, target: exchange.target };
+    const verdict = ask(policy.condition, failure, exchange.req);
+    if (verdict !== undefined) allowed = verdict;
+  }
+  if (!allowed) return undefined;
+  if (staleSocket) return SAME_AT_ONCE;
+  if (policy.backoff === undefined) return OTHER_AT_ONCE;
+  // With a back-off, a target refusing or resetting connections may be restarting: when no other
+  // target is ready, waiting and trying it again rides through the restart.
+  return code !== undefined && RESTART_CODES.has(code) ? OTHER_OR_SAME : OTHER;
+}
+
+function ask(condition: RetryCondition, failure: RetryFailure, req: IncomingMessage): boolean | undefined {
+  try {
+    const verdict = condition(failure, req);
+    return typeof verdict === 'boolean' ? verdict : undefined;
+  } catch (err) {
+    process.emitWarning(`retry.condition threw; the default retry decision applies: ${(err as Error)?.stack ?? String(err)}`, 'ProxyBalancerWarning');
+    return undefined;
+  }
+}
