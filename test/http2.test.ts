@@ -36,8 +36,13 @@ function h2request(session: ClientHttp2Session, headers: OutgoingHttpHeaders, bo
   });
 }
 
-async function h2front(handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<{ port: number; url: string; close(): Promise<void> }> {
-  const server = http2.createSecureServer({ ...CERT, allowHTTP1: true }, handler as never);
+async function h2front(
+  handler: (req: IncomingMessage, res: ServerResponse) => void,
+  webSockets = false,
+): Promise<{ port: number; url: string; close(): Promise<void> }> {
+  const server = http2.createSecureServer({ ...CERT, allowHTTP1: true, settings: { enableConnectProtocol: webSockets } }, handler as never);
+  // Node's compat API hands CONNECT streams (RFC 8441 WebSockets) to 'connect', not 'request'.
+  if (webSockets) server.on('connect', handler as never);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {
@@ -223,12 +228,8 @@ describe('WebSockets over HTTP/2 (RFC 8441 extended CONNECT)', () => {
     const wss = new WebSocketServer({ server: upstream.server });
     wss.on('connection', (ws, req) => ws.on('message', (data) => ws.send(`echo ${data} at ${req.url}`)));
     const lb = loadBalance({ targets: [upstream.url] });
-    const server = http2.createSecureServer({ ...CERT, allowHTTP1: true, settings: { enableConnectProtocol: true } }, lb);
-    // Node's compat API hands CONNECT streams to 'connect', not 'request'.
-    server.on('connect', lb);
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const { port } = server.address() as AddressInfo;
-    const session = http2.connect(`https://localhost:${port}`, { rejectUnauthorized: false });
+    const front = await h2front(lb, true);
+    const session = http2.connect(front.url, { rejectUnauthorized: false });
     try {
       await new Promise<void>((resolve) => session.once('remoteSettings', () => resolve()));
       assert.equal(session.remoteSettings.enableConnectProtocol, true);
@@ -250,7 +251,7 @@ describe('WebSockets over HTTP/2 (RFC 8441 extended CONNECT)', () => {
       assert.equal(lb.stats().inFlight, 0);
     } finally {
       session.close();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await front.close();
       await lb.close();
       wss.close();
       await closeAll(upstream);
@@ -263,11 +264,8 @@ describe('WebSockets over HTTP/2 (RFC 8441 extended CONNECT)', () => {
       res.end('forbidden');
     });
     const lb = loadBalance({ targets: [upstream.url] });
-    const server = http2.createSecureServer({ ...CERT, settings: { enableConnectProtocol: true } }, lb);
-    server.on('connect', lb);
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const { port } = server.address() as AddressInfo;
-    const session = http2.connect(`https://localhost:${port}`, { rejectUnauthorized: false });
+    const front = await h2front(lb, true);
+    const session = http2.connect(front.url, { rejectUnauthorized: false });
     try {
       await new Promise<void>((resolve) => session.once('remoteSettings', () => resolve()));
       const refused = await h2request(session, { ':method': 'CONNECT', ':protocol': 'websocket', ':path': '/chat', ':scheme': 'https' }, '');
@@ -277,7 +275,7 @@ describe('WebSockets over HTTP/2 (RFC 8441 extended CONNECT)', () => {
       assert.equal(plain.status, 405);
     } finally {
       session.close();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await front.close();
       await lb.close();
       await closeAll(upstream);
     }
