@@ -7,7 +7,6 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { chromium, type BrowserContext } from 'playwright-core';
 import {
   dnsTargets,
   loadBalance,
@@ -20,7 +19,8 @@ import {
 } from 'proxy-balancer';
 import { startDnsmasq } from './dnsmasq.js';
 import { closeAll, delay, listen, request, waitFor } from './helpers.js';
-import { chromiumPath, skipUnless } from './services.js';
+import { type Browser, launchBrowser } from './browser.js';
+import { skipUnless } from './services.js';
 
 interface Backend {
   host: string;
@@ -542,30 +542,11 @@ describe('the status page shows discovery', { skip: skipUnless('dnsmasq', 'chrom
     const name = `http://api.internal:${a.port}`;
     const lb = loadBalance({ targets: dnsTargets(name, { servers: [dns.server], interval: 300, minInterval: 100, timeout: 100, tries: 1 }) });
     const page = await listen(lb.statusPage({ refreshMs: 250 }));
-    const userDataDir = mkdtempSync(join(tmpdir(), 'pb-chromium-'));
-    let context: BrowserContext | undefined;
-    const errors: string[] = [];
+    let browser: Browser | undefined;
     try {
       await lb.firstDiscovery();
-      context = await chromium.launchPersistentContext(userDataDir, {
-        executablePath: chromiumPath(),
-        headless: true,
-        args: [
-          '--headless',
-          '--no-sandbox',
-          '--disable-gpu',
-          '--no-first-run',
-          '--disable-background-networking',
-          '--disable-component-update',
-          '--disable-sync',
-        ],
-        timeout: 30_000,
-      });
-      const tab = context.pages()[0] ?? (await context.newPage());
-      tab.on('pageerror', (err) => errors.push(err.message));
-      tab.on('console', (msg) => {
-        if (msg.type() === 'error') errors.push(msg.text());
-      });
+      browser = await launchBrowser();
+      const tab = browser.page;
       await tab.goto(`${page.url}/`, { waitUntil: 'load' });
       const source = tab.locator(`#discovery tr[data-discovery="${name}"]`);
       await source.waitFor({ timeout: 5000 });
@@ -577,10 +558,9 @@ describe('the status page shows discovery', { skip: skipUnless('dnsmasq', 'chrom
       await tab.locator(`#discovery tr.not-up[data-discovery="${name}"]`).waitFor({ timeout: 5000 });
       assert.match(await source.innerText(), /failing: address lookup of api\.internal failed: \w+\s*keeping the last 2 targets/);
       assert.match(await tab.locator('#banner').innerText(), /^Discovery failing, last good targets kept: /);
-      assert.deepEqual(errors, [], 'no script error in the browser');
+      assert.deepEqual(browser.errors, [], 'no script error in the browser');
     } finally {
-      if (context !== undefined) await context.close();
-      rmSync(userDataDir, { recursive: true, force: true });
+      await browser?.close();
       await lb.close();
       await closeAll(page, a, b);
       await dns.stop();

@@ -1,14 +1,13 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import http from 'node:http';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import express from 'express';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { httpHealthCheck, loadBalance, responseCache, type StatusSnapshot } from 'proxy-balancer';
 import { closeAll, delay, listen, request, type TestServer } from './helpers.js';
-import { chromiumPath, skipUnless } from './services.js';
+import { type Browser, launchBrowser } from './browser.js';
+import { skipUnless } from './services.js';
 
 const ARTIFACTS = new URL('artifacts/', import.meta.url);
 
@@ -22,27 +21,6 @@ function slowBackend(name: string, ms: number): Promise<TestServer> {
 }
 
 /** Processes whose command line mentions `needle` (read from /proc, so nothing but Linux is needed). */
-function processesWith(needle: string): number[] {
-  const found: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(needle)) found.push(Number(entry));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return found;
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    promise.finally(() => clearTimeout(timer)),
-    new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} took over ${ms} ms`)), ms))),
-  ]);
-}
-
 /** Polls the page until `check` holds, or fails with what the page showed. */
 async function until(page: Page, what: string, check: () => Promise<boolean>, ms = 8000): Promise<void> {
   const end = Date.now() + ms;
@@ -159,32 +137,11 @@ describe('lb.statusPage()', () => {
       agent.destroy();
     })();
 
-    const userDataDir = mkdtempSync(join(tmpdir(), 'pb-chromium-'));
-    let context: BrowserContext | undefined;
-    const consoleErrors: string[] = [];
+    let browser: Browser | undefined;
     try {
       await lb.firstHealthCheck();
-      context = await chromium.launchPersistentContext(userDataDir, {
-        executablePath: chromiumPath(),
-        headless: true,
-        args: [
-          '--headless',
-          '--no-sandbox',
-          '--disable-gpu',
-          '--disable-quic',
-          '--no-first-run',
-          '--disable-background-networking',
-          '--disable-component-update',
-          '--disable-sync',
-        ],
-        viewport: { width: 1440, height: 560 },
-        timeout: 30_000,
-      });
-      const page = context.pages()[0] ?? (await context.newPage());
-      page.on('console', (msg) => {
-        if (msg.type() === 'error') consoleErrors.push(msg.text());
-      });
-      page.on('pageerror', (err) => consoleErrors.push(err.message));
+      browser = await launchBrowser({ width: 1440, height: 560 });
+      const page = browser.page;
       await page.goto(`${server.url}/_lb`, { waitUntil: 'load' });
 
       const row = (url: string) => page.getByRole('row').filter({ hasText: url });
@@ -215,15 +172,11 @@ describe('lb.statusPage()', () => {
       mkdirSync(ARTIFACTS, { recursive: true });
       const shot = await page.screenshot({ path: new URL('status-page.png', ARTIFACTS).pathname, fullPage: true });
       assert.ok(shot.length > 10_000, 'a screenshot with content');
-      assert.deepEqual(consoleErrors, [], 'no script error and no CSP violation in the browser');
+      assert.deepEqual(browser.errors, [], 'no script error and no CSP violation in the browser');
     } finally {
       running = false;
       await traffic;
-      if (context !== undefined) await withTimeout(context.close(), 15_000, 'closing Chromium');
-      for (let i = 0; i < 50 && processesWith(userDataDir).length > 0; i++) await delay(100);
-      const left = processesWith(userDataDir);
-      for (const pid of left) process.kill(pid, 'SIGKILL');
-      rmSync(userDataDir, { recursive: true, force: true });
+      const left = (await browser?.close()) ?? [];
       await lb.close();
       await closeAll(server, a, b, c);
       assert.deepEqual(left, [], 'no Chromium process outlives the test');
