@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { test } from 'node:test';
 
 /**
  * Outside servers some tests need. Where one is missing the test is skipped with a one-line reason
@@ -43,6 +44,8 @@ export function skipUnless(...services: Service[]): string | false {
   if (missing.length === 0) return false;
   const reason = missing.map((s) => `needs ${s} (${HOW_TO_ENABLE[s]})`).join('; ');
   if (process.env.REQUIRE_SERVICES === '1') throw new Error(`REQUIRE_SERVICES=1 but a server is missing: ${reason}`);
+  // A skipped suite is not counted in node:test's summary; a skipped test is, with its reason.
+  test(`skipped: ${missing.join(', ')} not available`, { skip: reason }, () => {});
   return reason;
 }
 
