@@ -8,6 +8,12 @@ import { fail } from './validate.js';
  */
 export type PathRewrite = Readonly<Record<string, string>>;
 
+/**
+ * The request target as the client sent it, kept on a request `pathRewrite` rewrote when no
+ * framework did (`req.originalUrl`): the response cache keys on the URL the client asked for.
+ */
+export const kUrlBeforeRewrite = Symbol('proxy-balancer.urlBeforeRewrite');
+
 export const ESCAPE_ATTEMPT: Rejection = Object.freeze({ status: 400 });
 export const NO_ROUTE: Rejection = Object.freeze({ status: 404 });
 
@@ -56,6 +62,8 @@ export class PathRewriter {
       const rest = path.slice(from.length);
       if (escapes(rest)) return ESCAPE_ATTEMPT;
       const rewritten = rule.to + rest;
+      const mounted = req as IncomingMessage & { originalUrl?: unknown; [kUrlBeforeRewrite]?: string };
+      if (typeof mounted.originalUrl !== 'string') mounted[kUrlBeforeRewrite] = url;
       req.url = (rewritten === '' ? '/' : rewritten) + (query === -1 ? '' : url.slice(query));
       return undefined;
     }
