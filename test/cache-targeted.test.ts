@@ -16,7 +16,7 @@ describe('targeted cache control: CDN-Cache-Control (RFC 9213)', () => {
   after(() => c.close());
 
   const respond = (name: string, fields: Record<string, string>): string =>
-    c.route(`/cdn-${name}`, (_req, res) => {
+    c.route(`/cdn-${name.replace(/\W/g, '-')}`, (_req, res) => {
       for (const [field, value] of Object.entries(fields)) res.setHeader(field, value);
       res.end(name);
     });
