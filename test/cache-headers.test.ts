@@ -56,6 +56,26 @@ describe('header fields stored with a response (RFC 9111 §3.1)', () => {
     }
   });
 
+  test('header values an app set as numbers are read as their text', async () => {
+    const cache = responseCache();
+    const server = await listen(
+      cache.wrap((_req, res) => {
+        res.setHeader('cache-control', 'max-age=600');
+        res.setHeader('age', 30);
+        res.setHeader('cdn-cache-control', 5);
+        res.end('numbers');
+      }),
+    );
+    try {
+      await request(`${server.url}/n`);
+      const hit = await request(`${server.url}/n`);
+      assert.equal(hit.headers['x-cache'], 'HIT', 'an invalid targeted field (5) is ignored');
+      assert.ok(['30', '31'].includes(String(hit.headers.age)), `Age ${hit.headers.age}`);
+    } finally {
+      await server.close();
+    }
+  });
+
   test('qualified no-cache="…" and private="…" keep the named fields out and store the rest', async () => {
     const path = c.route('/qualified', (_req, res) => {
       res.setHeader('cache-control', 'max-age=60, no-cache="X-Secret, X-Other", private="X-User"');

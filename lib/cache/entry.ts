@@ -101,17 +101,7 @@ export function buildEntry(
   partial: CachedResponse['partial'],
 ): CachedResponse {
   const headers = res.getHeaders();
-  return describe(
-    res.statusCode,
-    storedFields(headers, body, policy, ctx),
-    body,
-    requestTime,
-    Date.now(),
-    freshness,
-    policy,
-    parseAge(headers.age as string),
-    partial,
-  );
+  return describe(res.statusCode, storedFields(headers, body, policy, ctx), body, requestTime, Date.now(), freshness, policy, parseAge(headers.age), partial);
 }
 
 function describe(
@@ -167,7 +157,7 @@ export function refreshEntry(stale: CachedResponse, res: ServerResponse, request
   const incoming = asIncoming(headers);
   const policy = responsePolicy(incoming, ctx.targets);
   const freshness = freshnessLifetime(stale.status, incoming, policy, now);
-  return describe(stale.status, headers, stale.body, requestTime, now, freshness, policy, parseAge(updates.age as string), stale.partial);
+  return describe(stale.status, headers, stale.body, requestTime, now, freshness, policy, parseAge(updates.age), stale.partial);
 }
 
 /** The entry without one header field (a Set-Cookie a 304 brought, answered but not kept). */

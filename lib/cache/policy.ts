@@ -31,9 +31,10 @@ export interface ResponsePolicy {
  */
 export function responsePolicy(headers: IncomingHttpHeaders, targets: readonly string[]): ResponsePolicy {
   for (const name of targets) {
-    const value = headers[name];
+    const value = headers[name] as unknown;
     if (value === undefined) continue;
-    const parsed = parseTargeted(value);
+    // An app may have set a field to a number; what came from upstream is always text.
+    const parsed = parseTargeted(typeof value === 'number' ? String(value) : (value as string | string[]));
     if (parsed !== undefined) return { cc: parsed, targeted: true };
   }
   return { cc: parseCacheControl(headers['cache-control']), targeted: false };
@@ -76,9 +77,9 @@ function refuse(refused: string): StoreDecision {
   return { refused, freshness: 0 };
 }
 
-function varyStar(vary: string | string[] | undefined): boolean {
+function varyStar(vary: unknown): boolean {
   if (vary === undefined) return false;
-  return (Array.isArray(vary) ? vary.join(',') : vary).includes('*');
+  return (Array.isArray(vary) ? vary.join(',') : String(vary)).includes('*');
 }
 
 /**
@@ -106,9 +107,9 @@ export function freshnessLifetime(status: number, headers: IncomingHttpHeaders, 
  * age_value (RFC 9111 §5.1) in seconds: the first member of the field, if it is a non-negative
  * integer (clamped to 2^31); anything else is ignored (0).
  */
-export function parseAge(value: string | string[] | undefined): number {
+export function parseAge(value: unknown): number {
   if (value === undefined) return 0;
-  const text = Array.isArray(value) ? (value[0] ?? '') : value;
+  const text = String(Array.isArray(value) ? (value[0] ?? '') : value);
   let start = 0;
   let end = text.indexOf(',');
   if (end === -1) end = text.length;
