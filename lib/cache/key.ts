@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
+import { kUrlBeforeRewrite } from '../protect/path-rewrite.js';
 import { preferredEncoding } from './compress.js';
 
 const ENCODINGS = ['br', 'gzip', 'deflate'];
@@ -8,15 +9,35 @@ const ENCODINGS = ['br', 'gzip', 'deflate'];
 export type CacheKey = (req: IncomingMessage) => string;
 
 /**
- * `GET <scheme>://<host><path+query>`, plus any forwarding headers the request carries: whatever
- * the upstream may build a response from is in the key, so a client sending its own
- * `X-Forwarded-Host` only ever fragments its own entries and cannot poison anyone else's.
- * HEAD shares GET's entries.
+ * The request target as the client sent it (RFC 9111 §2: the cache key is the target URI), in
+ * origin-form: `req.originalUrl` where Express or Connect set it (the URL before mount-path
+ * stripping), else the URL before `pathRewrite`, else `req.url`.
+ */
+export function requestTarget(req: IncomingMessage): string {
+  const mounted = req as IncomingMessage & { originalUrl?: unknown; [kUrlBeforeRewrite]?: string };
+  const original = mounted.originalUrl;
+  const target = typeof original === 'string' ? original : (mounted[kUrlBeforeRewrite] ?? req.url ?? '/');
+  if (target.charCodeAt(0) === 0x2f /* / */) return target;
+  // An absolute-form target (a proxy request): its path and query, as the balancer forwards it.
+  try {
+    const url = new URL(target);
+    return url.pathname + url.search;
+  } catch {
+    return target;
+  }
+}
+
+/**
+ * `GET <scheme>://<host><path+query>` of the URL the client asked for, plus any forwarding
+ * headers the request carries: whatever the upstream may build a response from is in the key, so
+ * a client sending its own `X-Forwarded-Host` only ever fragments its own entries and cannot
+ * poison anyone else's. Two balancers mounted at /users and /orders sharing one cache never see
+ * each other's entries. HEAD shares GET's entries.
  */
 export function defaultCacheKey(req: IncomingMessage): string {
   const headers = req.headers;
   const scheme = (req.socket as TLSSocket).encrypted ? 'https' : 'http';
-  let key = `GET ${scheme}://${headers.host ?? ''}${req.url ?? '/'}`;
+  let key = `GET ${scheme}://${headers.host ?? ''}${requestTarget(req)}`;
   const xfh = headers['x-forwarded-host'];
   const xfp = headers['x-forwarded-proto'];
   const fwd = headers.forwarded;
@@ -32,12 +53,25 @@ export function keyOfUrl(url: URL): string {
 /** Secondary key of the variant that `req` selects among responses varying on `names`. */
 export function variantKey(primary: string, names: readonly string[], req: IncomingMessage): string {
   let key = `${primary}\u0001`;
-  for (const name of names) {
-    const value = req.headers[name];
-    // Clients word Accept-Encoding a hundred ways; what selects a variant is the encoding they get.
-    key += `${name}=${name === 'accept-encoding' ? (preferredEncoding(value, ENCODINGS) ?? 'identity') : normalizeVaryValue(value)}\u0001`;
-  }
+  for (const name of names) key += `${name}=${selectingValue(name, req.headers[name])}\u0001`;
   return key;
+}
+
+/** A partial (206) entry lives next to its complete sibling, under the same variant. */
+export function partialKey(storeKey: string): string {
+  return `${storeKey}\u0001bytes`;
+}
+
+/**
+ * A request header's value as `Vary` compares it (RFC 9111 §4.1 allows normalising): the
+ * encoding the client actually gets for Accept-Encoding, languages in preference order for
+ * Accept-Language, whitespace-normalised for the rest.
+ */
+export function selectingValue(name: string, value: string | string[] | undefined): string {
+  // Clients word Accept-Encoding a hundred ways; what selects a variant is the encoding they get.
+  if (name === 'accept-encoding') return preferredEncoding(value, ENCODINGS) ?? 'identity';
+  if (name === 'accept-language') return normalizeLanguages(value);
+  return normalizeVaryValue(value);
 }
 
 /** Request header values as `Vary` compares them: joined, whitespace-normalised. */
@@ -47,6 +81,30 @@ export function normalizeVaryValue(value: string | string[] | undefined): string
     .split(',')
     .map((v) => v.trim())
     .join(',');
+}
+
+/**
+ * Accept-Language in a canonical form: ranges lower-cased, ordered by q-value (highest first,
+ * then alphabetically, since equal weights express no order), q written only when below 1, so
+ * `en, de` and `DE;q=1.0, en` select the same variant.
+ */
+export function normalizeLanguages(value: string | string[] | undefined): string {
+  if (value === undefined) return '';
+  const ranges: Array<[string, number]> = [];
+  for (const part of (Array.isArray(value) ? value.join(',') : value).split(',')) {
+    const semicolon = part.indexOf(';');
+    const range = (semicolon === -1 ? part : part.slice(0, semicolon)).trim().toLowerCase();
+    if (range === '') continue;
+    let q = 1;
+    if (semicolon !== -1) {
+      const param = part.slice(semicolon + 1).trim();
+      const weight = param.toLowerCase().startsWith('q=') ? Number(param.slice(2)) : Number.NaN;
+      if (Number.isFinite(weight) && weight >= 0 && weight <= 1) q = weight;
+    }
+    ranges.push([range, q]);
+  }
+  ranges.sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  return ranges.map(([range, q]) => (q === 1 ? range : `${range};q=${q}`)).join(',');
 }
 
 /** Lower-case field names of a Vary header. */

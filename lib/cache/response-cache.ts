@@ -1,13 +1,16 @@
 import createDebug from 'debug';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import net from 'node:net';
-import { Capture, KEEP_ONLY, pairs, PASS, STORE, SWALLOW, type CaptureMode, type CaptureOwner } from './capture.js';
+import { Capture, KEEP_ONLY, PASS, STORE, SWALLOW, type CaptureMode, type CaptureOwner } from './capture.js';
 import { compressorFor, resolveCompress, type CompressOptions, type ResolvedCompress } from './compress.js';
-import { defaultCacheKey, keyOfUrl, variantKey, varyNames, type CacheKey } from './key.js';
+import { NO_DIRECTIVES, parseCacheControl, type Directives } from './directives.js';
+import { buildEntry, combineParts, headerValue, refreshEntry, withoutField, type EntryContext } from './entry.js';
+import { defaultCacheKey, keyOfUrl, partialKey, requestTarget, variantKey, varyNames, type CacheKey } from './key.js';
 import { memoryStore } from './memory-store.js';
 import { sharedHeaders } from './private-cookie.js';
-import { freshnessLifetime, mayServeOnError, parseCacheControl, parseDate, storability, usability, type Directives } from './policy.js';
-import { serveEntry } from './serve.js';
+import { currentAge, mayServeOnError, responsePolicy, storability, usability, type ResponsePolicy, type StoreDecision } from './policy.js';
+import { parseContentRange } from './range.js';
+import { partialAnswers, serveEntry } from './serve.js';
 import { markCacheStatus } from './status.js';
 import { entrySize, isVaryIndex, type CachedResponse, type CacheEntry, type CacheStore } from './store.js';
 import { integer } from '../validate.js';
@@ -28,9 +31,21 @@ export interface ResponseCacheOptions {
   header?: string | false;
   /** Store responses that carry Set-Cookie; default false (they are usually per user). */
   storeSetCookie?: boolean;
+  /**
+   * Targeted cache-control fields this cache obeys (RFC 9213), lower-case, in precedence order: the
+   * first one present with a valid value replaces Cache-Control and Expires for this cache (and
+   * is still relayed). Default `['cdn-cache-control']`; `[]` for none. Put your own first to
+   * address this cache alone, e.g. `['proxy-balancer-cache-control', 'cdn-cache-control']`.
+   */
+  targetedFields?: readonly string[];
+  /**
+   * Store a POST response that has explicit freshness and a Content-Location equal to its URL,
+   * to answer later GETs of that URL (RFC 9110 §9.3.3); default false (few origins mean it).
+   */
+  storePost?: boolean;
   /** Milliseconds concurrent misses for one key wait for the first one's response before going upstream themselves; default 5000. */
   coalesceTimeout?: number;
-  /** Milliseconds a stale entry that can be revalidated (ETag/Last-Modified) is kept past its freshness; default 3600000. */
+  /** Milliseconds a stale entry is kept past its freshness, to be revalidated (ETag/Last-Modified) or served within a request's max-stale; default 3600000. */
   keepStale?: number;
   /** Compress uncompressed text-like responses for clients that accept it (br, gzip), cached per encoding; default false. */
   compress?: boolean | CompressOptions;
@@ -44,7 +59,7 @@ export interface CacheStats {
   stale: number;
   /** Stale entries confirmed by the upstream with 304. */
   revalidated: number;
-  /** Requests the cache stayed out of (other methods, no-store, Range). */
+  /** Requests the cache stayed out of (other methods, request no-store). */
   bypass: number;
   /** Responses stored. */
   stored: number;
@@ -62,18 +77,25 @@ export function isDetached(req: IncomingMessage): boolean {
   return (req as IncomingMessage & { [kDetached]?: true })[kDetached] === true;
 }
 
-type Kind = 'fetch' | 'revalidate' | 'background' | 'unsafe' | 'pass';
+/**
+ * fetch: a GET miss others may wait for; range: a Range miss (nobody waits for a part);
+ * revalidate: a stale entry checked upstream in the foreground; background: the same, detached;
+ * unsafe: a method that invalidates; pass: relayed and not stored (a HEAD miss).
+ */
+type Kind = 'fetch' | 'range' | 'revalidate' | 'background' | 'unsafe' | 'pass';
 
-const UNSAFE = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
-const NOT_STORED = new Set(['connection', 'keep-alive', 'transfer-encoding', 'age', 'proxy-connection', 'trailer', 'upgrade']);
-/** Header fields a 304 may update in the stored response (RFC 9111 §3.2: all but these). */
-const NOT_UPDATED_BY_304 = new Set(['content-length', 'content-encoding', 'content-type', 'content-range', 'transfer-encoding']);
+/** The methods RFC 9110 §9.2.1 defines as safe; every other method invalidates on success (RFC 9111 §4.4). */
+const SAFE = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE']);
 
 const NO_PRESET: ReadonlyMap<string, string> = new Map();
 
 /** One request the cache is watching: its key, what it found stored, and why it went upstream. */
 class Lookup extends Capture {
   freshness = 0;
+  /** The directives the response is stored under (decided when its head is committed). */
+  policy: ResponsePolicy | undefined;
+  /** For a 206 being stored: the part it holds. */
+  partial: CachedResponse['partial'];
   settle: (() => void) | undefined;
   /** The client's own If-None-Match / If-Modified-Since, set aside while the cache revalidates with its validators. */
   clientValidators: [string | undefined, string | undefined] = [undefined, undefined];
@@ -112,6 +134,8 @@ export class ResponseCache implements CaptureOwner {
   readonly #maxEntrySize: number;
   readonly #header: string | undefined;
   readonly #storeSetCookie: boolean;
+  readonly #storePost: boolean;
+  readonly #targets: readonly string[];
   readonly #coalesceTimeout: number;
   readonly #keepStale: number;
   readonly #compress: ResolvedCompress | undefined;
@@ -133,6 +157,9 @@ export class ResponseCache implements CaptureOwner {
     this.#maxEntrySize = maxEntrySize;
     this.#header = header === false ? undefined : header.toLowerCase();
     this.#storeSetCookie = options.storeSetCookie ?? false;
+    this.#storePost = options.storePost ?? false;
+    if (typeof this.#storePost !== 'boolean') throw new TypeError(`responseCache: options.storePost must be a boolean, got ${String(options.storePost)}`);
+    this.#targets = targetedFields(options.targetedFields);
     this.#coalesceTimeout = options.coalesceTimeout ?? 5000;
     this.#keepStale = options.keepStale ?? 3600_000;
     positiveInteger('coalesceTimeout', this.#coalesceTimeout, true);
@@ -151,19 +178,22 @@ export class ResponseCache implements CaptureOwner {
     if (method !== 'GET' && method !== 'HEAD') {
       this.#stats.bypass++;
       this.#label(res, 'BYPASS');
-      if (UNSAFE.has(method)) new Lookup(this, req, res, 0, 'unsafe', this.#key(req), parseCacheControl(undefined), undefined, Date.now());
+      if (!SAFE.has(method)) {
+        const limit = this.#storePost && method === 'POST' ? this.#maxEntrySize : 0;
+        new Lookup(this, req, res, limit, 'unsafe', this.#key(req), NO_DIRECTIVES, undefined, Date.now());
+      }
       next(req, res);
       return;
     }
     const requestCc = requestDirectives(req);
-    if (requestCc.noStore || req.headers.range !== undefined) {
+    if (requestCc.noStore) {
       this.#stats.bypass++;
       this.#label(res, 'BYPASS');
       next(req, res);
       return;
     }
     const key = this.#key(req);
-    this.#lookup(key, req, (entry) => this.#decide(req, res, next, replay, key, requestCc, entry, false));
+    this.#lookup(key, req, (entry, storeKey) => this.#decide(req, res, next, replay, key, storeKey, requestCc, entry, false));
   }
 
   /** Removes a URL's stored responses (every variant), or every URL under a prefix (`{ prefix: 'https://shop.example/products/' }`). */
@@ -186,19 +216,21 @@ export class ResponseCache implements CaptureOwner {
 
   // ---- lookup
 
-  #lookup(key: string, req: IncomingMessage, then: (entry: CachedResponse | undefined) => void): void {
+  /** Finds the stored response for `req`: the entry at `key`, or the variant its Vary index selects; `then` also gets the key it lives at. */
+  #lookup(key: string, req: IncomingMessage, then: (entry: CachedResponse | undefined, storeKey: string) => void): void {
     const found = this.#get(key);
     const withPrimary = (entry: CacheEntry | undefined): void => {
-      if (entry === undefined || !isVaryIndex(entry)) return then(entry);
-      const variant = this.#get(variantKey(key, entry.vary, req));
+      if (entry === undefined || !isVaryIndex(entry)) return then(entry, key);
+      const storeKey = variantKey(key, entry.vary, req);
+      const variant = this.#get(storeKey);
       if (isPromise(variant))
         variant.then(
-          (v) => then(v as CachedResponse | undefined),
-          () => then(undefined),
+          (v) => then(v as CachedResponse | undefined, storeKey),
+          () => then(undefined, storeKey),
         );
-      else then(variant as CachedResponse | undefined);
+      else then(variant as CachedResponse | undefined, storeKey);
     };
-    if (isPromise(found)) found.then(withPrimary, () => then(undefined));
+    if (isPromise(found)) found.then(withPrimary, () => then(undefined, key));
     else withPrimary(found);
   }
 
@@ -217,6 +249,7 @@ export class ResponseCache implements CaptureOwner {
     next: Handler,
     replay: Handler | undefined,
     key: string,
+    storeKey: string,
     requestCc: Directives,
     entry: CachedResponse | undefined,
     coalesced: boolean,
@@ -238,14 +271,34 @@ export class ResponseCache implements CaptureOwner {
       this.#fetch(req, res, next, 'revalidate', key, requestCc, entry);
       return;
     }
+    if (req.method === 'GET' && req.headers.range !== undefined) return this.#fromPart(req, res, next, key, storeKey, requestCc);
     if (requestCc.onlyIfCached) return gatewayTimeout(res);
     const pending = req.method === 'GET' && !coalesced ? this.#inflight.get(key) : undefined;
     if (pending !== undefined) {
       this.#stats.coalesced++;
-      void this.#waitFor(pending).then(() => this.#lookup(key, req, (found) => this.#decide(req, res, next, replay, key, requestCc, found, true)));
+      void this.#waitFor(pending).then(() => this.#lookup(key, req, (found, at) => this.#decide(req, res, next, replay, key, at, requestCc, found, true)));
       return;
     }
     this.#fetch(req, res, next, req.method === 'GET' ? 'fetch' : 'pass', key, requestCc, undefined);
+  }
+
+  /** A Range request without a complete stored response: answered from a stored part holding the range, else fetched. */
+  #fromPart(req: IncomingMessage, res: ServerResponse, next: Handler, key: string, storeKey: string, requestCc: Directives): void {
+    const answer = (part: CacheEntry | undefined): void => {
+      if (part !== undefined && !isVaryIndex(part) && partialAnswers(req, part)) {
+        const { use, age } = usability(part, requestCc, Date.now());
+        if (use === 'fresh') {
+          this.#stats.hits++;
+          serveEntry(req, res, part, age, this.#header, 'HIT');
+          return;
+        }
+      }
+      if (requestCc.onlyIfCached) return gatewayTimeout(res);
+      this.#fetch(req, res, next, 'range', key, requestCc, undefined);
+    };
+    const found = this.#get(partialKey(storeKey));
+    if (isPromise(found)) found.then(answer, () => answer(undefined));
+    else answer(found);
   }
 
   #waitFor(pending: Promise<void>): Promise<void> {
@@ -271,7 +324,7 @@ export class ResponseCache implements CaptureOwner {
     if (this.#refreshing.has(key)) return;
     this.#refreshing.add(key);
     const detached = detachedExchange(req);
-    const lookup = new Lookup(this, detached.req, detached.res, this.#maxEntrySize, 'background', key, parseCacheControl(undefined), entry, Date.now());
+    const lookup = new Lookup(this, detached.req, detached.res, this.#maxEntrySize, 'background', key, NO_DIRECTIVES, entry, Date.now());
     lookup.settle = () => this.#refreshing.delete(key);
     addValidators(detached.req, entry);
     log('refreshing %s in the background', key);
@@ -285,10 +338,7 @@ export class ResponseCache implements CaptureOwner {
     const res = lookup.res;
     const status = res.statusCode;
     const { kind, stale } = lookup;
-    if (kind === 'unsafe') {
-      if (status < 400) this.#invalidate(lookup);
-      return PASS;
-    }
+    if (kind === 'unsafe') return this.#afterUnsafe(lookup, status);
     if (stale !== undefined && status === 304) return SWALLOW;
     if (stale !== undefined && status >= 500 && mayServeOnError(stale, Date.now())) return SWALLOW;
     if (kind !== 'background') {
@@ -297,16 +347,48 @@ export class ResponseCache implements CaptureOwner {
     }
     if (kind === 'pass') return PASS;
     if (this.#compress !== undefined) this.#compressIfWanted(lookup);
-    const headers = sharedHeaders(res);
-    const cc = parseCacheControl(headers['cache-control'] as string | undefined);
-    const incoming = headers as unknown as http.IncomingHttpHeaders;
-    const decision = storability(lookup.req, lookup.requestCc, status, incoming, cc, this.#storeSetCookie, Date.now());
+    const decision = this.#storable(lookup, status);
     if (decision.refused !== undefined) {
       if (log.enabled) log('not storing %s: %s', lookup.key, decision.refused);
       return kind === 'background' ? SWALLOW : PASS;
     }
     lookup.freshness = decision.freshness;
     return kind === 'background' ? KEEP_ONLY : STORE;
+  }
+
+  /** Whether the response now committed may be stored, under which directives, and for how long it is fresh. */
+  #storable(lookup: Lookup, status: number): StoreDecision {
+    const headers = sharedHeaders(lookup.res) as unknown as http.IncomingHttpHeaders;
+    if (status === 206) {
+      // A part is kept only with a complete length to place it in, and only when a part was asked for.
+      lookup.partial = lookup.req.headers.range === undefined ? undefined : parseContentRange(headers['content-range']);
+      if (lookup.partial === undefined) return { refused: 'partial content without a usable Content-Range', freshness: 0 };
+    }
+    const policy = responsePolicy(headers, this.#targets);
+    lookup.policy = policy;
+    return storability(lookup.req, lookup.requestCc, status, headers, policy, this.#storeSetCookie, Date.now());
+  }
+
+  /**
+   * An unsafe method's response: a non-error one invalidates the URL and its same-origin
+   * Location/Content-Location (RFC 9111 §4.4). With `storePost`, a POST response with explicit
+   * freshness whose Content-Location is its own URL is then stored for GETs (RFC 9110 §9.3.3).
+   */
+  #afterUnsafe(lookup: Lookup, status: number): CaptureMode {
+    if (status >= 400) return PASS;
+    this.#invalidate(lookup);
+    if (!this.#storePost || lookup.req.method !== 'POST') return PASS;
+    const location = lookup.res.getHeader('content-location');
+    if (typeof location !== 'string' || this.#urlKey(lookup.req, location) !== lookup.key) return PASS;
+    const headers = sharedHeaders(lookup.res) as unknown as http.IncomingHttpHeaders;
+    const policy = responsePolicy(headers, this.#targets);
+    const cc = policy.cc;
+    if (cc.maxAge < 0 && cc.sMaxAge < 0 && (policy.targeted || headers.expires === undefined)) return PASS;
+    const decision = storability(lookup.req, NO_DIRECTIVES, status, headers, policy, this.#storeSetCookie, Date.now());
+    if (decision.refused !== undefined) return PASS;
+    lookup.policy = policy;
+    lookup.freshness = decision.freshness;
+    return STORE;
   }
 
   complete(capture: Capture, body: Buffer | undefined): void {
@@ -324,9 +406,11 @@ export class ResponseCache implements CaptureOwner {
     const { res, stale, kind } = lookup;
     if (lookup.mode === SWALLOW && stale !== undefined) {
       if (res.statusCode === 304) {
-        const refreshed = refreshEntry(stale, res, lookup.requestTime, this.#header, lookup.preset);
+        const refreshed = refreshEntry(stale, res, lookup.requestTime, this.#context(lookup));
         this.#stats.revalidated++;
-        this.#save(lookup.key, lookup.req, refreshed);
+        // A Set-Cookie the 304 brought is this client's: answered, not kept (unless storeSetCookie).
+        const kept = this.#storeSetCookie || res.getHeader('set-cookie') === undefined ? refreshed : withoutField(refreshed, 'set-cookie');
+        this.#save(lookup.key, lookup.req, kept);
         if (kind !== 'background') this.#answer(lookup, refreshed, 'REVALIDATED');
         return;
       }
@@ -337,10 +421,17 @@ export class ResponseCache implements CaptureOwner {
       }
       return;
     }
-    if (body === undefined || !lookup.mode?.keep) return;
+    if (body === undefined || !lookup.mode?.keep || lookup.policy === undefined) return;
     const declared = res.getHeader('content-length');
     if (declared !== undefined && Number(declared) !== body.length) return;
-    this.#save(lookup.key, lookup.req, buildEntry(res, body, lookup.requestTime, lookup.freshness, this.#header, lookup.preset));
+    const partial = lookup.partial;
+    if (partial !== undefined && body.length !== partial.end - partial.start + 1) return;
+    const entry = buildEntry(res, body, lookup.requestTime, lookup.freshness, lookup.policy, this.#context(lookup), partial);
+    this.#save(lookup.key, lookup.req, entry);
+  }
+
+  #context(lookup: Lookup): EntryContext {
+    return { own: this.#header, preset: lookup.preset, targets: this.#targets };
   }
 
   #compressIfWanted(lookup: Lookup): void {
@@ -362,13 +453,16 @@ export class ResponseCache implements CaptureOwner {
     restoreValidators(lookup.req, lookup.clientValidators);
     if (res.destroyed || res.headersSent) return;
     for (const name of res.getHeaderNames()) res.removeHeader(name);
-    serveEntry(lookup.req, res, entry, Math.max(0, Date.now() - entry.responseTime), this.#header, label);
+    const now = Date.now();
+    serveEntry(lookup.req, res, entry, currentAge(entry, now), this.#header, label);
   }
 
   #save(key: string, req: IncomingMessage, entry: CachedResponse): void {
     const names = varyNames(headerValue(entry.headers, 'vary'));
-    const retain = entry.etag !== undefined || entry.lastModified !== undefined ? this.#keepStale : 0;
-    const ttl = entry.freshness + Math.max(entry.staleWhileRevalidate, entry.staleIfError, retain);
+    // Kept past freshness when it can still serve: revalidated with its validators, or within a
+    // request's max-stale. An entry never fresh and without validators could only be refetched.
+    const useful = entry.etag !== undefined || entry.lastModified !== undefined || (entry.freshness > 0 && !entry.noCache);
+    const ttl = entry.freshness + Math.max(entry.staleWhileRevalidate, entry.staleIfError, useful ? this.#keepStale : 0);
     if (ttl <= 0) return;
     const size = entrySize(entry);
     if (size > this.#maxEntrySize + 64 * 1024) return;
@@ -377,25 +471,58 @@ export class ResponseCache implements CaptureOwner {
       entry.varyValues = Object.fromEntries(names.map((n) => [n, String(req.headers[n] ?? '')]));
       void settle(this.store.set(key, { vary: names }, ttl, 64));
     }
+    if (entry.partial !== undefined) {
+      void this.#savePart(storeKey, entry, ttl);
+      return;
+    }
     this.#stats.stored++;
     if (log.enabled) log('stored %s (%d bytes, fresh %d ms)', storeKey, entry.body.length, entry.freshness);
     void settle(this.store.set(storeKey, entry, ttl, size));
   }
 
+  /** Stores a part next to the variant's complete response, combined with the part already there when they fit (RFC 9111 §3.4). */
+  async #savePart(storeKey: string, part: CachedResponse, ttl: number): Promise<void> {
+    const at = partialKey(storeKey);
+    let older: CacheEntry | undefined;
+    try {
+      older = await this.#get(at);
+    } catch {
+      older = undefined;
+    }
+    const combined = combineParts(older === undefined || isVaryIndex(older) ? undefined : older, part);
+    const size = entrySize(combined);
+    if (size > this.#maxEntrySize + 64 * 1024) return;
+    this.#stats.stored++;
+    if (combined.partial === undefined) {
+      if (log.enabled) log('combined parts into %s (%d bytes)', storeKey, combined.body.length);
+      await settle(this.store.set(storeKey, combined, ttl, size));
+      await settle(this.store.delete(at));
+      return;
+    }
+    if (log.enabled) log('stored part %s (bytes %d-%d/%d)', at, combined.partial.start, combined.partial.end, combined.partial.total);
+    await settle(this.store.set(at, combined, ttl, size));
+  }
+
+  /** The key of the GET entry of `location`, resolved against the request's own URL; undefined when unparseable. */
+  #urlKey(req: IncomingMessage, location: string): string | undefined {
+    const base = `${(req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http'}://${req.headers.host ?? ''}${requestTarget(req)}`;
+    try {
+      const url = new URL(location, base);
+      // Only the same origin: a response must not touch another site's entries (RFC 9111 §4.4).
+      return url.origin === new URL(base).origin ? keyOfUrl(url) : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
   #invalidate(lookup: Lookup): void {
     const keys = [lookup.key];
-    const base = `${(lookup.req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http'}://${lookup.req.headers.host ?? ''}`;
     for (const name of ['location', 'content-location']) {
       const value = lookup.res.getHeader(name);
-      if (typeof value !== 'string') continue;
-      try {
-        const url = new URL(value, base);
-        // Only the same origin: a response must not purge another site's entries (RFC 9111 §4.4).
-        if (url.origin === new URL(base).origin) keys.push(keyOfUrl(url));
-      } catch {
-        // an unparseable Location invalidates nothing
-      }
+      const key = typeof value === 'string' ? this.#urlKey(lookup.req, value) : undefined;
+      if (key !== undefined) keys.push(key);
     }
+    // The key, every variant and every stored part of it.
     for (const key of keys) {
       void settle(this.store.delete(key));
       void settle(this.store.deletePrefix(`${key}\u0001`));
@@ -425,11 +552,21 @@ async function settle(work: unknown): Promise<void> {
   }
 }
 
+const PRAGMA_NO_CACHE = parseCacheControl('no-cache');
+
 function requestDirectives(req: IncomingMessage): Directives {
   const cc = req.headers['cache-control'];
   if (cc !== undefined) return parseCacheControl(cc);
   // HTTP/1.0 clients say it with Pragma (RFC 9111 §5.4).
-  return req.headers.pragma?.includes('no-cache') ? parseCacheControl('no-cache') : parseCacheControl(undefined);
+  return req.headers.pragma?.includes('no-cache') ? PRAGMA_NO_CACHE : NO_DIRECTIVES;
+}
+
+function targetedFields(input: unknown): readonly string[] {
+  if (input === undefined) return ['cdn-cache-control'];
+  if (!Array.isArray(input) || !input.every((name) => typeof name === 'string' && /^[!#$%&'*+.^_`|~0-9a-z-]+$/i.test(name))) {
+    throw new TypeError(`responseCache: options.targetedFields must be an array of header field names, got ${String(input)}`);
+  }
+  return input.map((name: string) => name.toLowerCase());
 }
 
 function gatewayTimeout(res: ServerResponse): void {
@@ -445,8 +582,9 @@ function addValidators(req: IncomingMessage, stale: CachedResponse): [string | u
   const own: [string | undefined, string | undefined] = [req.headers['if-none-match'], req.headers['if-modified-since']];
   delete req.headers['if-none-match'];
   delete req.headers['if-modified-since'];
+  // Both validators when there are both (RFC 9111 §4.3.1): the entity-tag decides, the date helps servers without ETags.
   if (stale.etag !== undefined) req.headers['if-none-match'] = stale.etag;
-  else if (stale.lastModified !== undefined) req.headers['if-modified-since'] = stale.lastModified;
+  if (stale.lastModified !== undefined) req.headers['if-modified-since'] = stale.lastModified;
   return own;
 }
 
@@ -455,89 +593,6 @@ function restoreValidators(req: IncomingMessage, [ifNoneMatch, ifModifiedSince]:
   delete req.headers['if-modified-since'];
   if (ifNoneMatch !== undefined) req.headers['if-none-match'] = ifNoneMatch;
   if (ifModifiedSince !== undefined) req.headers['if-modified-since'] = ifModifiedSince;
-}
-
-function headerValue(headers: readonly string[], name: string): string | undefined {
-  for (let i = 0; i < headers.length; i += 2) if (headers[i] === name) return headers[i + 1];
-  return undefined;
-}
-
-/** Whether a header field is the exchange's own: the cache's outcome header, or one the app set that the upstream left alone. */
-function ownField(name: string, value: unknown, own: string | undefined, preset: ReadonlyMap<string, string>): boolean {
-  return name === own || preset.get(name) === String(value);
-}
-
-/** The response's header fields as stored. */
-function flatHeaders(res: ServerResponse, body: Buffer, own: string | undefined, preset: ReadonlyMap<string, string>): string[] {
-  const flat: string[] = [];
-  for (const [name, value] of Object.entries(sharedHeaders(res))) {
-    if (NOT_STORED.has(name) || value === undefined || ownField(name, value, own, preset)) continue;
-    // HTTP/2's compat API lists ':status' among the headers of a written head.
-    if (name === 'content-length' || name.charCodeAt(0) === 0x3a) continue;
-    if (Array.isArray(value)) for (const v of value) flat.push(name, String(v));
-    else flat.push(name, String(value));
-  }
-  flat.push('content-length', String(body.length));
-  return flat;
-}
-
-function buildEntry(
-  res: ServerResponse,
-  body: Buffer,
-  requestTime: number,
-  freshness: number,
-  own: string | undefined,
-  preset: ReadonlyMap<string, string>,
-): CachedResponse {
-  const headers = flatHeaders(res, body, own, preset);
-  return describe(res.statusCode, headers, body, requestTime, Date.now(), freshness);
-}
-
-function describe(status: number, headers: string[], body: Buffer, requestTime: number, responseTime: number, freshness: number): CachedResponse {
-  const cc = parseCacheControl(headerValue(headers, 'cache-control'));
-  return {
-    status,
-    headers,
-    body,
-    requestTime,
-    responseTime,
-    date: parseDate(headerValue(headers, 'date')) ?? responseTime,
-    ageValue: Number(headerValue(headers, 'age') ?? 0) || 0,
-    freshness,
-    staleWhileRevalidate: Math.max(0, cc.staleWhileRevalidate) * 1000,
-    staleIfError: Math.max(0, cc.staleIfError) * 1000,
-    noCache: cc.noCache,
-    // s-maxage implies proxy-revalidate for a shared cache (RFC 9111 §5.2.2.10).
-    mustRevalidate: cc.mustRevalidate || cc.proxyRevalidate || cc.sMaxAge >= 0,
-    etag: headerValue(headers, 'etag'),
-    lastModified: headerValue(headers, 'last-modified'),
-    varyValues: undefined,
-  };
-}
-
-/** A stored response updated by a 304 (RFC 9111 §4.3.4): new header values, new times, same body. */
-function refreshEntry(
-  stale: CachedResponse,
-  res: ServerResponse,
-  requestTime: number,
-  own: string | undefined,
-  preset: ReadonlyMap<string, string>,
-): CachedResponse {
-  const updates = sharedHeaders(res);
-  const headers: string[] = [];
-  for (let i = 0; i < stale.headers.length; i += 2) {
-    const name = stale.headers[i]!;
-    if (updates[name] === undefined || NOT_UPDATED_BY_304.has(name)) headers.push(name, stale.headers[i + 1]!);
-  }
-  for (const [name, value] of Object.entries(updates)) {
-    if (value === undefined || NOT_STORED.has(name) || NOT_UPDATED_BY_304.has(name) || ownField(name, value, own, preset)) continue;
-    if (Array.isArray(value)) for (const v of value) headers.push(name, String(v));
-    else headers.push(name, String(value));
-  }
-  const now = Date.now();
-  const incoming = Object.fromEntries(pairs(headers)) as http.IncomingHttpHeaders;
-  const freshness = freshnessLifetime(stale.status, incoming, parseCacheControl(incoming['cache-control']), now);
-  return describe(stale.status, headers, stale.body, requestTime, now, freshness);
 }
 
 /**
@@ -551,8 +606,11 @@ function detachedExchange(original: IncomingMessage): { req: IncomingMessage; re
   req.method = 'GET';
   req.url = original.url;
   req.headers = { ...original.headers };
+  // A refresh fetches the whole response, whatever part the request that triggered it wanted.
   delete req.headers['cache-control'];
   delete req.headers.pragma;
+  delete req.headers.range;
+  delete req.headers['if-range'];
   const mounted = original as IncomingMessage & { baseUrl?: string; originalUrl?: string };
   Object.assign(req, { baseUrl: mounted.baseUrl, originalUrl: mounted.originalUrl });
   req.push(null);

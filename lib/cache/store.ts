@@ -28,6 +28,8 @@ export interface CachedResponse {
   lastModified: string | undefined;
   /** Request header values this variant was selected by (`Vary`), keyed by lower-case name. */
   varyValues: Record<string, string> | undefined;
+  /** For a stored 206: which bytes `body` holds of a representation of `total` bytes (both ends inclusive). */
+  partial?: { start: number; end: number; total: number };
 }
 
 /** Stored at the primary key when responses vary: which request headers select the variant. */

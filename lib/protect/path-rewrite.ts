@@ -20,6 +20,12 @@ export type PathRewriteFunction = (path: string, req: IncomingMessage) => string
  */
 export type PathRewrite = Readonly<Record<string, string>> | PathRewriteFunction;
 
+/**
+ * The request target as the client sent it, kept on a request `pathRewrite` rewrote when no
+ * framework did (`req.originalUrl`): the response cache keys on the URL the client asked for.
+ */
+export const kUrlBeforeRewrite = Symbol('proxy-balancer.urlBeforeRewrite');
+
 export const ESCAPE_ATTEMPT: Rejection = Object.freeze({ status: 400 });
 export const NO_ROUTE: Rejection = Object.freeze({ status: 404 });
 /** A rewrite function threw or returned something other than a string. */
@@ -92,6 +98,7 @@ export class PathRewriter {
       if (escapes(rest)) return ESCAPE_ATTEMPT;
       const rewritten = rule.to + rest;
       recordRewrite(req, rule);
+      keepUrlBeforeRewrite(req, url);
       req.url = (rewritten === '' ? '/' : rewritten) + (query === -1 ? '' : url.slice(query));
       return undefined;
     }
@@ -114,6 +121,7 @@ export class PathRewriter {
     }
     if (!confined(result)) return ESCAPE_ATTEMPT;
     recordRewrite(req, UNNAMED_CHANGE);
+    keepUrlBeforeRewrite(req, url);
     req.url = result;
     return undefined;
   }
@@ -195,4 +203,10 @@ export function escapes(rest: string): boolean {
     if (bare === '.' || bare === '..' || segment.indexOf('\\') !== -1 || segment.indexOf('\0') !== -1) return true;
   }
   return false;
+}
+
+// The cache keys on the URL the client asked for; without a framework's originalUrl, that is this one.
+function keepUrlBeforeRewrite(req: IncomingMessage, url: string): void {
+  const mounted = req as IncomingMessage & { originalUrl?: unknown; [kUrlBeforeRewrite]?: string };
+  if (typeof mounted.originalUrl !== 'string') mounted[kUrlBeforeRewrite] = url;
 }
