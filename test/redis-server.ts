@@ -10,14 +10,14 @@ export interface RedisServer {
 }
 
 /**
- * Starts redis-server on a free port, without persistence. Throws (failing the test, never
+ * Starts redis-server on a free port (or `onPort`, to bring one back), without persistence. Throws (failing the test, never
  * skipping it) when the binary is missing: `.ci/run` installs it, so a missing one is a broken setup.
  */
-export async function startRedis(): Promise<RedisServer> {
+export async function startRedis(onPort?: number): Promise<RedisServer> {
   if (spawnSync('redis-server', ['--version']).error) {
     throw new Error('redis-server is not installed: the Redis tests need a real server (apt-get install redis-server; .ci/run does this)');
   }
-  const port = await freePort();
+  const port = onPort ?? (await freePort());
   const child: ChildProcess = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
     stdio: 'ignore',
   });
