@@ -233,6 +233,30 @@ for (const { name, service } of BACKENDS) {
       }
     });
 
+    test('a subscriber dropped by Redis empties L1, resubscribes, and receives purges again', async () => {
+      const origin = await countingOrigin('max-age=60');
+      const a = await instance(connect, origin, 'resub:');
+      const b = await instance(connect, origin, 'resub:');
+      const admin = await connect();
+      try {
+        await a.get('/r');
+        await b.warm('/r');
+        const servers = admin.isCluster ? (admin as Cluster).nodes('all') : [admin as Redis];
+        await Promise.all(servers.map((node) => node.client('KILL', 'TYPE', 'pubsub')));
+        await until(() => !b.store.live, 2000, 'the subscriber to notice');
+        assert.equal(b.l1.holds(), false, 'L1 emptied while nobody listens');
+        await until(() => a.store.live && b.store.live, 5000, 'both subscribers to come back');
+        await b.warm('/r');
+        assert.equal(await a.lb.cache!.purge('http://shop.example/r'), 1);
+        await until(() => !b.l1.holds('/r'), INVALIDATION_BOUND, 'the purge to reach the resubscribed instance');
+      } finally {
+        await admin.quit();
+        await a.close();
+        await b.close();
+        await origin.close();
+      }
+    });
+
     test('a prefix purge empties every instance’s L1 under the prefix, on every master', async () => {
       const origin = await countingOrigin('max-age=60');
       const a = await instance(connect, origin, 'prefix:');

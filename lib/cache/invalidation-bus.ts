@@ -108,8 +108,9 @@ export class InvalidationBus {
       connectedBefore = true;
     });
     subscriber.on('end', () => {
-      // No more reconnects on this connection (a Cluster node's never retry): pick again.
-      if (this.#subscriber !== subscriber || this.#closed) return;
+      // No more reconnects on this connection (a Cluster node's never retry): pick again, unless
+      // the client itself has ended.
+      if (this.#subscriber !== subscriber || this.#closed || this.#redis.status === 'end') return;
       this.#subscriber = undefined;
       this.#retry = setTimeout(() => this.#connect(), RESELECT_DELAY).unref();
     });
