@@ -93,7 +93,6 @@ export class InvalidationBus {
       return;
     }
     this.#subscriber = subscriber;
-    let connectedBefore = false;
     // Errors come back as 'close' (and 'end'); the listener keeps ioredis from throwing them.
     subscriber.on('error', (err) => log('invalidation subscriber: %s', (err as Error)?.message));
     subscriber.on('message', (channel, message) => {
@@ -102,11 +101,9 @@ export class InvalidationBus {
     subscriber.on('close', () => {
       if (this.#subscriber === subscriber) this.#setLive(false);
     });
-    subscriber.on('ready', () => {
-      // ioredis resubscribes by itself on reconnect; asking again confirms it is done.
-      if (connectedBefore) this.#confirm(subscriber);
-      connectedBefore = true;
-    });
+    // ioredis resubscribes by itself on reconnect; asking again confirms it is done (and covers a
+    // first SUBSCRIBE refused before the connection was up, with enableOfflineQueue: false).
+    subscriber.on('ready', () => this.#confirm(subscriber));
     subscriber.on('end', () => {
       // No more reconnects on this connection (a Cluster node's never retry): pick again, unless
       // the client itself has ended.
