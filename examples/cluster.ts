@@ -1,7 +1,8 @@
 /**
  * Scale-out: node:cluster workers on every core, each running its own balancer, all sharing one
- * Redis for the response cache and the rate limits. The primary starts three demo backends,
- * forks the workers, then shows a response stored by one worker served as a HIT by the others.
+ * Redis for the response cache (a tieredStore: each worker's memory in front of Redis) and the
+ * rate limits. The primary starts three demo backends, forks the workers, then shows a response
+ * stored by one worker served as a HIT by the others.
  *
  *   redis-server --port 6379 &          # or point REDIS_URL at yours
  *   npx tsx examples/cluster.ts         # PORT (default 8080), REDIS_URL (default redis://127.0.0.1:6379)
@@ -10,7 +11,7 @@ import cluster from 'node:cluster';
 import http from 'node:http';
 import os from 'node:os';
 import { Redis } from 'ioredis';
-import { loadBalance, redisRateLimitStore, redisStore, responseCache } from 'proxy-balancer';
+import { loadBalance, redisRateLimitStore, redisStore, responseCache, tieredStore } from 'proxy-balancer';
 import { envPort, onShutdown, request, startBackends } from './backends.js';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -50,9 +51,11 @@ if (cluster.isPrimary) {
   });
 } else {
   const redis = new Redis(REDIS_URL);
+  // Hits from this worker's memory; misses from Redis; purges reach every worker through pub/sub.
+  const store = tieredStore({ l2: redisStore(redis) });
   const lb = loadBalance({
     targets: (process.env.TARGETS ?? '').split(','),
-    cache: responseCache({ store: redisStore(redis) }),
+    cache: responseCache({ store }),
     rateLimit: { limit: 100, windowMs: 60_000, store: redisRateLimitStore(redis) },
     on: { proxyRes: (proxyRes) => void (proxyRes.headers['cache-control'] = 'public, max-age=30') },
   });
@@ -64,6 +67,7 @@ if (cluster.isPrimary) {
   process.on('SIGTERM', async () => {
     server.close();
     await lb.close();
+    await store.close();
     redis.disconnect();
     process.exit(0);
   });

@@ -28,7 +28,9 @@ export { responseCache, type ResponseCacheMiddleware } from './cache/middleware.
 export { ResponseCache, type CacheStats, type ResponseCacheOptions, type Handler } from './cache/response-cache.js';
 export type { CompressOptions } from './cache/compress.js';
 export { memoryStore, type MemoryStoreOptions } from './cache/memory-store.js';
-export { redisStore, type RedisLike, type RedisStoreOptions } from './cache/redis-store.js';
+export { redisStore, type RedisCacheStore, type RedisLike, type RedisStoreOptions } from './cache/redis-store.js';
+export { tieredStore, type TieredStore, type TieredStoreOptions } from './cache/tiered-store.js';
+export type { RedisPubSubLike, RedisSubscriberLike } from './cache/invalidation-bus.js';
 export { defaultCacheKey, type CacheKey } from './cache/key.js';
 export { encodeEntry, decodeEntry, type CacheStore, type CacheEntry, type CachedResponse, type VaryIndex, type MaybePromise } from './cache/store.js';
 export * from './protect/index.js';

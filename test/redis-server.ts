@@ -18,20 +18,21 @@ export interface RedisServer {
 
 /**
  * A Redis server for one test file. With `REDIS_URL` set, that server (its keys are isolated by
- * `prefix` and removed by `stop()`); otherwise a redis-server spawned on a free port, without
- * persistence. Guard the file with `skipUnless('redis-server')`: this throws when neither exists.
+ * `prefix` and removed by `stop()`); otherwise a redis-server spawned on a free port (or `onPort`,
+ * to bring one back), without persistence. Guard the file with `skipUnless('redis-server')`: this
+ * throws when neither exists.
  */
-export async function startRedis(): Promise<RedisServer> {
+export async function startRedis(onPort?: number): Promise<RedisServer> {
   const prefix = `pb-test:${randomBytes(6).toString('hex')}:`;
   const external = process.env.REDIS_URL;
-  if (external !== undefined) {
+  if (external !== undefined && onPort === undefined) {
     const url = new URL(external);
     return { url: external, port: Number(url.port || 6379), prefix, stop: () => deleteKeys(external, prefix) };
   }
   if (spawnSync('redis-server', ['--version']).error) {
     throw new Error('redis-server is not installed (apt-get install redis-server, or set REDIS_URL); guard the test with skipUnless');
   }
-  const port = await freePort();
+  const port = onPort ?? (await freePort());
   const child: ChildProcess = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
     stdio: 'ignore',
   });

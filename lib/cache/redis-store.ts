@@ -1,51 +1,97 @@
 import { decodeEntry, encodeEntry, type CacheStore } from './store.js';
 
-/** The part of an ioredis client the store uses (ioredis is an optional peer dependency). */
+/**
+ * The part of an ioredis client the store uses (ioredis is an optional peer dependency): a `Redis`
+ * for one server, or a `Cluster`.
+ */
 export interface RedisLike {
   getBuffer(key: string): Promise<Buffer | null>;
   set(key: string, value: Buffer, mode: 'PX', ttl: number): Promise<unknown>;
   del(...keys: string[]): Promise<number>;
   scan(cursor: string, match: 'MATCH', pattern: string, count: 'COUNT', n: number): Promise<[string, string[]]>;
+  /** ioredis connection state; while 'reconnecting', 'close' or 'end', reads miss and writes are skipped at once. */
+  readonly status?: string;
+  /** True on an ioredis `Cluster`. */
+  readonly isCluster?: boolean;
+  /** A Cluster's connections to its nodes; `nodes('master')` are the ones a prefix purge scans. */
+  nodes?(role: 'master'): RedisLike[];
 }
 
 export interface RedisStoreOptions {
-  /** Prepended to every key so several caches can share one Redis; default 'proxy-balancer:cache:'. */
+  /**
+   * Prepended to every key so several caches can share one Redis; default 'proxy-balancer:cache:'.
+   * On a Cluster, keep hash tags (`{...}`) out of it unless every entry should live in one slot.
+   */
   prefix?: string;
 }
 
+/** A `redisStore`: a CacheStore that also says which client and prefix it uses (for `tieredStore`). */
+export interface RedisCacheStore extends CacheStore {
+  readonly client: RedisLike;
+  readonly prefix: string;
+}
+
 const GLOB = /[*?[\]\\]/g;
+const DOWN = new Set(['reconnecting', 'close', 'end']);
 
 /**
  * Keeps cache entries in Redis so every instance sharing the server shares hits. Entries expire
  * through Redis TTLs; Redis's own `maxmemory` policy bounds the total (use `allkeys-lru`).
+ *
+ * Works on one server or on a Redis Cluster (pass an ioredis `Cluster`). Every operation but a
+ * prefix purge touches one key, so entries need no hash tags and spread over all slots; a prefix
+ * purge scans every master. While the client is reconnecting, reads are misses and writes are
+ * skipped without waiting for ioredis's retries; deletes (purges) reject, so a purge never
+ * reports success it did not have.
  */
-export function redisStore(client: RedisLike, options: RedisStoreOptions = {}): CacheStore {
+export function redisStore(client: RedisLike, options: RedisStoreOptions = {}): RedisCacheStore {
   if (typeof client?.getBuffer !== 'function' || typeof client.scan !== 'function') {
     throw new TypeError('redisStore: client must be an ioredis client');
   }
   const prefix = options.prefix ?? 'proxy-balancer:cache:';
   if (typeof prefix !== 'string') throw new TypeError('redisStore: options.prefix must be a string');
+  const cluster = client.isCluster === true;
+  if (cluster && typeof client.nodes !== 'function') throw new TypeError('redisStore: a Cluster client must have nodes()');
+  const down = (): boolean => client.status !== undefined && DOWN.has(client.status);
   return {
+    client,
+    prefix,
     async get(key) {
+      if (down()) return undefined;
       const data = await client.getBuffer(prefix + key);
       return data === null ? undefined : decodeEntry(data);
     },
     async set(key, entry, ttl) {
+      if (down()) return;
       await client.set(prefix + key, encodeEntry(entry), 'PX', Math.max(1, Math.ceil(ttl)));
     },
     async delete(key) {
+      if (down()) throw new Error(`redisStore: Redis is ${client.status}`);
       return (await client.del(prefix + key)) > 0;
     },
     async deletePrefix(keyPrefix) {
+      if (down()) throw new Error(`redisStore: Redis is ${client.status}`);
       const pattern = `${(prefix + keyPrefix).replace(GLOB, '\\$&')}*`;
-      let cursor = '0';
-      let deleted = 0;
-      do {
-        const [next, keys] = await client.scan(cursor, 'MATCH', pattern, 'COUNT', 500);
-        cursor = next;
-        if (keys.length > 0) deleted += await client.del(...keys);
-      } while (cursor !== '0');
-      return deleted;
+      if (!cluster) return purgeNode(client, pattern, (keys) => client.del(...keys));
+      const masters = client.nodes!('master');
+      if (masters.length === 0) throw new Error('redisStore: no Redis Cluster master is connected');
+      // One DEL per key through the Cluster client: keys found on one master may hash to different
+      // slots (a multi-key DEL would fail with CROSSSLOT), and a slot moved mid-scan is followed.
+      const delEach = async (keys: string[]): Promise<number> => (await Promise.all(keys.map((k) => client.del(k)))).reduce((a, b) => a + b, 0);
+      const counts = await Promise.all(masters.map((node) => purgeNode(node, pattern, delEach)));
+      return counts.reduce((a, b) => a + b, 0);
     },
   };
+}
+
+/** SCANs one server for `pattern`, deleting what it finds batch by batch; returns how many went. */
+async function purgeNode(node: RedisLike, pattern: string, del: (keys: string[]) => Promise<number>): Promise<number> {
+  let cursor = '0';
+  let deleted = 0;
+  do {
+    const [next, keys] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', 500);
+    cursor = next;
+    if (keys.length > 0) deleted += await del(keys);
+  } while (cursor !== '0');
+  return deleted;
 }

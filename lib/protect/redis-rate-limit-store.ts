@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { RateLimitResult, RateLimitStore, TokenBucket } from './rate-limit-store.js';
 
-/** The part of an ioredis client the store uses (ioredis is an optional peer dependency, never imported). */
+/** The part of an ioredis client (`Redis` or `Cluster`) the store uses (ioredis is an optional peer dependency, never imported). */
 export interface RedisScriptClient {
   evalsha(sha1: string, numkeys: number, ...args: Array<string | number>): Promise<unknown>;
   eval(script: string, numkeys: number, ...args: Array<string | number>): Promise<unknown>;
@@ -50,6 +50,10 @@ const SHA = createHash('sha1').update(SCRIPT).digest('hex');
  * Token buckets in Redis, shared by every instance using the same server and prefix. Each take is
  * one `EVALSHA` (falling back to `EVAL` once when the server lost its script cache); the `now`
  * argument is ignored in favour of the Redis server's clock. Idle keys expire on their own.
+ *
+ * Works on a Redis Cluster too (pass an ioredis `Cluster`): the script declares its one key, so it
+ * runs on that key's master and buckets spread over all slots; each master caches the script on
+ * its own, and the `EVAL` fallback covers each one once.
  *
  * Configure the client to fail fast when Redis is down (ioredis `commandTimeout`,
  * `maxRetriesPerRequest`, `enableOfflineQueue: false`): a take waits for its command, and the

@@ -11,6 +11,7 @@
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
+import { startRedis, type RedisServer } from '../redis-server.js';
 import { startBackends } from './backends.js';
 import { canPin, measure, pinSelf, spawnServer, type Measurement, type ServerProcess } from './harness.js';
 import { GiB, memoryBench, type MemoryRow } from './memory.js';
@@ -103,14 +104,18 @@ if (cpus < 2) progress('fewer than 2 CPUs: the load generator competes with the 
 const serverCpu = pinned && cpus >= 2 ? SERVER_CPU : undefined;
 
 const backends = await startBackends({ delay });
+// On the load generator's CPU (this process's affinity is inherited), like the backends.
+const redis: RedisServer | undefined = variants.some((v) => v.redis) ? await startRedis() : undefined;
+const env = redis === undefined ? undefined : { BENCH_REDIS_URL: redis.url };
 progress(`${variants.length} servers starting${serverCpu === undefined ? '' : ` on CPU ${serverCpu}`}; backends and load on CPU ${pinned ? LOAD_CPU : 'any'}`);
-const settled = await Promise.allSettled(variants.map((v) => spawnServer(v.id, backends.urls, { cpu: serverCpu })));
+const settled = await Promise.allSettled(variants.map((v) => spawnServer(v.id, backends.urls, { cpu: serverCpu, env })));
 const servers: ServerProcess[] = [];
 for (const s of settled) if (s.status === 'fulfilled') servers.push(s.value);
 const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
 if (failed !== undefined) {
   await Promise.all(servers.map((s) => s.close()));
   await backends.close();
+  await redis?.stop();
   throw failed.reason;
 }
 
@@ -149,6 +154,7 @@ try {
 } finally {
   await Promise.all(servers.map((s) => s.close()));
   await backends.close();
+  await redis?.stop();
 }
 
 const baseline = results.get(BASELINE)!;
@@ -267,6 +273,13 @@ for (const { name, value, cpuValue, goal, op } of targets) {
   console.log(
     `  ${name.padEnd(56)} ${fmt(value, 2).padStart(5)} ${verdict(value, goal, op).padEnd(8)}  ${Number.isNaN(cpuValue) ? '           ' : `${fmt(cpuValue, 2).padStart(5)} ${verdict(cpuValue, goal, op).padEnd(8)}`}  (target ${op} ${goal})`,
   );
+}
+
+const tiered = find('lib-bare-cache-tiered');
+if (tiered !== undefined) {
+  const versus = (id: string): string =>
+    `${fmt(tiered.ratio / ratioOf(id, 'ratio'), 2)}× by req/s, ${fmt(tiered.cpuRatio / ratioOf(id, 'cpuRatio'), 2)}× by CPU`;
+  console.log(`\ntieredStore hits vs redisStore-only hits: ${versus('lib-bare-cache-redis')}; vs memory-only hits: ${versus('lib-bare-cache')}`);
 }
 
 if (strategies.length > 0) {

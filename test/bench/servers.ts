@@ -6,7 +6,8 @@ import http, { type RequestListener } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import httpProxy from 'http-proxy';
 import { createProxyMiddleware } from 'http-proxy-middleware';
-import { loadBalance, responseCache } from 'proxy-balancer';
+import { Redis } from 'ioredis';
+import { loadBalance, redisStore, responseCache, tieredStore, type CacheStore } from 'proxy-balancer';
 import { BODY, listen, RESPONSE_HEADERS } from './backends.js';
 
 export interface Running {
@@ -78,6 +79,27 @@ async function listening(listener: RequestListener): Promise<Running> {
   return { port, connections, close };
 }
 
+/** A cache hit variant whose store lives in the Redis at BENCH_REDIS_URL, each variant under its own prefix. */
+async function withRedisCache(id: string, targets: readonly string[], tiered: boolean): Promise<Running> {
+  const url = process.env.BENCH_REDIS_URL;
+  if (url === undefined) throw new Error(`bench variant ${id} needs BENCH_REDIS_URL (run.ts starts a redis-server)`);
+  const client = new Redis(url, { lazyConnect: true });
+  await client.connect();
+  const l2 = redisStore(client, { prefix: `bench:${id}:${process.pid}:` });
+  const tier = tiered ? tieredStore({ l2 }) : undefined;
+  await tier?.ready();
+  const store: CacheStore = tier ?? l2;
+  const running = await listening(loadBalance({ targets, cache: responseCache({ store }) }));
+  return {
+    ...running,
+    close: async () => {
+      await running.close();
+      await store.close?.();
+      await client.quit();
+    },
+  };
+}
+
 /** Starts variant `id` on 127.0.0.1 proxying to `targets`. */
 export async function startVariant(id: string, targets: readonly string[]): Promise<Running> {
   switch (id) {
@@ -95,6 +117,10 @@ export async function startVariant(id: string, targets: readonly string[]): Prom
       return listening(loadBalance({ targets, cache: responseCache() }));
     case 'lib-express-cache':
       return listening(inExpress(loadBalance({ targets, cache: responseCache() })));
+    case 'lib-bare-cache-redis':
+      return withRedisCache(id, targets, false);
+    case 'lib-bare-cache-tiered':
+      return withRedisCache(id, targets, true);
     case 'http-proxy-bare':
       return listening(httpProxyHandler(targets));
     case 'http-proxy-express':

@@ -10,6 +10,8 @@ export interface Variant {
   group: Group;
   /** Whether requests reach the backends (false: answered from memory, or cache hits). */
   proxies: boolean;
+  /** Needs a redis-server, whose URL the server process gets as BENCH_REDIS_URL. */
+  redis?: boolean;
 }
 
 export const VARIANTS: readonly Variant[] = [
@@ -20,6 +22,8 @@ export const VARIANTS: readonly Variant[] = [
   { id: 'lib-express', label: 'proxy-balancer in Express 5', group: 'library', proxies: true },
   { id: 'lib-bare-cache', label: 'proxy-balancer cache hits, node:http', group: 'library', proxies: false },
   { id: 'lib-express-cache', label: 'proxy-balancer cache hits, Express 5', group: 'library', proxies: false },
+  { id: 'lib-bare-cache-redis', label: 'proxy-balancer cache hits, redisStore only, node:http', group: 'library', proxies: false, redis: true },
+  { id: 'lib-bare-cache-tiered', label: 'proxy-balancer cache hits, tieredStore (memory + Redis), node:http', group: 'library', proxies: false, redis: true },
   { id: 'http-proxy-bare', label: 'http-proxy on node:http, keep-alive agent', group: 'peer', proxies: true },
   { id: 'http-proxy-express', label: 'http-proxy in Express 5, keep-alive agent', group: 'peer', proxies: true },
   { id: 'hpm-express', label: 'http-proxy-middleware in Express 5', group: 'peer', proxies: true },
