@@ -240,6 +240,8 @@ export interface ClientReply extends Parsed {
   reset: boolean;
   /** Milliseconds from connect to the final response's head (NaN if none) and to the end. */
   headAt: number;
+  /** Milliseconds from connect to the first byte received (NaN if none). */
+  firstByteAt: number;
   elapsed: number;
 }
 
@@ -273,6 +275,7 @@ export function send(port: number, parts: string | Array<string | Buffer>, optio
     let closedByServer = true;
     let reset = false;
     let headAt = Number.NaN;
+    let firstByteAt = Number.NaN;
     let timer: NodeJS.Timeout | undefined;
     let gotContinue: (() => void) | undefined;
     let finalSeen = false;
@@ -284,6 +287,7 @@ export function send(port: number, parts: string | Array<string | Buffer>, optio
       }, idleMs);
     };
     socket.on('data', (chunk: Buffer) => {
+      if (received.length === 0) firstByteAt = Date.now() - started;
       received.push(chunk);
       idle();
       const parsed = parseResponses(Buffer.concat(received), method, false);
@@ -296,8 +300,7 @@ export function send(port: number, parts: string | Array<string | Buffer>, optio
       }
       if (final?.complete && final.framing !== 'close' && options.closeWhenDone !== false) {
         closedByServer = false;
-        socket.end();
-        socket.destroySoon();
+        socket.destroy();
       }
     });
     socket.on('error', (err: NodeJS.ErrnoException) => {
@@ -320,6 +323,7 @@ export function send(port: number, parts: string | Array<string | Buffer>, optio
         closedByServer,
         reset,
         headAt,
+        firstByteAt,
         elapsed: Date.now() - started,
       });
     });
