@@ -50,6 +50,29 @@ describe('body framing the upstream gets wrong', () => {
     ),
   );
 
+  for (const [what, request, status] of [
+    ['a HEAD response', 'HEAD /head-with-body HTTP/1.1\r\nHost: test.local\r\n\r\n', 200],
+    ['a 204', 'GET /no-content-with-body HTTP/1.1\r\nHost: test.local\r\n\r\n', 204],
+    ['a 304', 'GET /not-modified-with-body HTTP/1.1\r\nHost: test.local\r\nIf-None-Match: "v1"\r\n\r\n', 304],
+  ] as const) {
+    eachVariant(`body bytes after ${what} (which has none): the response is relayed complete without them`, (variant) =>
+      scene(
+        variant,
+        (conn) => {
+          const reason = status === 200 ? 'OK' : status === 204 ? 'No Content' : 'Not Modified';
+          conn.write(`HTTP/1.1 ${status} ${reason}\r\nETag: "v1"\r\nContent-Length: 9\r\n\r\nleftovers`);
+        },
+        async (s) => {
+          const reply = await s.send(request);
+          const final = assertComplete(reply, status, '');
+          assert.equal(reply.bytes.includes('leftovers'), false);
+          assert.equal(final.status, status);
+          for (let i = 0; i < 3; i++) assertComplete(await s.send(get('/normal')), 200, NORMAL_BODY);
+        },
+      ),
+    );
+  }
+
   eachVariant('a body shorter than Content-Length, then FIN: the head, then a cut connection', (variant) =>
     scene(
       variant,
