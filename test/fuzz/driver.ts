@@ -239,6 +239,17 @@ export async function fuzz(options: FuzzOptions): Promise<FuzzSummary> {
           return;
         }
       }
+      // Whatever that case did, the balancer still serves a normal request.
+      const current = child;
+      const normal = await send(current.port, get('/normal'));
+      if (current !== child || current.dead) return;
+      if (normal.final?.status !== 200 || !normal.final.complete || normal.final.body.toString() !== NORMAL_BODY) {
+        await delay(300);
+        if (current.dead || current !== child) return;
+        const detail = `GET /normal after case ${index} answered ${normal.final?.status ?? 'nothing'}`;
+        failures.push({ kind: 'normal-request', index, detail });
+        log(`FAIL normal-request: ${detail}`);
+      }
     } finally {
       running.delete(index);
     }

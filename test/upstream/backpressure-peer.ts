@@ -42,7 +42,7 @@ const config = JSON.parse(process.argv[2]!) as PeerConfig;
 // Text that gzip shrinks only about 2x (hex digits of random bytes, repeating every 8 MiB, far
 // beyond gzip's 32 KiB window): kernel socket buffers then hold little of the body, so a stalled
 // client must stop the upstream, and gzip has little work to do once it does.
-const BODY = Buffer.from(randomBytes(4 * 1024 * 1024).toString('hex'), 'latin1');
+const BODY = config.mode === 'download' ? Buffer.from(randomBytes(4 * 1024 * 1024).toString('hex'), 'latin1') : Buffer.alloc(0);
 const CHUNK_SIZE = 64 * 1024;
 
 let backendBytes = 0;
@@ -115,7 +115,8 @@ backend.listen(0, '127.0.0.1', () => {
   const lb = loadBalance({ targets: [`http://127.0.0.1:${(backend.address() as AddressInfo).port}`], ...options });
   const front = http.createServer(lb);
   front.listen(0, '127.0.0.1', () => {
-    // Idle figures once everything is loaded; peaks count from here.
+    // Idle figures once everything is loaded and the start-up garbage is collected; peaks count from here.
+    (globalThis as { gc?: () => void }).gc?.();
     idleRss = peakRss = process.memoryUsage.rss();
     idleHeap = peakHeap = heap();
     console.log(JSON.stringify({ port: (front.address() as AddressInfo).port }));

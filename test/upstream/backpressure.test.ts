@@ -34,7 +34,7 @@ interface Peer {
 }
 
 async function startPeer(config: PeerConfig): Promise<Peer> {
-  const child = spawn(process.execPath, ['--import', 'tsx', PEER, JSON.stringify(config)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', '--expose-gc', PEER, JSON.stringify(config)], { stdio: ['pipe', 'pipe', 'inherit'] });
   const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
   const next = async (): Promise<Record<string, unknown>> => {
     const line = await lines.next();
