@@ -1,7 +1,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { delay } from '../helpers.js';
-import { get, NORMAL_BODY, rawBackend, send, type ClientReply, type RawBackend } from '../upstream/harness.js';
+import { describeReply, get, NORMAL_BODY, rawBackend, send, type ClientReply, type RawBackend } from '../upstream/harness.js';
 import { header, headerValues, type Message } from '../upstream/http1.js';
 import type { ChildStats } from './balancer-child.js';
 import { makeCase, referenceOf, type FuzzCase, type Reference } from './cases.js';
@@ -101,8 +101,9 @@ const ERROR_BODY: Record<number, string> = { 502: 'Bad Gateway\n', 503: 'Service
 
 /** Whether `message` is the balancer's own error page rather than a relayed response. */
 function balancerError(message: Message, method: string): boolean {
+  if (ERROR_BODY[message.status] === undefined) return false;
   const body = method === 'HEAD' ? '' : ERROR_BODY[message.status];
-  return body !== undefined && header(message, 'x-case') === undefined && message.body.toString('latin1') === body;
+  return header(message, 'x-case') === undefined && message.body.toString('latin1') === body;
 }
 
 /** A field's value with repeated lines combined (RFC 9110 §5.3), as a relay may send them. */
@@ -246,7 +247,7 @@ export async function fuzz(options: FuzzOptions): Promise<FuzzSummary> {
       if (normal.final?.status !== 200 || !normal.final.complete || normal.final.body.toString() !== NORMAL_BODY) {
         await delay(300);
         if (current.dead || current !== child) return;
-        const detail = `GET /normal after case ${index} answered ${normal.final?.status ?? 'nothing'}`;
+        const detail = `GET /normal after case ${index}: ${describeReply(normal)}; balancer stats ${JSON.stringify((await current.request('stats').catch(() => undefined))?.inFlight)} in flight`;
         failures.push({ kind: 'normal-request', index, detail });
         log(`FAIL normal-request: ${detail}`);
       }
