@@ -73,6 +73,33 @@ describe('body framing the upstream gets wrong', () => {
     );
   }
 
+  eachVariant('excess bytes arriving while the connection serves the next request: that request gets its own response or 502, never the excess', (variant) =>
+    scene(
+      variant,
+      async (conn, req) => {
+        if (req.url === '/first') {
+          conn.write('HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfirst');
+          await delay(40);
+          conn.write('\x00\x01 junk that is not HTTP\r\n\r\n');
+          return;
+        }
+        // The next request, on the reused connection: answered after the junk came.
+        await delay(100);
+        conn.write('HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nsecond');
+      },
+      async (s) => {
+        for (let i = 0; i < 3; i++) {
+          assertComplete(await s.send(get('/first')), 200, 'first');
+          const next = await s.send(get('/second'));
+          if (next.final?.status === 502) assertGatewayError(next, 502);
+          else assertComplete(next, 200, 'second');
+          await delay(150);
+        }
+      },
+      { targets: 1 },
+    ),
+  );
+
   eachVariant('a body shorter than Content-Length, then FIN: the head, then a cut connection', (variant) =>
     scene(
       variant,
