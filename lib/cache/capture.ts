@@ -71,6 +71,11 @@ export class Capture {
     transform.on('data', onTransformed);
     transform.on('end', onTransformEnd);
     transform.on('error', onTransformError);
+    // Backpressure both ways: a producer told to wait (write() returned false) hears 'drain' on the
+    // response once the compressor has room; a compressor paused by a full client socket resumes on
+    // the socket's 'drain'.
+    transform.on('drain', onTransformDrain);
+    this.res.on('drain', onResponseDrain);
   }
 
   get transform(): Transform | undefined {
@@ -177,13 +182,12 @@ function captureWrite(this: Captured, chunk: unknown, encoding?: unknown, callba
   const mode = capture.commit();
   const transform = capture.transform;
   if (transform !== undefined) {
-    // The compressor buffers; answering true keeps the producer from waiting on a 'drain' only the socket emits.
-    transform.write(
+    // The compressor's answer is the producer's: false makes it wait for the 'drain' emitted on the response when the compressor has room.
+    return transform.write(
       chunk,
       (typeof encoding === 'string' ? encoding : 'utf8') as BufferEncoding,
       typeof encoding === 'function' ? (encoding as () => void) : (callback as () => void),
     );
-    return true;
   }
   capture.keep(chunk, typeof encoding === 'function' ? undefined : encoding);
   if (mode.forward) return capture.writeThrough(chunk, encoding, callback);
@@ -223,7 +227,19 @@ function onCaptureClose(this: Captured): void {
 function onTransformed(this: Transform & { [kCapture]?: Capture }, chunk: Buffer): void {
   const capture = this[kCapture]!;
   capture.keep(chunk, undefined);
-  if (capture.mode?.forward) capture.writeThrough(chunk, undefined, undefined);
+  // A client that stops reading stops the compressor, whose input then fills and stops the producer.
+  if (capture.mode?.forward && !capture.writeThrough(chunk, undefined, undefined)) this.pause();
+}
+
+function onTransformDrain(this: Transform & { [kCapture]?: Capture }): void {
+  this[kCapture]!.res.emit('drain');
+}
+
+function onResponseDrain(this: Captured): void {
+  // The 'drain' emitted above for the producer, while the client socket is still full, is not a reason to resume.
+  if (this.writableNeedDrain) return;
+  const transform = this[kCapture]?.transform;
+  if (transform?.isPaused()) transform.resume();
 }
 
 function onTransformEnd(this: Transform & { [kCapture]?: Capture }): void {
