@@ -13,6 +13,9 @@ import { BufferedRelay, type ResponseTransformer } from './transform.js';
 import type { StatusRetry } from './retry-status.js';
 import { refuseHandshake, watchHandshake } from './tunnel.js';
 
+/** Fewer fields than Node's HTTP client keeps (1000 on Node 24, 1023 on Node 20). */
+const FIELD_LIMIT = 1000;
+
 export interface UpstreamOptions {
   /** Milliseconds the upstream may stay silent; 0 for no limit. */
   proxyTimeout: number;
@@ -78,6 +81,12 @@ export class UpstreamEvents implements EngineEvents {
     attach(proxyRes, exchange);
     proxyRes.on('error', onUpstreamResponseError);
     proxyRes.on('close', onUpstreamResponseClose);
+    // Node's parser keeps about a thousand fields and silently drops the rest: a head that reached
+    // the limit may have lost some, so it is refused rather than relayed incomplete.
+    if (proxyRes.rawHeaders.length >= FIELD_LIMIT * 2) {
+      upstreamFailed(exchange, new UpstreamProtocolError('upstream response head has more fields than Node keeps'));
+      return;
+    }
     runHook('proxyRes', this.#options.hooks?.proxyRes, proxyRes, req, res);
     const headers = relayedHeaders(proxyRes, exchange.target, req, this.#options.relay);
     this.#options.affinity?.stamp(req, res, headers, exchange.target);

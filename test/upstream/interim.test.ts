@@ -118,6 +118,27 @@ describe('interim (1xx) responses', () => {
         assert.ok(reply.firstByteAt >= 180, `100 Continue after ${reply.firstByteAt} ms`);
         assert.ok(reply.elapsed < 2000, `done after ${reply.elapsed} ms`);
       },
+      { checkContinue: true },
+    ),
+  );
+
+  eachVariant('Expect: 100-continue without a checkContinue listener: Node answers 100 at once, and the body reaches the backend without Expect', (variant) =>
+    scene(
+      variant,
+      async (conn, req) => {
+        await req.waitForBody();
+        const body = req.body.toString('latin1');
+        conn.write(`HTTP/1.1 200 OK\r\nContent-Length: ${body.length + 5}\r\n\r\ngot: ${body}`);
+      },
+      async (s) => {
+        const reply = await s.send(upload(), { expectTimeout: 3000 });
+        assertComplete(reply, 200, 'got: hello world');
+        assert.equal(s.backend.requests[0]!.headers.expect, undefined, 'the balancer accepted the body, so the backend is not asked');
+        assert.deepEqual(
+          reply.interim.map((m) => m.status),
+          [100],
+        );
+      },
     ),
   );
 
@@ -139,6 +160,7 @@ describe('interim (1xx) responses', () => {
           assert.equal(s.backend.requests[0]!.headers.expect, '100-continue', 'the backend decided');
           assert.equal(s.backend.requests[0]!.received, 0, 'no body byte reached the backend');
         },
+        { checkContinue: true },
       ),
     );
   }

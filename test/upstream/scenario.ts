@@ -49,6 +49,8 @@ export interface SceneOptions {
   targets?: number;
   /** Limit for `lb.close()` and the backend's sockets to be gone; default 3000 ms. */
   closeWithin?: number;
+  /** Hand `Expect: 100-continue` requests to the balancer too (`server.on('checkContinue', lb)`), so the target decides; default false (Node answers 100 itself). */
+  checkContinue?: boolean;
 }
 
 /**
@@ -59,7 +61,7 @@ export interface SceneOptions {
 export async function scene(variant: Variant, script: Script, body: (scene: Scene) => Promise<void>, options: SceneOptions = {}): Promise<void> {
   const backend = await rawBackend(script, options.targets ?? 2);
   const lb = loadBalance({ targets: backend.urls, ...variant.options(), ...options.options });
-  const server = await front(lb);
+  const server = await front(lb, {}, options.checkContinue ? (s) => s.on('checkContinue', lb) : undefined);
   const closeWithin = options.closeWithin ?? 3000;
   const sendTo = (parts: string | Array<string | Buffer>, sendOptions?: SendOptions) => send(server.port, parts, sendOptions);
   let closed = false;
