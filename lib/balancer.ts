@@ -36,12 +36,12 @@ import { bodyStream, emptyBody, nextTarget, RequestBody, RetryBudget, type Retry
 import { backoffDelay, sendAfter } from './proxy/retry-backoff.js';
 import { retryScope } from './proxy/retry-decision.js';
 import { type StatusRetry, statusRetry } from './proxy/retry-status.js';
-import type { BalancerStats, TargetStats } from './observe/stats.js';
+import { type BalancerStats, collectStats } from './observe/stats.js';
 import type { Strategy } from './strategies/strategy.js';
 import { roundRobin } from './strategies/round-robin.js';
 import type { Target } from './target.js';
 import { refuseHandshake, watchClientSocket } from './proxy/tunnel.js';
-import { UpstreamEvents } from './proxy/upstream-events.js';
+import { UpstreamEvents, waitsForContinue } from './proxy/upstream-events.js';
 
 /** The state behind one `loadBalance()` middleware: pool, strategy, health, engine and every exchange. */
 export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOwner {
@@ -83,22 +83,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOw
     this.#statusRetry = statusRetry(options.retry, this.pool);
     this.#health = new HealthSupervisor(this.pool, options, this.notify);
     this.#affinity = options.affinity && new SessionAffinity(options.affinity);
-    this.#engine = new ProxyEngine(
-      options,
-      new UpstreamEvents({
-        proxyTimeout: options.proxyTimeout,
-        hooks: options.on,
-        relay: {
-          hidden: new Set(options.hideHeaders),
-          rewriteLocation: options.rewriteLocation,
-          xForwarded: options.xForwarded,
-          fromHeaderObject: options.on?.proxyRes !== undefined,
-        },
-        transformer: options.transformer,
-        affinity: this.#affinity,
-        retryOn: this.#statusRetry,
-      }),
-    );
+    this.#engine = new ProxyEngine(options, UpstreamEvents.from(options, this.#affinity, this.#statusRetry));
     this.#cache = options.cache?.cache;
     this.#tracing = options.tracing ? new Tracing() : undefined;
     this.#responses = new ResponseEvents(this.#resolver, (info, req, res) => this.notify('response', info, req, res));
@@ -259,36 +244,18 @@ export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOw
   }
 
   stats(): BalancerStats {
-    const targets = this.pool.targets.map(
-      (t): TargetStats => ({
-        url: t.key,
-        weight: t.configuredWeight,
-        effectiveWeight: t.weight,
-        state: t.state,
-        inFlight: t.inFlight,
-        queued: this.#queue?.waiting(t) ?? 0,
-        total: t.total,
-        errors: t.errors,
-        latency: Math.round(t.latency * 100) / 100,
-        backup: t.backup,
-        heldOffUntil: this.#statusRetry?.heldOffUntil(t) ?? 0,
-        ...this.#health.status(t),
-      }),
-    );
-    return {
-      strategy: this.strategy.name,
-      ready: this.pool.ready.length,
-      panic: this.pool.panic,
+    return collectStats(this.pool, this.strategy, {
       inFlight: this.#inFlight,
       unavailable: this.#unavailable,
       retries: this.#retries,
-      cache: this.#cache?.stats(),
-      transforms: this.#options.transformer === undefined ? undefined : { ...this.#options.transformer.stats },
-      affinity: this.#affinity?.stats(),
-      onBackups: this.pool.onBackups,
-      discovery: this.#discovery?.stats(),
-      targets,
-    };
+      queue: this.#queue,
+      health: this.#health,
+      heldOff: this.#statusRetry,
+      cache: this.#cache,
+      transformer: this.#options.transformer,
+      affinity: this.#affinity,
+      discovery: this.#discovery,
+    });
   }
 
   /** Refuses new requests, stops health checks, closes tunnels, waits for in-flight requests, then closes upstream connections. Every call gets the same promise. */
@@ -424,10 +391,3 @@ export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOw
 }
 
 function ignore(): void {}
-
-// Node answers `Expect: 100-continue` itself unless the server has a 'checkContinue' listener; with
-// one, the client is still waiting, and only the target can say whether it wants the body.
-function waitsForContinue(req: IncomingMessage, res: ServerResponse): boolean {
-  const expect = req.headers.expect;
-  return expect !== undefined && expect.toLowerCase() === '100-continue' && (res as ServerResponse & { _sent100?: boolean })._sent100 !== true;
-}

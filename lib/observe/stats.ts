@@ -1,8 +1,12 @@
-import type { AffinityStats } from '../affinity/session-affinity.js';
-import type { CacheStats } from '../cache/response-cache.js';
-import type { DiscoveryStats } from '../discovery/feed.js';
-import type { TargetHealth } from '../health/supervisor.js';
-import type { TransformStats } from '../proxy/transform.js';
+import type { AffinityStats, SessionAffinity } from '../affinity/session-affinity.js';
+import type { CacheStats, ResponseCache } from '../cache/response-cache.js';
+import type { DiscoveryFeeds, DiscoveryStats } from '../discovery/feed.js';
+import type { HealthSupervisor, TargetHealth } from '../health/supervisor.js';
+import type { Pool } from '../pool.js';
+import type { ConnectionQueue } from '../protect/connection-queue.js';
+import type { StatusRetry } from '../proxy/retry-status.js';
+import type { ResponseTransformer, TransformStats } from '../proxy/transform.js';
+import type { Strategy } from '../strategies/strategy.js';
 import type { TargetState } from '../target.js';
 
 /** One target's figures in `lb.stats()`. */
@@ -53,4 +57,52 @@ export interface BalancerStats {
   /** Per discovery source (`dnsTargets()`...): its last set, updates, failures; undefined without one. */
   discovery: DiscoveryStats[] | undefined;
   targets: TargetStats[];
+}
+
+/** What `collectStats` reads besides the pool and strategy: the balancer's counters and the parts it has. */
+export interface StatsSources {
+  inFlight: number;
+  unavailable: number;
+  retries: number;
+  queue: ConnectionQueue | undefined;
+  health: HealthSupervisor;
+  heldOff: StatusRetry | undefined;
+  cache: ResponseCache | undefined;
+  transformer: ResponseTransformer | undefined;
+  affinity: SessionAffinity | undefined;
+  discovery: DiscoveryFeeds | undefined;
+}
+
+/** The figures `lb.stats()` returns, gathered from every part of a balancer. */
+export function collectStats(pool: Pool, strategy: Strategy, parts: StatsSources): BalancerStats {
+  const targets = pool.targets.map(
+    (t): TargetStats => ({
+      url: t.key,
+      weight: t.configuredWeight,
+      effectiveWeight: t.weight,
+      state: t.state,
+      inFlight: t.inFlight,
+      queued: parts.queue?.waiting(t) ?? 0,
+      total: t.total,
+      errors: t.errors,
+      latency: Math.round(t.latency * 100) / 100,
+      backup: t.backup,
+      heldOffUntil: parts.heldOff?.heldOffUntil(t) ?? 0,
+      ...parts.health.status(t),
+    }),
+  );
+  return {
+    strategy: strategy.name,
+    ready: pool.ready.length,
+    panic: pool.panic,
+    inFlight: parts.inFlight,
+    unavailable: parts.unavailable,
+    retries: parts.retries,
+    cache: parts.cache?.stats(),
+    transforms: parts.transformer === undefined ? undefined : { ...parts.transformer.stats },
+    affinity: parts.affinity?.stats(),
+    onBackups: pool.onBackups,
+    discovery: parts.discovery?.stats(),
+    targets,
+  };
 }

@@ -2,6 +2,7 @@ import type { ClientRequest, IncomingMessage, InformationEvent, ServerResponse }
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { SessionAffinity } from '../affinity/session-affinity.js';
+import type { ResolvedOptions } from '../options.js';
 import { logProxy } from '../observe/log.js';
 import type { Target } from '../target.js';
 import type { EngineEvents } from './engine.js';
@@ -37,6 +38,23 @@ export class UpstreamEvents implements EngineEvents {
 
   constructor(options: UpstreamOptions) {
     this.#options = options;
+  }
+
+  /** The callbacks for a balancer's resolved options and the parts of it they consult. */
+  static from(options: ResolvedOptions, affinity: SessionAffinity | undefined, retryOn: StatusRetry | undefined): UpstreamEvents {
+    return new UpstreamEvents({
+      proxyTimeout: options.proxyTimeout,
+      hooks: options.on,
+      relay: {
+        hidden: new Set(options.hideHeaders),
+        rewriteLocation: options.rewriteLocation,
+        xForwarded: options.xForwarded,
+        fromHeaderObject: options.on?.proxyRes !== undefined,
+      },
+      transformer: options.transformer,
+      affinity,
+      retryOn,
+    });
   }
 
   readonly request = (proxyReq: ClientRequest, req: IncomingMessage, res: ServerResponse): void => {
@@ -250,4 +268,11 @@ function onUpstreamResponseClose(this: IncomingMessage): void {
 
 function truncation(cause: Error | undefined): UpstreamProtocolError {
   return new UpstreamProtocolError('upstream response ended before its body was complete', cause);
+}
+
+// Node answers `Expect: 100-continue` itself unless the server has a 'checkContinue' listener; with
+// one, the client is still waiting, and only the target can say whether it wants the body.
+export function waitsForContinue(req: IncomingMessage, res: ServerResponse): boolean {
+  const expect = req.headers.expect;
+  return expect !== undefined && expect.toLowerCase() === '100-continue' && (res as ServerResponse & { _sent100?: boolean })._sent100 !== true;
 }
