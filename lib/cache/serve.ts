@@ -1,6 +1,7 @@
 import { type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
 import { parseHttpDate } from './http-date.js';
 import { contentRange, ifRangeHolds, resolveRange } from './range.js';
+import { writeHead as writeFields } from '../proxy/write-head.js';
 import { markCacheStatus } from './status.js';
 import type { CachedResponse } from './store.js';
 
@@ -14,8 +15,8 @@ const MAX_AGE = 2 ** 31;
 /** The reason phrase of a status: the standard one, never one a previous answer left on the response. */
 /** Writes a stored head with the reason phrase its status calls for (none over HTTP/2, which has none). */
 function writeHead(res: ServerResponse, status: number, headers: string[]): void {
-  if (res.req?.httpVersionMajor === 2 || res.req === undefined) res.writeHead(status, headers);
-  else res.writeHead(status, STATUS_CODES[status] ?? 'Unknown', headers);
+  const http2 = res.req?.httpVersionMajor === 2 || res.req === undefined;
+  writeFields(res, status, http2 ? undefined : (STATUS_CODES[status] ?? 'Unknown'), headers);
 }
 
 /**

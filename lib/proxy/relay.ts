@@ -2,6 +2,7 @@ import { type IncomingMessage, STATUS_CODES, type ServerResponse } from 'node:ht
 import type { Target } from '../target.js';
 import { FRAMING, nominatedFields, RESPONSE_HOP_BY_HOP } from './hop-by-hop.js';
 import { rewriteLocation } from './location.js';
+import { writeHead } from './write-head.js';
 
 const LOCATION_STATUSES = new Set([201, 301, 302, 303, 307, 308]);
 
@@ -56,8 +57,7 @@ export function reasonPhrase(proxyRes: IncomingMessage, req: IncomingMessage): s
  */
 export function writeRelayedHead(res: ServerResponse, status: number, reason: string | undefined, headers: string[]): boolean {
   try {
-    if (reason === undefined) res.writeHead(status, headers);
-    else res.writeHead(status, reason, headers);
+    writeHead(res, status, reason, headers);
     return true;
   } catch {
     // Node validates before it writes anything, but it may have stored some fields first.

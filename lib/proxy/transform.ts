@@ -4,6 +4,7 @@ import zlib from 'node:zlib';
 import { logProxy } from '../observe/log.js';
 import { UpstreamProtocolError } from './errors.js';
 import { type Exchange, exchangeOf } from './exchange.js';
+import { writeHead } from './write-head.js';
 
 /** What a body transform is told about the response it rewrites. */
 export interface TransformContext {
@@ -215,8 +216,7 @@ export class BufferedRelay {
     headers.push('content-length', String(body.length));
     this.#transformer.stats.transformed++;
     try {
-      if (this.#reason === undefined) this.#res.writeHead(this.#status, headers);
-      else this.#res.writeHead(this.#status, this.#reason, headers);
+      writeHead(this.#res, this.#status, this.#reason, headers);
     } catch (err) {
       this.#onTransformError(err);
       return;
@@ -251,8 +251,7 @@ export class BufferedRelay {
     this.#decoded = [];
     const res = this.#res;
     try {
-      if (this.#reason === undefined) res.writeHead(this.#status, this.#headers);
-      else res.writeHead(this.#status, this.#reason, this.#headers);
+      writeHead(res, this.#status, this.#reason, this.#headers);
     } catch (err) {
       this.#onTransformError(err);
       return;

@@ -99,10 +99,9 @@ export class UpstreamEvents implements EngineEvents {
     attach(proxyRes, exchange);
     proxyRes.on('error', onUpstreamResponseError);
     proxyRes.on('close', onUpstreamResponseClose);
-    // Node's parser keeps about a thousand fields and silently drops the rest: a head that reached
-    // the limit may have lost some, so it is refused rather than relayed incomplete.
-    if (proxyRes.rawHeaders.length >= FIELD_LIMIT * 2) {
-      upstreamFailed(exchange, new UpstreamProtocolError('upstream response head has more fields than Node keeps'));
+    const refusal = unrelayable(proxyRes, status);
+    if (refusal !== undefined) {
+      upstreamFailed(exchange, new UpstreamProtocolError(refusal));
       return;
     }
     runHook('proxyRes', this.#options.hooks?.proxyRes, proxyRes, req, res);
@@ -198,6 +197,20 @@ export function abandonUpstream(exchange: Exchange): void {
   attach(proxyRes, undefined);
   proxyRes.unpipe(exchange.client as ServerResponse);
   proxyRes.destroy();
+}
+
+/**
+ * Why a response head cannot be relayed as it is, or undefined. Node's parser lets through a 101
+ * without an Upgrade field as a final response, decodes `chunked` once whatever other codings are
+ * listed (so `chunked, chunked` or `gzip, chunked` would leave a still-coded body), and keeps about
+ * a thousand fields, dropping the rest silently.
+ */
+function unrelayable(proxyRes: IncomingMessage, status: number): string | undefined {
+  if (status < 200) return `interim status ${status} as a final response`;
+  const codings = proxyRes.headers['transfer-encoding'];
+  if (codings !== undefined && codings.toLowerCase() !== 'chunked') return `transfer coding ${JSON.stringify(codings)}`;
+  if (proxyRes.rawHeaders.length >= FIELD_LIMIT * 2) return 'more header fields than Node keeps';
+  return undefined;
 }
 
 function onUpstreamIdle(this: ClientRequest): void {
