@@ -163,7 +163,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOw
       return;
     }
     const expectsContinue = waitsForContinue(req, res);
-    stripRequestHopByHop(req.headers);
+    stripRequestHopByHop(req.headers, this.#options.keepAlive);
     this.#addForwarding(req);
     const exchange = this.#start(target, req, res);
     exchange.expectsContinue = expectsContinue;

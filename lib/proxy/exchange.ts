@@ -5,10 +5,10 @@ import type { RequestBody } from './retry.js';
 import type { Outcome } from '../strategies/strategy.js';
 import type { Target } from '../target.js';
 
-/** Where each object of an exchange finds its exchange: the client response or socket, the upstream request and response. */
-export const kExchange = Symbol('proxy-balancer.exchange');
-
-export type WithExchange<T> = T & { [kExchange]?: Exchange };
+// Where each object of an exchange finds its exchange: the client response or socket, the upstream
+// request and response. A side table, not a property: Express swaps the prototypes of its req and
+// res, and a property added to such an object afterwards costs microseconds per request.
+const exchanges = new WeakMap<object, Exchange>();
 
 /** What an exchange reports to (the balancer). */
 export interface ExchangeOwner {
@@ -103,9 +103,10 @@ export class Exchange implements Outcome {
 }
 
 export function exchangeOf(holder: object): Exchange | undefined {
-  return (holder as WithExchange<object>)[kExchange];
+  return exchanges.get(holder);
 }
 
 export function attach(holder: object, exchange: Exchange | undefined): void {
-  (holder as WithExchange<object>)[kExchange] = exchange;
+  if (exchange === undefined) exchanges.delete(holder);
+  else exchanges.set(holder, exchange);
 }

@@ -26,19 +26,24 @@ function removeListed(headers: IncomingHttpHeaders, connection: string, keepUpgr
   }
 }
 
-function strip(headers: IncomingHttpHeaders, names: readonly string[], keepUpgrade: boolean): void {
+function strip(headers: IncomingHttpHeaders, names: readonly string[], keepUpgrade: boolean, upstreamKeepAlive = false): void {
   const connection = headers.connection;
   if (connection !== undefined) removeListed(headers, connection, keepUpgrade);
+  // With keep-alive upstream connections, the usual `Connection: keep-alive` is the balancer's own
+  // control option too (RFC 9110 §7.6.1 lets an intermediary put its own in place), and leaving it
+  // spares the request's header object a delete, which turns it into a slow dictionary.
+  const plainKeepAlive = upstreamKeepAlive && (connection === 'keep-alive' || connection === 'Keep-Alive');
   for (const name of names) {
     if (headers[name] === undefined) continue;
     if (keepUpgrade && (name === 'connection' || name === 'upgrade')) continue;
+    if (plainKeepAlive && name === 'connection') continue;
     delete headers[name];
   }
 }
 
 /** Removes hop-by-hop fields (and those the Connection field names) before forwarding a request. */
-export function stripRequestHopByHop(headers: IncomingHttpHeaders): void {
-  strip(headers, REQUEST_HOP_BY_HOP, false);
+export function stripRequestHopByHop(headers: IncomingHttpHeaders, upstreamKeepAlive: boolean): void {
+  strip(headers, REQUEST_HOP_BY_HOP, false, upstreamKeepAlive);
 }
 
 /** Same, for a WebSocket handshake: keeps `Connection: upgrade` and `Upgrade`, which the tunnel needs. */
