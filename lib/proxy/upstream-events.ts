@@ -99,7 +99,7 @@ export class UpstreamEvents implements EngineEvents {
     attach(proxyRes, exchange);
     proxyRes.on('error', onUpstreamResponseError);
     proxyRes.on('close', onUpstreamResponseClose);
-    const refusal = unrelayable(proxyRes, status);
+    const refusal = unrelayable(proxyRes, status, req.method);
     if (refusal !== undefined) {
       upstreamFailed(exchange, new UpstreamProtocolError(refusal));
       return;
@@ -205,10 +205,11 @@ export function abandonUpstream(exchange: Exchange): void {
  * listed (so `chunked, chunked` or `gzip, chunked` would leave a still-coded body), and keeps about
  * a thousand fields, dropping the rest silently.
  */
-function unrelayable(proxyRes: IncomingMessage, status: number): string | undefined {
+function unrelayable(proxyRes: IncomingMessage, status: number, method: string | undefined): string | undefined {
   if (status < 200) return `interim status ${status} as a final response`;
   const codings = proxyRes.headers['transfer-encoding'];
-  if (codings !== undefined && codings.toLowerCase() !== 'chunked') return `transfer coding ${JSON.stringify(codings)}`;
+  const bodiless = method === 'HEAD' || status === 204 || status === 304;
+  if (codings !== undefined && !bodiless && codings.toLowerCase() !== 'chunked') return `transfer coding ${JSON.stringify(codings)}`;
   if (proxyRes.rawHeaders.length >= FIELD_LIMIT * 2) return 'more header fields than Node keeps';
   return undefined;
 }
