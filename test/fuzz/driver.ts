@@ -142,7 +142,12 @@ export function judge(c: FuzzCase, ref: Reference, reply: ClientReply): { outcom
   // A complete relayed response: it must be the upstream's, and the upstream's must have been complete.
   if (ref.final === undefined) return fail('malformed-relayed', `a broken upstream response (${ref.why}) arrived complete as ${final.status}`);
   if (final.status !== ref.final.status) return fail('corrupt', `status ${final.status}, upstream ${ref.final.status}`);
-  if (!final.body.equals(ref.final.body)) return fail('corrupt', `body of ${final.body.length} B differs from the upstream's ${ref.final.body.length} B`);
+  if (!final.body.equals(ref.final.body)) {
+    // A reset in a close-delimited body may discard what the kernel had not yet handed over and
+    // still read as end of stream in Node: the balancer cannot tell that end from a real one.
+    if (c.finish === 'reset' && ref.final.body.subarray(0, final.body.length).equals(final.body)) return { outcome: 'reset read as end' };
+    return fail('corrupt', `body of ${final.body.length} B differs from the upstream's ${ref.final.body.length} B`);
+  }
   for (const name of ['x-case', 'x-tag']) {
     if (combined(final, name) !== combined(ref.final, name))
       return fail('corrupt', `${name}: ${JSON.stringify(combined(final, name))}, upstream ${JSON.stringify(combined(ref.final, name))}`);
