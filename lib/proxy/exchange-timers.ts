@@ -47,7 +47,10 @@ function onDeadline(first: Exchange): void {
 function onClientClose(this: ServerResponse): void {
   const exchange = exchangeOf(this);
   if (exchange === undefined) return;
-  // The client left before the response was complete: stop the upstream work too.
-  if (!this.writableFinished && exchange.proxyRes?.complete !== true) exchange.proxyReq?.destroy();
+  const proxyReq = exchange.proxyReq;
+  // The client left before the response was complete: stop the upstream work too. And a target
+  // that answered before reading the whole request body (an early 413) would otherwise hold the
+  // upload, and its connection, for ever: that connection cannot be reused anyway.
+  if (proxyReq !== undefined && ((!this.writableFinished && exchange.proxyRes?.complete !== true) || !proxyReq.writableFinished)) proxyReq.destroy();
   exchange.owner.finish(exchange);
 }

@@ -4,7 +4,7 @@
  * Talks to the driver over the IPC channel: 'ready' with its port, then answers 'stats'.
  */
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, Socket } from 'node:net';
 import { httpHealthCheck, loadBalance, responseCache } from 'proxy-balancer';
 
 export interface ChildStats {
@@ -18,6 +18,8 @@ export interface ChildStats {
   arrayBuffers: number;
   /** Open client connections of the front server. */
   clientSockets: number;
+  /** Open TCP sockets described (see openSockets). */
+  sockets: string[];
 }
 
 export const FUZZ_PROXY_TIMEOUT = 500;
@@ -53,7 +55,20 @@ function stats(id: number): ChildStats {
     heapUsed: memory.heapUsed,
     arrayBuffers: memory.arrayBuffers,
     clientSockets,
+    sockets: openSockets(),
   };
+}
+
+/** Who the open TCP sockets belong to, for a leak report: `client` (accepted by the front) or `upstream <path>`. */
+function openSockets(): string[] {
+  const handles = (process as unknown as { _getActiveHandles(): unknown[] })._getActiveHandles();
+  return handles
+    .filter((h): h is Socket => h instanceof Socket)
+    .map((socket) => {
+      const side = socket.localPort === port ? 'client' : 'upstream';
+      const message = (socket as Socket & { _httpMessage?: { path?: string; method?: string } })._httpMessage;
+      return `${side} ${socket.remotePort} ${message ? `${message.method} ${message.path}` : 'idle'} ${socket.readyState}${socket.destroyed ? ' destroyed' : ''}`;
+    });
 }
 
 process.on('message', (message: { type: string; id: number }) => {
@@ -69,4 +84,8 @@ process.on('message', (message: { type: string; id: number }) => {
 });
 
 await lb.firstHealthCheck();
-server.listen(0, '127.0.0.1', () => process.send!({ type: 'ready', port: (server.address() as AddressInfo).port }));
+let port = 0;
+server.listen(0, '127.0.0.1', () => {
+  port = (server.address() as AddressInfo).port;
+  process.send!({ type: 'ready', port });
+});

@@ -281,7 +281,8 @@ export async function fuzz(options: FuzzOptions): Promise<FuzzSummary> {
     await check(
       'leak-sockets',
       async () => (stats.resources.TCPSocketWrap ?? 0) <= (baseline.resources.TCPSocketWrap ?? 0),
-      () => `${stats.resources.TCPSocketWrap ?? 0} TCP sockets open in the balancer process, ${baseline.resources.TCPSocketWrap ?? 0} at the start`,
+      () =>
+        `${stats.resources.TCPSocketWrap ?? 0} TCP sockets open in the balancer process, ${baseline.resources.TCPSocketWrap ?? 0} at the start: ${stats.sockets.join('; ')}`,
     );
     await check(
       'leak-timers',
