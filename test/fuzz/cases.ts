@@ -424,6 +424,9 @@ export function referenceOf(c: FuzzCase): Reference {
     final.status >= 200 &&
     final.status <= 599 &&
     isPlainReason(final.reason) &&
+    // A transfer coding other than chunked frames the body by the close (RFC 9112 §6.3), but the
+    // body is still coded: a gateway may refuse it (NGINX and the balancer answer 502).
+    final.headers.every(([n, v]) => n.toLowerCase() !== 'transfer-encoding' || v.trim().toLowerCase() === 'chunked') &&
     final.headers.filter(([n]) => n.toLowerCase() === 'x-case').length === 1;
   return { final, strict, why: strict ? 'well-formed' : (parsed.error ?? (parsed.rest.length > 0 ? 'bytes after the response' : 'edge of the limits')) };
 }
