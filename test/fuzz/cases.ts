@@ -424,11 +424,23 @@ export function referenceOf(c: FuzzCase): Reference {
     final.status >= 200 &&
     final.status <= 599 &&
     isPlainReason(final.reason) &&
+    !closesOnUpload(c) &&
     // A transfer coding other than chunked frames the body by the close (RFC 9112 §6.3), but the
     // body is still coded: a gateway may refuse it (NGINX and the balancer answer 502).
     final.headers.every(([n, v]) => n.toLowerCase() !== 'transfer-encoding' || v.trim().toLowerCase() === 'chunked') &&
     final.headers.filter(([n]) => n.toLowerCase() === 'x-case').length === 1;
   return { final, strict, why: strict ? 'well-formed' : (parsed.error ?? (parsed.rest.length > 0 ? 'bytes after the response' : 'edge of the limits')) };
+}
+
+/**
+ * A backend that answers and closes while the balancer may still be sending it the request body:
+ * the close resets the upload, and the write error can reach the balancer (which then gives up on
+ * that connection) before the response does, so a 502 or a cut is as right as the response.
+ */
+function closesOnUpload(c: FuzzCase): boolean {
+  if (c.finish !== 'end') return false;
+  const head = Buffer.concat(c.request.map((b) => Buffer.from(b))).toString('latin1');
+  return /\r\ncontent-length: *[1-9]/i.test(head);
 }
 
 function isPlainReason(reason: string): boolean {
