@@ -107,8 +107,8 @@ describe('back-off between attempts', () => {
       }
       gaps.forEach((values, k) => {
         t.diagnostic(`retry ${k + 1} (bound ${bounds[k]} ms): ${summary(values)}`);
-        // 30 ms for the reset, the reconnect and a loaded machine.
-        for (const gap of values) assert.ok(gap <= bounds[k]! + 30, `retry ${k + 1} waited ${gap.toFixed(1)} ms`);
+        // 60 ms for the reset, the reconnect and a loaded machine (an uncapped back-off would pass 160 ms by retry 4).
+        for (const gap of values) assert.ok(gap <= bounds[k]! + 60, `retry ${k + 1} waited ${gap.toFixed(1)} ms`);
       });
       for (const k of [2, 3]) {
         const mean = gaps[k]!.reduce((s, v) => s + v, 0) / gaps[k]!.length;
