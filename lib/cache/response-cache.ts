@@ -1,4 +1,5 @@
 import createDebug from 'debug';
+import { LRUCache } from 'lru-cache';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import net from 'node:net';
 import { Capture, KEEP_ONLY, PASS, STORE, SWALLOW, type CaptureMode, type CaptureOwner } from './capture.js';
@@ -86,6 +87,8 @@ type Kind = 'fetch' | 'range' | 'revalidate' | 'background' | 'unsafe' | 'pass';
 
 /** The methods RFC 9110 §9.2.1 defines as safe; every other method invalidates on success (RFC 9111 §4.4). */
 const SAFE = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE']);
+/** How long a key whose response was not storable skips miss coalescing, ms. */
+const HIT_FOR_PASS_MS = 10_000;
 
 const NO_PRESET: ReadonlyMap<string, string> = new Map();
 
@@ -140,6 +143,9 @@ export class ResponseCache implements CaptureOwner {
   readonly #keepStale: number;
   readonly #compress: ResolvedCompress | undefined;
   readonly #inflight = new Map<string, Promise<void>>();
+  // Keys whose last response could not be stored (Varnish's hit-for-pass): their misses go to the
+  // origin side by side instead of queueing behind each other for a response that will not come.
+  readonly #passing = new LRUCache<string, true>({ max: 10_000, ttl: HIT_FOR_PASS_MS });
   readonly #refreshing = new Set<string>();
   readonly #stats: CacheStats = { hits: 0, misses: 0, stale: 0, revalidated: 0, bypass: 0, stored: 0, coalesced: 0 };
 
@@ -273,10 +279,14 @@ export class ResponseCache implements CaptureOwner {
     }
     if (req.method === 'GET' && req.headers.range !== undefined) return this.#fromPart(req, res, next, key, storeKey, requestCc);
     if (requestCc.onlyIfCached) return gatewayTimeout(res);
-    const pending = req.method === 'GET' && !coalesced ? this.#inflight.get(key) : undefined;
+    const pending = req.method === 'GET' && !coalesced && !this.#passing.has(key) ? this.#inflight.get(key) : undefined;
     if (pending !== undefined) {
       this.#stats.coalesced++;
-      void this.#waitFor(pending).then(() => this.#lookup(key, req, (found, at) => this.#decide(req, res, next, replay, key, at, requestCc, found, true)));
+      void this.#waitFor(pending).then(() => {
+        // A client that left while it waited must not become the next leader: nothing would settle it.
+        if (res.destroyed) return;
+        this.#lookup(key, req, (found, at) => this.#decide(req, res, next, replay, key, at, requestCc, found, true));
+      });
       return;
     }
     this.#fetch(req, res, next, req.method === 'GET' ? 'fetch' : 'pass', key, requestCc, undefined);
@@ -310,7 +320,7 @@ export class ResponseCache implements CaptureOwner {
   #fetch(req: IncomingMessage, res: ServerResponse, next: Handler, kind: Kind, key: string, requestCc: Directives, stale: CachedResponse | undefined): void {
     const lookup = new Lookup(this, req, res, this.#maxEntrySize, kind, key, requestCc, stale, Date.now());
     if (stale !== undefined) lookup.clientValidators = addValidators(req, stale);
-    if (kind === 'fetch') {
+    if (kind === 'fetch' && !this.#passing.has(key) && !res.destroyed) {
       const pending = new Promise<void>((resolve) => (lookup.settle = resolve));
       this.#inflight.set(key, pending);
       void pending.then(() => {
@@ -350,6 +360,7 @@ export class ResponseCache implements CaptureOwner {
     const decision = this.#storable(lookup, status);
     if (decision.refused !== undefined) {
       if (log.enabled) log('not storing %s: %s', lookup.key, decision.refused);
+      if (kind === 'fetch') this.#passing.set(lookup.key, true);
       return kind === 'background' ? SWALLOW : PASS;
     }
     lookup.freshness = decision.freshness;
