@@ -2,7 +2,10 @@
  * The variants the HTTP benchmark compares. This module only names them; `servers.ts` builds them
  * (it imports Express, fastify and the peers, so only the server processes load it).
  */
-export type Group = 'ceiling' | 'library' | 'peer';
+export type Group = 'ceiling' | 'library' | 'feature' | 'tls' | 'peer';
+
+/** What loads a variant: autocannon over HTTP/1.1, or h2load over TLS speaking h2 or HTTP/1.1. */
+export type Load = 'autocannon' | 'h2load-h2' | 'h2load-h1';
 
 export interface Variant {
   id: string;
@@ -10,7 +13,16 @@ export interface Variant {
   group: Group;
   /** Whether requests reach the backends (false: answered from memory, or cache hits). */
   proxies: boolean;
+  /** Path and query requested; default `DEFAULT_PATH`. */
+  path?: string;
+  /** Default `'autocannon'`. */
+  load?: Load;
 }
+
+/** What every variant requests unless it says otherwise: a cacheable 1 KB answer. */
+export const DEFAULT_PATH = '/bench/item?id=1';
+/** Answered uncacheable (`Cache-Control: no-store`) by the backends (`NO_STORE_PATH` of backends.ts). */
+const NO_STORE = '/no-store/item?id=1';
 
 export const VARIANTS: readonly Variant[] = [
   { id: 'minimal', label: 'minimal node:http proxy, keep-alive, round robin', group: 'ceiling', proxies: true },
@@ -20,6 +32,16 @@ export const VARIANTS: readonly Variant[] = [
   { id: 'lib-express', label: 'proxy-balancer in Express 5', group: 'library', proxies: true },
   { id: 'lib-bare-cache', label: 'proxy-balancer cache hits, node:http', group: 'library', proxies: false },
   { id: 'lib-express-cache', label: 'proxy-balancer cache hits, Express 5', group: 'library', proxies: false },
+  // One feature each over lib-bare (their "× plain" is relative to it), then all of them together.
+  { id: 'lib-metrics', label: '+ metrics (lb.metrics() called), node:http', group: 'feature', proxies: true },
+  { id: 'lib-rate-limit', label: '+ rateLimit (never refusing), node:http', group: 'feature', proxies: true },
+  { id: 'lib-least-conn', label: '+ leastConnections(), node:http', group: 'feature', proxies: true },
+  { id: 'lib-health', label: '+ httpHealthCheck every 1 s, node:http', group: 'feature', proxies: true },
+  { id: 'lib-cache-miss', label: '+ responseCache(), misses (no-store), node:http', group: 'feature', proxies: true, path: NO_STORE },
+  { id: 'lib-all', label: '+ all five above, node:http', group: 'feature', proxies: true, path: NO_STORE },
+  // The library as an HTTP/2 server's request listener, beside the same over HTTPS/1.1, both loaded by h2load.
+  { id: 'lib-h2', label: 'proxy-balancer, http2.createSecureServer, h2', group: 'tls', proxies: true, load: 'h2load-h2' },
+  { id: 'lib-https1', label: 'proxy-balancer, https.createServer, HTTP/1.1', group: 'tls', proxies: true, load: 'h2load-h1' },
   { id: 'http-proxy-bare', label: 'http-proxy on node:http, keep-alive agent', group: 'peer', proxies: true },
   { id: 'http-proxy-express', label: 'http-proxy in Express 5, keep-alive agent', group: 'peer', proxies: true },
   { id: 'hpm-express', label: 'http-proxy-middleware in Express 5', group: 'peer', proxies: true },
@@ -29,6 +51,8 @@ export const VARIANTS: readonly Variant[] = [
 
 /** The variant every ratio is relative to. */
 export const BASELINE = 'minimal';
+/** The plain balancer the `feature` variants are relative to. */
+export const PLAIN = 'lib-bare';
 
 export function variant(id: string): Variant {
   const found = VARIANTS.find((v) => v.id === id);
