@@ -308,7 +308,7 @@ async function measureH2load(server: Pick<ServerProcess, 'url' | 'usage'>, optio
     const histogram = new Histogram();
     for (const row of readFileSync(log, 'latin1').split('\n')) {
       const [, status, micros] = row.split('\t');
-      if (status !== undefined && status.startsWith('2')) histogram.record(Number(micros) / 1000);
+      if (status?.startsWith('2')) histogram.record(Number(micros) / 1000);
     }
     const rps = ok / options.duration;
     const serverUs = after.cpu - before.cpu;

@@ -18,7 +18,6 @@ import { spawnServer, type ServerProcess } from './harness.js';
 
 /** Cacheable keys (and flaky ones): few enough that the cache holds them all after the warm-up. */
 const KEYS = 1000;
-const WARMUP_SECONDS = 3;
 const MB = 2 ** 20;
 /** The heap is flat when it grew by at most this share of the first phase's... */
 const GROWTH_SHARE = 0.1;
@@ -32,8 +31,13 @@ export interface SoakOptions {
   connections: number;
   /** CPU to pin the server to. */
   cpu?: number;
+  /** Seconds of load before the first phase; default 3 (at most `phaseDuration`). */
+  warmup?: number;
   progress?: (message: string) => void;
 }
+
+/** A `lib-soak` server already running (started with `--expose-gc`) against running backends: the smoke test's. */
+export type SoakServer = Pick<ServerProcess, 'url' | 'heap'>;
 
 export interface SoakPhase {
   /** 0 is the warm-up, not judged. */
@@ -62,13 +66,14 @@ export interface SoakResult {
 }
 
 /** One phase of load: the three kinds of request in turn on every connection. */
-async function load(server: ServerProcess, connections: number, seconds: number): Promise<Pick<SoakPhase, 'requests' | 'rps' | 'errors' | 'non2xx'>> {
+async function load(server: SoakServer, connections: number, seconds: number): Promise<Pick<SoakPhase, 'requests' | 'rps' | 'errors' | 'non2xx'>> {
   let n = 0;
   const result = await autocannon({
     url: server.url,
     connections,
     duration: seconds,
     timeout: 10,
+    sampleInt: 100, // autocannon stops on a sample tick: its default 1 s would round short phases up
     requests: [
       { setupRequest: (request) => ({ ...request, path: `/bench/item?id=${n++ % KEYS}` }) },
       { setupRequest: (request) => ({ ...request, path: `${NO_STORE_PATH}item?id=${n++}` }) },
@@ -82,22 +87,24 @@ function scrape(url: string): void {
   http.get(`${url}/metrics`, (res) => res.resume()).on('error', () => undefined);
 }
 
-async function reading(server: ServerProcess, phase: number, figures: Pick<SoakPhase, 'requests' | 'rps' | 'errors' | 'non2xx'>): Promise<SoakPhase> {
+async function reading(server: SoakServer, phase: number, figures: Pick<SoakPhase, 'requests' | 'rps' | 'errors' | 'non2xx'>): Promise<SoakPhase> {
   await new Promise((resolve) => setTimeout(resolve, 200)); // let the last responses and their bookkeeping finish
   const { afterGc, rss } = await server.heap();
   const { heapUsed, heapTotal, external, arrayBuffers } = afterGc!;
   return { phase, ...figures, heapUsed, heapTotal, external, arrayBuffers, rss };
 }
 
-/** Runs the soak: a warm-up, then `phases` phases, reading the server's memory after each. */
-export async function soak(options: SoakOptions): Promise<SoakResult> {
+/** Runs the soak: a warm-up, then `phases` phases, reading the server's memory after each. Starts its own server and backends unless given `running`. */
+export async function soak(options: SoakOptions, running?: SoakServer): Promise<SoakResult> {
   const progress = options.progress ?? (() => undefined);
-  const backends = await startBackends();
-  const server = await spawnServer('lib-soak', backends.urls, { cpu: options.cpu, nodeArgs: ['--expose-gc'] });
+  const backends = running === undefined ? await startBackends() : undefined;
+  const spawned = backends === undefined ? undefined : await spawnServer('lib-soak', backends.urls, { cpu: options.cpu, nodeArgs: ['--expose-gc'] });
+  const server = (running ?? spawned)!;
   const scraper = setInterval(scrape, 1000, server.url);
+  const warmup = Math.min(options.warmup ?? 3, options.phaseDuration);
   try {
-    progress(`soak: warm-up ${WARMUP_SECONDS} s, then ${options.phases} phases × ${options.phaseDuration} s, ${options.connections} connections`);
-    const phases = [await reading(server, 0, await load(server, options.connections, Math.min(WARMUP_SECONDS, options.phaseDuration)))];
+    progress(`soak: warm-up ${warmup} s, then ${options.phases} phases × ${options.phaseDuration} s, ${options.connections} connections`);
+    const phases = [await reading(server, 0, await load(server, options.connections, warmup))];
     for (let phase = 1; phase <= options.phases; phase++) {
       progress(`soak: phase ${phase}/${options.phases}`);
       phases.push(await reading(server, phase, await load(server, options.connections, options.phaseDuration)));
@@ -109,8 +116,8 @@ export async function soak(options: SoakOptions): Promise<SoakResult> {
     return { phaseDuration: options.phaseDuration, connections: options.connections, phases, growth, allowed, flat: growth <= allowed };
   } finally {
     clearInterval(scraper);
-    await server.close();
-    await backends.close();
+    await spawned?.close();
+    await backends?.close();
   }
 }
 
