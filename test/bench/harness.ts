@@ -121,7 +121,7 @@ export interface LoadOptions {
   connections: number;
   /** Seconds. */
   duration: number;
-  /** Path and query requested; default `DEFAULT_PATH`. */
+  /** Path and query requested; default `DEFAULT_PATH`. `[<id>]` in it becomes a new id in every request (autocannon only). */
   path?: string;
   /** Default `'autocannon'`; `h2load-*` need `h2load` (Debian's nghttp2-client) on PATH. */
   load?: Load;
@@ -159,6 +159,9 @@ export interface Measurement {
    */
   noise: number;
 }
+
+/** autocannon's placeholder for a new id per request (its `idReplacement`). */
+const NEW_ID = '[<id>]';
 
 const TICK_US = 1e6 / (Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout) || 100);
 
@@ -210,6 +213,7 @@ export async function measure(server: Pick<ServerProcess, 'url' | 'usage'>, opti
   const began = process.hrtime.bigint();
   const instance = autocannon({
     url: `${server.url}${options.path ?? DEFAULT_PATH}`,
+    idReplacement: options.path?.includes(NEW_ID) === true,
     connections: options.connections,
     duration: options.duration,
     timeout: 10,

@@ -151,8 +151,9 @@ export async function startVariant(id: string, targets: readonly string[]): Prom
     case 'lib-least-conn':
     case 'lib-health':
     case 'lib-cache-miss':
+    case 'lib-cache-hot-miss':
     case 'lib-all':
-      return listening(withFeature(targets, id.slice('lib-'.length) as Parameters<typeof withFeature>[1]));
+      return listening(withFeature(targets, (id === 'lib-cache-hot-miss' ? 'cache-miss' : id.slice('lib-'.length)) as Parameters<typeof withFeature>[1]));
     case 'lib-h2':
       return listeningTls(loadBalance({ targets }), true);
     case 'lib-https1':

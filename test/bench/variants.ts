@@ -13,7 +13,7 @@ export interface Variant {
   group: Group;
   /** Whether requests reach the backends (false: answered from memory, or cache hits). */
   proxies: boolean;
-  /** Path and query requested; default `DEFAULT_PATH`. */
+  /** Path and query requested; default `DEFAULT_PATH`. `[<id>]` in it becomes a new id in every request (autocannon only). */
   path?: string;
   /** Default `'autocannon'`. */
   load?: Load;
@@ -21,8 +21,10 @@ export interface Variant {
 
 /** What every variant requests unless it says otherwise: a cacheable 1 KB answer. */
 export const DEFAULT_PATH = '/bench/item?id=1';
-/** Answered uncacheable (`Cache-Control: no-store`) by the backends (`NO_STORE_PATH` of backends.ts). */
-const NO_STORE = '/no-store/item?id=1';
+/** Answered uncacheable (`Cache-Control: no-store`) by the backends (`NO_STORE_PATH` of backends.ts), a new URL each request. */
+const NO_STORE = '/no-store/item?id=[<id>]';
+/** The same, one URL: concurrent misses of one key wait for each other (the cache coalesces them). */
+const NO_STORE_HOT = '/no-store/item?id=1';
 
 export const VARIANTS: readonly Variant[] = [
   { id: 'minimal', label: 'minimal node:http proxy, keep-alive, round robin', group: 'ceiling', proxies: true },
@@ -37,8 +39,9 @@ export const VARIANTS: readonly Variant[] = [
   { id: 'lib-rate-limit', label: '+ rateLimit (never refusing), node:http', group: 'feature', proxies: true },
   { id: 'lib-least-conn', label: '+ leastConnections(), node:http', group: 'feature', proxies: true },
   { id: 'lib-health', label: '+ httpHealthCheck every 1 s, node:http', group: 'feature', proxies: true },
-  { id: 'lib-cache-miss', label: '+ responseCache(), misses (no-store), node:http', group: 'feature', proxies: true, path: NO_STORE },
-  { id: 'lib-all', label: '+ all five above, node:http', group: 'feature', proxies: true, path: NO_STORE },
+  { id: 'lib-cache-miss', label: '+ responseCache(), misses (no-store, new URLs), node:http', group: 'feature', proxies: true, path: NO_STORE },
+  { id: 'lib-cache-hot-miss', label: '+ responseCache(), one hot no-store URL, node:http', group: 'feature', proxies: true, path: NO_STORE_HOT },
+  { id: 'lib-all', label: '+ all five (new-URL misses), node:http', group: 'feature', proxies: true, path: NO_STORE },
   // The library as an HTTP/2 server's request listener, beside the same over HTTPS/1.1, both loaded by h2load.
   { id: 'lib-h2', label: 'proxy-balancer, http2.createSecureServer, h2', group: 'tls', proxies: true, load: 'h2load-h2' },
   { id: 'lib-https1', label: 'proxy-balancer, https.createServer, HTTP/1.1', group: 'tls', proxies: true, load: 'h2load-h1' },
