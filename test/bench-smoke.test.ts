@@ -94,4 +94,6 @@ test('bench soak reads the heap after GC each phase, every feature on', async ()
     assert.ok(p.heapUsed > 0 && p.heapUsed < p.rss, JSON.stringify(p));
   }
   assert.equal(result.growth, result.phases[2]!.heapUsed - result.phases[1]!.heapUsed);
+  assert.ok(result.counters.cache_hits_total! > 0 && result.counters.cache_misses_total! > 0, JSON.stringify(result.counters));
+  assert.equal(result.counters.rate_limited_total, 0);
 });

@@ -63,7 +63,12 @@ export interface SoakResult {
   /** Growth allowed: max(10% of the first phase's heap, 5 MB). */
   allowed: number;
   flat: boolean;
+  /** Counters from the server's `/metrics` at the end, showing every feature was exercised (retries, cache hits, misses...). */
+  counters: Record<string, number>;
 }
+
+/** The `/metrics` counters the soak reports. */
+const COUNTERS = ['retries_total', 'cache_hits_total', 'cache_misses_total', 'cache_stored_total', 'cache_coalesced_total', 'rate_limited_total'];
 
 /** One phase of load: the three kinds of request in turn on every connection. */
 async function load(server: SoakServer, connections: number, seconds: number): Promise<Pick<SoakPhase, 'requests' | 'rps' | 'errors' | 'non2xx'>> {
@@ -85,6 +90,16 @@ async function load(server: SoakServer, connections: number, seconds: number): P
 
 function scrape(url: string): void {
   http.get(`${url}/metrics`, (res) => res.resume()).on('error', () => undefined);
+}
+
+async function counters(url: string): Promise<Record<string, number>> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const found: Record<string, number> = {};
+  for (const name of COUNTERS) {
+    const line = text.split('\n').find((l) => l.startsWith(`proxy_balancer_${name} `) || l.startsWith(`proxy_balancer_${name}{`));
+    found[name] = line === undefined ? Number.NaN : Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return found;
 }
 
 async function reading(server: SoakServer, phase: number, figures: Pick<SoakPhase, 'requests' | 'rps' | 'errors' | 'non2xx'>): Promise<SoakPhase> {
@@ -113,7 +128,15 @@ export async function soak(options: SoakOptions, running?: SoakServer): Promise<
     const last = phases.at(-1)!;
     const growth = last.heapUsed - first.heapUsed;
     const allowed = Math.max(GROWTH_SHARE * first.heapUsed, GROWTH_BYTES);
-    return { phaseDuration: options.phaseDuration, connections: options.connections, phases, growth, allowed, flat: growth <= allowed };
+    return {
+      phaseDuration: options.phaseDuration,
+      connections: options.connections,
+      phases,
+      growth,
+      allowed,
+      flat: growth <= allowed,
+      counters: await counters(server.url),
+    };
   } finally {
     clearInterval(scraper);
     await spawned?.close();
@@ -134,6 +157,11 @@ export function printSoak(result: SoakResult): void {
         `  ${mb(p.heapUsed).padStart(7)} MB  ${mb(p.heapTotal).padStart(7)} MB  ${mb(p.external).padStart(6)} MB  ${mb(p.rss).padStart(6)} MB`,
     );
   }
+  console.log(
+    `  counters at the end: ${Object.entries(result.counters)
+      .map(([name, n]) => `${name.replace(/_total$/, '')} ${n}`)
+      .join(', ')}`,
+  );
   console.log(
     `  heap after GC, last phase vs first: ${result.growth >= 0 ? '+' : ''}${mb(result.growth)} MB (allowed +${mb(result.allowed)} MB: max(10%, 5 MB)): ${result.flat ? 'flat' : 'NOT FLAT'}`,
   );
