@@ -265,12 +265,33 @@ function childrenCpu(): number {
 /** Seconds of h2load warm-up: connections (and TLS handshakes) are made then, outside the measured window. */
 const H2LOAD_WARMUP = 0.3;
 
+/** h2load runs not over this long after their warm-up and duration are taken for hung, killed, and measured again... */
+const H2LOAD_GRACE_MS = 3000;
+/** ...up to this many times in all. */
+const H2LOAD_ATTEMPTS = 3;
+
+/** Thrown by one h2load run that did not end by itself. */
+class H2loadHung extends Error {}
+
 /**
  * Loads `server` with h2load over TLS, as h2 (`h2load-h2`, `streams` per connection) or HTTP/1.1
  * (`h2load-h1`). h2load's warm-up opens the connections first, so the server CPU read excludes
- * the TLS handshakes; latencies come from its per-request log.
+ * the TLS handshakes; latencies come from its per-request log. Now and then (mostly against a
+ * server just started) h2load 1.52 says "Stopped all clients" and yet goes on sending requests:
+ * such a run is killed and measured again.
  */
 async function measureH2load(server: Pick<ServerProcess, 'url' | 'usage'>, options: LoadOptions): Promise<Measurement> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await measureH2loadOnce(server, options);
+    } catch (err) {
+      if (!(err instanceof H2loadHung) || attempt === H2LOAD_ATTEMPTS) throw err;
+      process.stderr.write(`${err.message}; measuring again\n`);
+    }
+  }
+}
+
+async function measureH2loadOnce(server: Pick<ServerProcess, 'url' | 'usage'>, options: LoadOptions): Promise<Measurement> {
   const dir = mkdtempSync(join(tmpdir(), 'proxy-balancer-h2load-'));
   const log = join(dir, 'requests.tsv');
   const h1 = options.load === 'h2load-h1';
@@ -294,12 +315,21 @@ async function measureH2load(server: Pick<ServerProcess, 'url' | 'usage'>, optio
       child.once('error', reject);
       child.once('exit', resolve);
     });
+    let hung = false;
+    const watchdog = setTimeout(
+      () => {
+        hung = true;
+        child.kill('SIGKILL');
+      },
+      (H2LOAD_WARMUP + options.duration) * 1000 + H2LOAD_GRACE_MS,
+    );
     // Read the server's CPU once the warm-up (connecting) is over, and again when h2load ends.
     await new Promise((resolve) => setTimeout(resolve, H2LOAD_WARMUP * 1000));
     const before = await server.usage();
     const machineBefore = machineCpu();
     const began = process.hrtime.bigint();
-    const code = await exited;
+    const code = await exited.finally(() => clearTimeout(watchdog));
+    if (hung) throw new H2loadHung(`h2load against ${server.url} did not stop after ${options.duration} s`);
     const elapsedUs = Number(process.hrtime.bigint() - began) / 1000;
     const after = await server.usage();
     const machine = machineCpu() - machineBefore;
