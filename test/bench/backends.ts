@@ -1,5 +1,9 @@
-import http, { type Server } from 'node:http';
+import http from 'node:http';
+import type { Http2SecureServer } from 'node:http2';
+import type { Server as HttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
+
+type Server = http.Server | HttpsServer | Http2SecureServer;
 
 /** Size of every benchmark response body. */
 export const BODY_SIZE = 1024;
@@ -10,6 +14,12 @@ export const RESPONSE_HEADERS = {
   'content-length': String(BODY_SIZE),
   'cache-control': 'public, max-age=3600',
 };
+/** Paths starting with this are answered with `Cache-Control: no-store`: the cache-miss variants' requests. */
+export const NO_STORE_PATH = '/no-store/';
+const NO_STORE_HEADERS = { ...RESPONSE_HEADERS, 'cache-control': 'no-store' };
+/** Paths starting with this get a 503 once in `FLAKY_EVERY` requests (per backend), else an uncacheable 200: the soak's retries. */
+export const FLAKY_PATH = '/flaky/';
+export const FLAKY_EVERY = 20;
 
 export interface Backends {
   urls: string[];
@@ -24,26 +34,36 @@ export interface BackendOptions {
   delay?: number;
 }
 
-/** Keep-alive backends on 127.0.0.1 answering every request with 1 KB, after draining any body. */
+/**
+ * Keep-alive backends on 127.0.0.1 answering every request with 1 KB, after draining any body:
+ * cacheable, except under `NO_STORE_PATH`; a 503 now and then under `FLAKY_PATH`.
+ */
 export async function startBackends(options: BackendOptions = {}): Promise<Backends> {
   const count = options.count ?? 3;
   const delay = options.delay ?? 0;
   let served = 0;
-  const answer = (res: http.ServerResponse): void => {
+  const answer = (req: http.IncomingMessage, res: http.ServerResponse, flaky: { n: number }): void => {
     served++;
-    res.writeHead(200, RESPONSE_HEADERS);
+    const url = req.url!;
+    if (url.startsWith(FLAKY_PATH) && ++flaky.n % FLAKY_EVERY === 0) {
+      res.writeHead(503, { 'content-length': '0', 'cache-control': 'no-store' });
+      res.end();
+      return;
+    }
+    res.writeHead(200, url.startsWith(NO_STORE_PATH) || url.startsWith(FLAKY_PATH) ? NO_STORE_HEADERS : RESPONSE_HEADERS);
     res.end(BODY);
   };
   const servers = await Promise.all(
-    Array.from({ length: count }, () =>
-      listen(
+    Array.from({ length: count }, () => {
+      const flaky = { n: 0 };
+      return listen(
         http.createServer((req, res) => {
           req.resume();
-          if (delay > 0) setTimeout(answer, delay, res);
-          else answer(res);
+          if (delay > 0) setTimeout(answer, delay, req, res, flaky);
+          else answer(req, res, flaky);
         }),
-      ),
-    ),
+      );
+    }),
   );
   return {
     urls: servers.map((s) => s.url),
@@ -70,7 +90,7 @@ export interface Listening {
 export async function listen(server: Server): Promise<Listening> {
   const sockets = new Set<Socket>();
   let accepted = 0;
-  server.keepAliveTimeout = 60_000;
+  if ('keepAliveTimeout' in server) server.keepAliveTimeout = 60_000; // an HTTP/2 server keeps idle sessions open anyway
   server.on('connection', (socket: Socket) => {
     accepted++;
     sockets.add(socket);

@@ -1,9 +1,11 @@
 import autocannon from 'autocannon';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ChildMessage, ParentMessage, Usage } from './server.js';
+import { DEFAULT_PATH, type Load } from './variants.js';
 
 const SERVER = fileURLToPath(new URL('./server.ts', import.meta.url));
 
@@ -32,6 +34,8 @@ export interface ServerProcess {
   watch(): Promise<Usage>;
   /** Stops sampling; `peakRss` is the highest RSS seen since `watch`. */
   peak(): Promise<Usage>;
+  /** Forces a full GC in the server and reads its memory (`afterGc`); needs `nodeArgs: ['--expose-gc']`. */
+  heap(): Promise<Usage>;
   /** Starts the V8 CPU profiler in the server (sampling every `interval` µs). */
   profileStart(interval?: number): Promise<Usage>;
   /** Stops it and writes the `.cpuprofile` to `path`. */
@@ -88,7 +92,7 @@ export function spawnServer(id: string, targets: readonly string[], options: Spa
         pending.get(message.id)?.(message.usage);
         pending.delete(message.id);
       } else if (message.type === 'ready') {
-        const urls = Object.fromEntries(Object.entries(message.ports).map(([name, port]) => [name, `http://127.0.0.1:${port}`]));
+        const urls = message.urls;
         resolve({
           id,
           url: Object.values(urls)[0]!,
@@ -97,6 +101,7 @@ export function spawnServer(id: string, targets: readonly string[], options: Spa
           usage: () => ask('usage'),
           watch: () => ask('watch'),
           peak: () => ask('peak'),
+          heap: () => ask('heap'),
           profileStart: (interval?: number) => ask('profile-start', { interval }),
           profileStop: (path: string) => ask('profile-stop', { path }),
           close: async () => {
@@ -116,6 +121,12 @@ export interface LoadOptions {
   connections: number;
   /** Seconds. */
   duration: number;
+  /** Path and query requested; default `DEFAULT_PATH`. `[<id>]` in it becomes a new id in every request (autocannon only). */
+  path?: string;
+  /** Default `'autocannon'`; `h2load-*` need `h2load` (Debian's nghttp2-client) on PATH. */
+  load?: Load;
+  /** Concurrent streams per connection for `h2load-h2` (HTTP/1.1 always has one request in flight per connection); default 1. */
+  streams?: number;
 }
 
 export interface Measurement {
@@ -148,6 +159,9 @@ export interface Measurement {
    */
   noise: number;
 }
+
+/** autocannon's placeholder for a new id per request (its `idReplacement`). */
+const NEW_ID = '[<id>]';
 
 const TICK_US = 1e6 / (Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout) || 100);
 
@@ -189,15 +203,17 @@ class Histogram {
   }
 }
 
-/** Loads `server` with autocannon (in this process) and reads the server's CPU time around it. */
+/** Loads `server` with autocannon (in this process) or h2load (`options.load`) and reads the server's CPU time around it. */
 export async function measure(server: Pick<ServerProcess, 'url' | 'usage'>, options: LoadOptions): Promise<Measurement> {
+  if (options.load !== undefined && options.load !== 'autocannon') return measureH2load(server, options);
   const histogram = new Histogram();
   const before = await server.usage();
   const loadBefore = process.cpuUsage();
   const machineBefore = machineCpu();
   const began = process.hrtime.bigint();
   const instance = autocannon({
-    url: `${server.url}/bench/item?id=1`,
+    url: `${server.url}${options.path ?? DEFAULT_PATH}`,
+    idReplacement: options.path?.includes(NEW_ID) === true,
     connections: options.connections,
     duration: options.duration,
     timeout: 10,
@@ -230,4 +246,122 @@ export async function measure(server: Pick<ServerProcess, 'url' | 'usage'>, opti
     loadCpu: (load.user + load.system) / elapsedUs,
     noise: Math.max(0, machine - (after.cpu - before.cpu) - load.user - load.system) / elapsedUs,
   };
+}
+
+/** Whether `h2load` (Debian's nghttp2-client) is on PATH, for the h2 and HTTPS/1.1 variants. */
+export const hasH2load: boolean = spawnSync('h2load', ['--version'], { stdio: 'ignore' }).error === undefined;
+
+/**
+ * CPU time of this process's children that ended and were waited for (h2load), µs: fields
+ * cutime + cstime of /proc/self/stat (Linux; NaN elsewhere).
+ */
+function childrenCpu(): number {
+  if (process.platform !== 'linux') return Number.NaN;
+  const stat = readFileSync('/proc/self/stat', 'latin1');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // fields from the 3rd (state) on
+  return (Number(fields[13]) + Number(fields[14])) * TICK_US;
+}
+
+/** Seconds of h2load warm-up: connections (and TLS handshakes) are made then, outside the measured window. */
+const H2LOAD_WARMUP = 0.3;
+
+/** h2load runs not over this long after their warm-up and duration are taken for hung, killed, and measured again... */
+const H2LOAD_GRACE_MS = 3000;
+/** ...up to this many times in all. */
+const H2LOAD_ATTEMPTS = 3;
+
+/** Thrown by one h2load run that did not end by itself. */
+class H2loadHung extends Error {}
+
+/**
+ * Loads `server` with h2load over TLS, as h2 (`h2load-h2`, `streams` per connection) or HTTP/1.1
+ * (`h2load-h1`). h2load's warm-up opens the connections first, so the server CPU read excludes
+ * the TLS handshakes; latencies come from its per-request log. Now and then (mostly against a
+ * server just started) h2load 1.52 says "Stopped all clients" and yet goes on sending requests:
+ * such a run is killed and measured again.
+ */
+async function measureH2load(server: Pick<ServerProcess, 'url' | 'usage'>, options: LoadOptions): Promise<Measurement> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await measureH2loadOnce(server, options);
+    } catch (err) {
+      if (!(err instanceof H2loadHung) || attempt === H2LOAD_ATTEMPTS) throw err;
+      process.stderr.write(`${err.message}; measuring again\n`);
+    }
+  }
+}
+
+async function measureH2loadOnce(server: Pick<ServerProcess, 'url' | 'usage'>, options: LoadOptions): Promise<Measurement> {
+  const dir = mkdtempSync(join(tmpdir(), 'proxy-balancer-h2load-'));
+  const log = join(dir, 'requests.tsv');
+  const h1 = options.load === 'h2load-h1';
+  const args = [
+    ...(h1 ? ['--h1'] : []),
+    `--clients=${options.connections}`,
+    `--max-concurrent-streams=${h1 ? 1 : (options.streams ?? 1)}`,
+    `--warm-up-time=${H2LOAD_WARMUP * 1000}ms`,
+    `--duration=${Math.round(options.duration * 1000)}ms`,
+    `--log-file=${log}`,
+    `${server.url}${options.path ?? DEFAULT_PATH}`,
+  ];
+  try {
+    const loadBefore = process.cpuUsage();
+    const childrenBefore = childrenCpu();
+    const child = spawn('h2load', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.setEncoding('utf8').on('data', (text: string) => (output += text));
+    child.stderr.setEncoding('utf8').on('data', (text: string) => (output += text));
+    const exited = new Promise<number | null>((resolve, reject) => {
+      child.once('error', reject);
+      child.once('exit', resolve);
+    });
+    let hung = false;
+    const watchdog = setTimeout(
+      () => {
+        hung = true;
+        child.kill('SIGKILL');
+      },
+      (H2LOAD_WARMUP + options.duration) * 1000 + H2LOAD_GRACE_MS,
+    );
+    // Read the server's CPU once the warm-up (connecting) is over, and again when h2load ends.
+    await new Promise((resolve) => setTimeout(resolve, H2LOAD_WARMUP * 1000));
+    const before = await server.usage();
+    const machineBefore = machineCpu();
+    const began = process.hrtime.bigint();
+    const code = await exited.finally(() => clearTimeout(watchdog));
+    if (hung) throw new H2loadHung(`h2load against ${server.url} did not stop after ${options.duration} s`);
+    const elapsedUs = Number(process.hrtime.bigint() - began) / 1000;
+    const after = await server.usage();
+    const machine = machineCpu() - machineBefore;
+    const own = process.cpuUsage(loadBefore);
+    const loadUs = own.user + own.system + (childrenCpu() - childrenBefore);
+    if (code !== 0) throw new Error(`h2load exited with ${code}: ${output.trim()}`);
+    const count = (pattern: RegExp): number => Number(pattern.exec(output)?.[1] ?? Number.NaN);
+    // h2load counts requests of the main duration only (its "finished in" includes the warm-up).
+    const ok = count(/(\d+) succeeded/);
+    const histogram = new Histogram();
+    for (const row of readFileSync(log, 'latin1').split('\n')) {
+      const [, status, micros] = row.split('\t');
+      if (status?.startsWith('2')) histogram.record(Number(micros) / 1000);
+    }
+    const rps = ok / options.duration;
+    const serverUs = after.cpu - before.cpu;
+    return {
+      requests: ok,
+      rps,
+      p50: histogram.percentile(50),
+      p99: histogram.percentile(99),
+      mean: ((options.connections * (h1 ? 1 : (options.streams ?? 1))) / rps) * 1000,
+      errors: count(/(\d+) errored/), // h2load's "failed" are the non-2xx responses
+      timeouts: count(/(\d+) timeout/),
+      non2xx: count(/\d+ 2xx, (\d+) 3xx/) + count(/(\d+) 4xx/) + count(/(\d+) 5xx/),
+      accepted: after.connections - before.connections,
+      serverCpu: serverUs / elapsedUs,
+      cpuPerRequest: serverUs / ok,
+      loadCpu: loadUs / elapsedUs,
+      noise: Math.max(0, machine - serverUs - loadUs) / elapsedUs,
+    };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }

@@ -15,6 +15,10 @@ declare module 'autocannon' {
       timeout?: number;
       /** Milliseconds between samples; the run also stops on a sample tick. */
       sampleInt?: number;
+      /** Replace `[<id>]` in the URL and body with a new id in every request. */
+      idReplacement?: boolean;
+      /** Requests each connection sends in turn, over and over; `setupRequest` may change each one as it is sent. */
+      requests?: { method?: string; path?: string; setupRequest?: (request: { path: string }, context: object) => { path: string } }[];
     }
     interface Stats {
       average: number;

@@ -40,9 +40,10 @@ try {
   for (const id of ids) {
     const server = await spawnServer(id, backends.urls, { cpu: pinned ? 0 : undefined });
     try {
-      await measure(server, { connections, duration: 3 });
+      const { path: requested, load } = variant(id);
+      await measure(server, { connections, duration: 3, path: requested, load });
       await server.profileStart();
-      const result = await measure(server, { connections, duration });
+      const result = await measure(server, { connections, duration, path: requested, load });
       const path = join(out, `${id}.cpuprofile`);
       await server.profileStop(path);
       const summary = summarize(JSON.parse(readFileSync(path, 'utf8')) as CpuProfile, result.requests);

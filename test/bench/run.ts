@@ -1,22 +1,33 @@
 /**
  * `npm run bench`: every variant of `variants.ts` side by side, in one run, interleaved over
- * several rounds, with ratios to the minimal node:http proxy; then the strategy micro-benchmark
- * and the 1 GiB memory checks. `npm run bench -- --slow` gives the backends 5 ms of latency and
- * uses 200 connections. Servers under test run in child processes pinned to CPU 0; this process
- * (backends and autocannon) pins itself to CPU 1.
+ * several rounds, with ratios to the minimal node:http proxy (and, for the per-feature variants, to
+ * the plain balancer); then the strategy micro-benchmark and the 1 GiB memory checks.
+ * `npm run bench -- --slow` gives the backends 5 ms of latency and uses 200 connections. Servers
+ * under test run in child processes pinned to CPU 0; this process (backends and the load
+ * generator) pins itself to CPU 1.
+ *
+ * The HTTP/2 and HTTPS/1.1 variants are loaded by h2load (autocannon has no h2): on Debian/Ubuntu
+ * `apt-get install nghttp2-client`; without it they are left out. Same connections as the others,
+ * one stream in flight per connection unless `--h2-streams N`.
+ *
+ * `npm run bench -- --soak`: instead of the rounds, loads the library with every feature on for
+ * `--phases` (3) × `--phase-duration` (15) s and prints its heap after a forced GC and its RSS per
+ * phase (`soak.ts`, written to bench-results-soak.json); exits non-zero unless the heap stays flat.
  *
  * Flags: --slow, --rounds N (5), --duration S (2), --warmup S (1.5), --connections N (50; 200 with --slow), --only id,id,
- * --no-memory, --no-strategies, --json FILE (default bench-results.json, or bench-results-slow.json).
+ * --h2-streams N (1), --no-memory, --no-strategies, --json FILE (default bench-results.json, or bench-results-slow.json),
+ * --soak, --phases N (3), --phase-duration S (15).
  */
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { startRedis, type RedisServer } from '../redis-server.js';
 import { startBackends } from './backends.js';
-import { canPin, measure, pinSelf, spawnServer, type Measurement, type ServerProcess } from './harness.js';
+import { canPin, hasH2load, measure, pinSelf, spawnServer, type LoadOptions, type Measurement, type ServerProcess } from './harness.js';
 import { GiB, memoryBench, type MemoryRow } from './memory.js';
+import { printSoak, soak } from './soak.js';
 import { benchStrategies, type BenchRow } from './strategies.js';
-import { BASELINE, VARIANTS, type Variant } from './variants.js';
+import { BASELINE, PLAIN, VARIANTS, variant, type Variant } from './variants.js';
 
 const SERVER_CPU = 0;
 const LOAD_CPU = 1;
@@ -24,7 +35,7 @@ const LOAD_CPU = 1;
 const NOISE_LIMIT = 0.15;
 const RETRIES = 2;
 /** ...as long as the whole run is still expected to end within this many seconds. */
-const TIME_BUDGET = 280;
+const TIME_BUDGET = 420;
 /** Seconds the strategy and memory phases take after the rounds. */
 const TAIL_SECONDS = 35;
 
@@ -39,6 +50,10 @@ const { values: flags } = parseArgs({
     'no-memory': { type: 'boolean', default: false },
     'no-strategies': { type: 'boolean', default: false },
     json: { type: 'string' },
+    'h2-streams': { type: 'string', default: '1' },
+    soak: { type: 'boolean', default: false },
+    phases: { type: 'string', default: '3' },
+    'phase-duration': { type: 'string', default: '15' },
   },
 });
 
@@ -49,8 +64,15 @@ const warmup = Number(flags.warmup);
 const connections = flags.connections === undefined ? (slow ? 200 : 50) : positive('connections', flags.connections);
 const delay = slow ? 5 : 0;
 const jsonPath = flags.json ?? (slow ? 'bench-results-slow.json' : 'bench-results.json');
+const streams = positive('h2-streams', flags['h2-streams']!);
 const only = flags.only?.split(',');
-const variants = VARIANTS.filter((v) => v.id === BASELINE || only === undefined || only.includes(v.id));
+for (const id of only ?? []) variant(id);
+// The feature variants are read against the plain balancer: it runs whenever one of them does.
+const wanted = (v: Variant): boolean =>
+  v.id === BASELINE || only === undefined || only.includes(v.id) || (v.id === PLAIN && VARIANTS.some((f) => f.group === 'feature' && only.includes(f.id)));
+const needsH2load = (v: Variant): boolean => v.load !== undefined && v.load !== 'autocannon';
+const variants = VARIANTS.filter((v) => wanted(v) && (hasH2load || !needsH2load(v)));
+const loadOf = (v: Variant): Omit<LoadOptions, 'duration'> => ({ connections, path: v.path, load: v.load, streams });
 
 function positive(name: string, value: string): number {
   const n = Number(value);
@@ -75,6 +97,9 @@ export interface VariantResult {
   cpuPerRequest: number;
   /** Median over the rounds of (the minimal proxy's CPU per request / this variant's): requests per core-second relative to it. */
   cpuRatio: number;
+  /** As `ratio` and `cpuRatio`, relative to the plain balancer on node:http (lib-bare) instead; NaN when it did not run. */
+  plainRatio: number;
+  plainCpuRatio: number;
   serverCpu: number;
   loadCpu: number;
   /** Median share of a core other processes used during the samples kept. */
@@ -103,6 +128,27 @@ if (!pinned) progress(`taskset unavailable${canPin ? ' (pinning failed)' : ''}: 
 if (cpus < 2) progress('fewer than 2 CPUs: the load generator competes with the server under test');
 const serverCpu = pinned && cpus >= 2 ? SERVER_CPU : undefined;
 
+if (flags.soak) {
+  const result = await soak({
+    phases: positive('phases', flags.phases!),
+    phaseDuration: positive('phase-duration', flags['phase-duration']!),
+    connections,
+    cpu: serverCpu,
+    progress,
+  });
+  printSoak(result);
+  const path = flags.json ?? 'bench-results-soak.json';
+  writeFileSync(
+    path,
+    `${JSON.stringify({ date: new Date().toISOString(), node: process.version, cpu: os.cpus()[0]?.model, pinned: serverCpu !== undefined, ...result }, null, 2)}\n`,
+  );
+  console.log(`\n${path} written; whole run ${elapsed()}`);
+  process.exit(result.flat ? 0 : 1);
+}
+if (!hasH2load && VARIANTS.some((v) => wanted(v) && needsH2load(v))) {
+  progress('h2load not found (apt-get install nghttp2-client): the HTTP/2 and HTTPS/1.1 variants are left out');
+}
+
 const backends = await startBackends({ delay });
 // On the load generator's CPU (this process's affinity is inherited), like the backends.
 const redis: RedisServer | undefined = variants.some((v) => v.redis) ? await startRedis() : undefined;
@@ -124,7 +170,7 @@ let retried = 0;
 try {
   if (warmup > 0) {
     progress(`warm-up: ${warmup} s per variant`);
-    for (const server of servers) await measure(server, { connections, duration: warmup });
+    for (const [i, server] of servers.entries()) await measure(server, { ...loadOf(variants[i]!), duration: warmup });
   }
   const slots = rounds * servers.length;
   let done = 0;
@@ -135,13 +181,15 @@ try {
   };
   for (let round = 0; round < rounds; round++) {
     // Each round starts one variant later, so none always runs first or right after the same neighbour.
-    const order = servers.map((_, i) => servers[(i + round * 5) % servers.length]!);
+    const order = servers.map((_, i) => (i + round * 5) % servers.length);
     progress(`round ${round + 1}/${rounds}: ${duration} s per variant, ${connections} connections`);
-    for (const server of order) {
+    for (const index of order) {
+      const server = servers[index]!;
+      const load = loadOf(variants[index]!);
       let best: Measurement | undefined;
       for (let attempt = 0; attempt <= RETRIES; attempt++) {
-        await measure(server, { connections, duration: 0.25 }); // reopen client connections and pooled upstream sockets
-        const sample = await measure(server, { connections, duration });
+        await measure(server, { ...load, duration: 0.25 }); // reopen client connections and pooled upstream sockets
+        const sample = await measure(server, { ...load, duration });
         if (best === undefined || !(sample.noise >= best.noise)) best = sample;
         done++;
         if (!(best.noise > NOISE_LIMIT) || !canRetry()) break;
@@ -158,6 +206,7 @@ try {
 }
 
 const baseline = results.get(BASELINE)!;
+const plain = results.get(PLAIN);
 const table: VariantResult[] = variants.map((v) => {
   const runs = results.get(v.id)!;
   const closes = runs.some((m) => Number.isNaN(m.p99));
@@ -173,6 +222,8 @@ const table: VariantResult[] = variants.map((v) => {
     mean: median(runs.map((m) => m.mean)),
     cpuPerRequest: median(runs.map((m) => m.cpuPerRequest)),
     cpuRatio: median(runs.map((m, i) => baseline[i]!.cpuPerRequest / m.cpuPerRequest)),
+    plainRatio: plain === undefined ? Number.NaN : median(runs.map((m, i) => m.rps / plain[i]!.rps)),
+    plainCpuRatio: plain === undefined ? Number.NaN : median(runs.map((m, i) => plain[i]!.cpuPerRequest / m.cpuPerRequest)),
     serverCpu: median(runs.map((m) => m.serverCpu)),
     loadCpu: median(runs.map((m) => m.loadCpu)),
     noise: median(runs.map((m) => m.noise)),
@@ -212,11 +263,12 @@ if (slow) {
       'variants below that are limited by the proxy, the rest by the backends (lower --connections to make the backends the limit).\n',
   );
 }
-const header = ['variant', 'req/s', '× minimal', 'p50 ms', 'p99 ms', 'p99 ×', 'mean ms', 'CPU µs/req', 'CPU ×', 'proxy CPU', 'load CPU', 'others'];
+const header = ['variant', 'req/s', '× minimal', '× plain', 'p50 ms', 'p99 ms', 'p99 ×', 'mean ms', 'CPU µs/req', 'CPU ×', 'proxy CPU', 'load CPU', 'others'];
 const rows = table.map((r) => [
   r.label + (r.closesConnections ? ' *' : ''),
   fmt(r.rps),
   fmt(r.ratio, 2),
+  r.group === 'feature' ? fmt(r.plainRatio, 2) : '',
   fmt(r.p50, 2),
   fmt(r.p99, 2),
   fmt(r.p99Ratio, 2),
@@ -232,7 +284,8 @@ const line = (cells: string[]): string => cells.map((c, i) => (i === 0 ? c.padEn
 console.log(line(header));
 console.log(widths.map((w) => '-'.repeat(w)).join('  '));
 for (const row of rows) console.log(line(row));
-console.log("\n× minimal: req/s over the minimal proxy's in the same round. CPU ×: the minimal proxy's CPU time per request over");
+console.log("\n× minimal: req/s over the minimal proxy's in the same round; × plain: over the plain balancer's (proxy-balancer on");
+console.log("node:http, lib-bare) in the same round, for the variants that add a feature to it. CPU ×: the minimal proxy's CPU time per request over");
 console.log("this variant's (requests per core-second relative to it; unaffected by other load on the machine, and the");
 console.log('better figure when the server did not saturate its core, e.g. from-memory variants limited by the load generator).');
 console.log('proxy CPU / load CPU / others: share of one core used by the server under test / by autocannon + backends /');
@@ -250,28 +303,56 @@ for (const r of bad) console.log(`! ${r.label}: ${r.errors} errors/timeouts, ${r
 
 const find = (id: string): VariantResult | undefined => table.find((r) => r.id === id);
 const ratioOf = (id: string, key: 'ratio' | 'cpuRatio'): number => find(id)?.[key] ?? Number.NaN;
-const targets = (
-  [
-    ['library on node:http vs minimal proxy', 'lib-bare', BASELINE, 0.9, '≥'],
-    ['library in Express vs http-proxy-middleware in Express', 'lib-express', 'hpm-express', 2, '≥'],
-    ['cache hits on node:http vs node:http from memory', 'lib-bare-cache', 'node-memory', 0.75, '≥'],
-    ['cache hits in Express vs Express from memory', 'lib-express-cache', 'express-memory', 0.9, '≥'],
-    ['library p99 vs minimal proxy p99', 'lib-bare', BASELINE, 1.5, '≤'],
-  ] as const
-).map(([name, id, versus, goal, op]) => ({
-  name,
-  goal,
-  op,
-  value: op === '≤' ? (find(id)?.p99Ratio ?? Number.NaN) : ratioOf(id, 'ratio') / ratioOf(versus, 'ratio'),
-  cpuValue: op === '≤' ? Number.NaN : ratioOf(id, 'cpuRatio') / ratioOf(versus, 'cpuRatio'),
-}));
-const verdict = (value: number, goal: number, op: string): string =>
-  Number.isNaN(value) ? '' : (op === '≥' ? value >= goal : value <= goal) ? 'met' : 'NOT MET';
-console.log('\ntargets of issue 6                                          by req/s           by CPU per request');
-for (const { name, value, cpuValue, goal, op } of targets) {
-  if (Number.isNaN(value) && Number.isNaN(cpuValue)) continue;
+type Op = '≥' | '>' | '≤';
+/** The targets of issue 15: pairs compared by req/s (and by CPU per request), the p99 ratio, and each feature's cost. */
+const pairs: [string, string, string, number, Op][] = [
+  ['library in Express vs plain http-proxy in Express', 'lib-express', 'http-proxy-express', 1, '≥'],
+  ['library in Express vs http-proxy-middleware in Express', 'lib-express', 'hpm-express', 2, '≥'],
+  ['library on node:http vs minimal proxy', 'lib-bare', BASELINE, 0.88, '≥'],
+  ['library on node:http vs fastify + @fastify/http-proxy', 'lib-bare', 'fastify', 1, '>'],
+  ['library p99 vs minimal proxy p99', 'lib-bare', BASELINE, 1.2, '≤'],
+  ['cache hits on node:http vs node:http from memory', 'lib-bare-cache', 'node-memory', 0.9, '≥'],
+];
+const targets = [
+  ...pairs.map(([name, id, versus, goal, op]) => ({
+    name,
+    goal,
+    op,
+    value: op === '≤' ? (find(id)?.p99Ratio ?? Number.NaN) : ratioOf(id, 'ratio') / ratioOf(versus, 'ratio'),
+    cpuValue: op === '≤' ? Number.NaN : ratioOf(id, 'cpuRatio') / ratioOf(versus, 'cpuRatio'),
+  })),
+  // "≤ 10% cost": the plain balancer's figures at least 0.9× in the same rounds.
+  ...table
+    .filter((r) => r.group === 'feature')
+    .map((r) => ({
+      name: `cost of ${r.label.replace(/^\+ /, '').replace(/, node:http$/, '')}`,
+      goal: 0.9,
+      op: '≥' as Op,
+      value: r.plainRatio,
+      cpuValue: r.plainCpuRatio,
+    })),
+];
+const verdict = (value: number, goal: number, op: Op): string =>
+  Number.isNaN(value) ? '' : (op === '≥' ? value >= goal : op === '>' ? value > goal : value <= goal) ? 'met' : 'NOT MET';
+const judged = targets.filter(({ value, cpuValue }) => !Number.isNaN(value) || !Number.isNaN(cpuValue));
+if (judged.length > 0) console.log('\ntargets of issue 15                                         by req/s           by CPU per request');
+for (const { name, value, cpuValue, goal, op } of judged) {
   console.log(
-    `  ${name.padEnd(56)} ${fmt(value, 2).padStart(5)} ${verdict(value, goal, op).padEnd(8)}  ${Number.isNaN(cpuValue) ? '           ' : `${fmt(cpuValue, 2).padStart(5)} ${verdict(cpuValue, goal, op).padEnd(8)}`}  (target ${op} ${goal})`,
+    `  ${name.slice(0, 56).padEnd(56)} ${fmt(value, 2).padStart(5)} ${verdict(value, goal, op).padEnd(8)}  ${Number.isNaN(cpuValue) ? '           ' : `${fmt(cpuValue, 2).padStart(5)} ${verdict(cpuValue, goal, op).padEnd(8)}`}  (target ${op} ${goal}${name.startsWith('cost of') ? '× plain' : ''})`,
+  );
+}
+
+const h2 = find('lib-h2');
+const h1 = find('lib-https1');
+if (h2 !== undefined && h1 !== undefined) {
+  const h2Runs = results.get('lib-h2')!;
+  const h1Runs = results.get('lib-https1')!;
+  const perRound = median(h2Runs.map((m, i) => m.rps / h1Runs[i]!.rps));
+  const cpu = median(h2Runs.map((m, i) => h1Runs[i]!.cpuPerRequest / m.cpuPerRequest));
+  console.log(
+    `\nHTTP/2 vs HTTPS/1.1 (h2load, ${connections} connections, ${streams} stream${streams === 1 ? '' : 's'} each on h2): ` +
+      `h2 ${fmt(h2.rps)} req/s, p99 ${fmt(h2.p99, 2)} ms; HTTP/1.1 ${fmt(h1.rps)} req/s, p99 ${fmt(h1.p99, 2)} ms; ` +
+      `h2 × HTTP/1.1 ${fmt(perRound, 2)} by req/s, ${fmt(cpu, 2)} by CPU per request`,
   );
 }
 
@@ -314,6 +395,7 @@ writeFileSync(
       mode: slow ? 'slow' : 'fast',
       backendDelayMs: delay,
       connections,
+      h2Streams: streams,
       rounds,
       durationSeconds: duration,
       noiseLimit: NOISE_LIMIT,

@@ -2,7 +2,8 @@
  * Servers under test, run as a child process (`node --import tsx test/bench/server.ts <variant[,variant...]>
  * <target,target,...>`), pinned by the parent. Talks to the parent over IPC: reports the port of
  * each variant, answers usage queries (RSS, CPU time, connections accepted), samples its peak RSS on
- * request, and exits on `close` (so a `--cpu-prof` profile gets written). The benchmark runs one
+ * request, reports heap use after a full GC on `heap` (when started with `--expose-gc`: the soak),
+ * and exits on `close` (so a `--cpu-prof` profile gets written). The benchmark runs one
  * variant per process; the smoke test runs them all in one to start fast.
  */
 import { writeFileSync } from 'node:fs';
@@ -11,7 +12,12 @@ import { findSourceMap } from 'node:module';
 import { startVariant, type Running } from './servers.js';
 
 /** `profile-start`/`profile-stop` drive the V8 CPU profiler; stop writes the profile to `path`. */
-export type ParentMessage = { id: number; cmd: 'usage' | 'watch' | 'peak' | 'close' | 'profile-start' | 'profile-stop'; path?: string; interval?: number };
+export type ParentMessage = {
+  id: number;
+  cmd: 'usage' | 'watch' | 'peak' | 'heap' | 'close' | 'profile-start' | 'profile-stop';
+  path?: string;
+  interval?: number;
+};
 export interface Usage {
   rss: number;
   /** Highest RSS sampled between `watch` and `peak`. */
@@ -20,8 +26,10 @@ export interface Usage {
   cpu: number;
   /** Client connections accepted since start, all variants together. */
   connections: number;
+  /** `process.memoryUsage()` right after a full garbage collection (`heap` only). */
+  afterGc?: NodeJS.MemoryUsage;
 }
-export type ChildMessage = { type: 'ready'; ports: Record<string, number> } | { type: 'reply'; id: number; usage: Usage } | { type: 'failed'; error: string };
+export type ChildMessage = { type: 'ready'; urls: Record<string, string> } | { type: 'reply'; id: number; usage: Usage } | { type: 'failed'; error: string };
 
 const [idList, targetList] = process.argv.slice(2);
 const send = (message: ChildMessage): void => {
@@ -89,6 +97,16 @@ try {
         clearInterval(sampler);
         sampler = undefined;
         break;
+      case 'heap': {
+        const gc = (globalThis as { gc?: () => void }).gc;
+        if (gc === undefined) {
+          send({ type: 'failed', error: 'heap needs the server started with --expose-gc' });
+          return;
+        }
+        gc();
+        send({ type: 'reply', id: message.id, usage: { ...usage(), afterGc: process.memoryUsage() } });
+        return;
+      }
       case 'profile-start':
       case 'profile-stop':
         void profile(message).then(
@@ -104,7 +122,7 @@ try {
     send({ type: 'reply', id: message.id, usage: usage() });
   });
   process.on('disconnect', () => process.exit(0));
-  send({ type: 'ready', ports: Object.fromEntries(ids.map((id, i) => [id, running[i]!.port])) });
+  send({ type: 'ready', urls: Object.fromEntries(ids.map((id, i) => [id, `${running[i]!.secure ? 'https' : 'http'}://127.0.0.1:${running[i]!.port}`])) });
 } catch (err) {
   send({ type: 'failed', error: (err as Error).stack ?? String(err) });
   process.exit(1);

@@ -3,15 +3,29 @@ import express from 'express';
 import expressHttpProxy from 'express-http-proxy';
 import Fastify from 'fastify';
 import http, { type RequestListener } from 'node:http';
+import http2 from 'node:http2';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import httpProxy from 'http-proxy';
 import { createProxyMiddleware } from 'http-proxy-middleware';
 import { Redis } from 'ioredis';
-import { loadBalance, redisStore, responseCache, tieredStore, type CacheStore } from 'proxy-balancer';
+import {
+  httpHealthCheck,
+  leastConnections,
+  loadBalance,
+  type LoadBalanceOptions,
+  redisStore,
+  responseCache,
+  tieredStore,
+  type CacheStore,
+} from 'proxy-balancer';
+import { generateCertificate } from '../../examples/certificate.js';
 import { BODY, listen, RESPONSE_HEADERS } from './backends.js';
 
 export interface Running {
   port: number;
+  /** Served over TLS (https: URL). */
+  secure?: boolean;
   /** Client connections accepted so far. */
   connections(): number;
   close(): Promise<void>;
@@ -100,6 +114,52 @@ async function withRedisCache(id: string, targets: readonly string[], tiered: bo
   };
 }
 
+let certificate: { key: string; cert: string } | undefined;
+
+/** `listener` on HTTPS: HTTP/2 with the HTTP/1.1 fallback (`allowHTTP1`), or `https.createServer` (HTTP/1.1 only). */
+async function listeningTls(listener: RequestListener, h2: boolean): Promise<Running> {
+  certificate ??= generateCertificate();
+  const server = h2 ? http2.createSecureServer({ ...certificate, allowHTTP1: true }, listener as never) : https.createServer(certificate, listener);
+  const { port, connections, close } = await listen(server);
+  return { port, secure: true, connections, close };
+}
+
+/** A rate limit no benchmark reaches: the limiter runs, and never refuses. */
+const NEVER_REFUSING = { limit: 1_000_000_000, windowMs: 1000 };
+
+/**
+ * The library with one feature on (or all of them, `features: 'all'`), on bare node:http: the
+ * bench's per-feature variants, each relative to lib-bare so a feature's cost shows.
+ */
+function withFeature(targets: readonly string[], feature: 'metrics' | 'rate-limit' | 'least-conn' | 'health' | 'cache-miss' | 'all'): RequestListener {
+  const all = feature === 'all';
+  const options: LoadBalanceOptions = { targets };
+  if (all || feature === 'rate-limit') options.rateLimit = NEVER_REFUSING;
+  if (all || feature === 'least-conn') options.strategy = leastConnections();
+  if (all || feature === 'health') options.healthCheck = httpHealthCheck({ interval: 1000 });
+  if (all || feature === 'cache-miss') options.cache = responseCache();
+  const lb = loadBalance(options);
+  if (all || feature === 'metrics') lb.metrics(); // recording starts with the first call
+  return lb;
+}
+
+/**
+ * Every feature on at once, for `--soak`: cache, metrics (scraped at `/metrics`), a rate limit
+ * that never refuses, active health checks every second, retries of upstream 503s, least connections.
+ */
+function soakBalancer(targets: readonly string[]): RequestListener {
+  const lb = loadBalance({
+    targets,
+    strategy: leastConnections(),
+    cache: responseCache(),
+    rateLimit: NEVER_REFUSING,
+    healthCheck: httpHealthCheck({ interval: 1000 }),
+    retry: { retries: 2, onStatus: [503] },
+  });
+  const metrics = lb.metrics();
+  return (req, res) => (req.url === '/metrics' ? metrics(req, res) : lb(req, res));
+}
+
 /** Starts variant `id` on 127.0.0.1 proxying to `targets`. */
 export async function startVariant(id: string, targets: readonly string[]): Promise<Running> {
   switch (id) {
@@ -121,6 +181,20 @@ export async function startVariant(id: string, targets: readonly string[]): Prom
       return withRedisCache(id, targets, false);
     case 'lib-bare-cache-tiered':
       return withRedisCache(id, targets, true);
+    case 'lib-metrics':
+    case 'lib-rate-limit':
+    case 'lib-least-conn':
+    case 'lib-health':
+    case 'lib-cache-miss':
+    case 'lib-cache-hot-miss':
+    case 'lib-all':
+      return listening(withFeature(targets, (id === 'lib-cache-hot-miss' ? 'cache-miss' : id.slice('lib-'.length)) as Parameters<typeof withFeature>[1]));
+    case 'lib-h2':
+      return listeningTls(loadBalance({ targets }), true);
+    case 'lib-https1':
+      return listeningTls(loadBalance({ targets }), false);
+    case 'lib-soak':
+      return listening(soakBalancer(targets));
     case 'http-proxy-bare':
       return listening(httpProxyHandler(targets));
     case 'http-proxy-express':
