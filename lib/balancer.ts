@@ -324,7 +324,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOw
     if (policy === undefined || res.headersSent || this.#closed) return false;
     const scope = retryScope(policy, exchange, err, status);
     if (scope === undefined) return false;
-    const next = nextTarget(this.pool.ready, this.strategy, exchange, req, scope.sameTarget);
+    const next = nextTarget(this.pool.ready, this.strategy, exchange, req, scope.sameTarget, this.pool.standby);
     if (next === undefined || this.#queue?.hasRoom(next) === false || this.#breaker?.retriesCapped(exchange.attempt > 1) === true || !this.#budget!.take())
       return false;
     this.#retries++;

@@ -78,6 +78,7 @@ export class Pool {
   #ready: readonly Target[] = EMPTY;
   #panic = false;
   #onBackups = false;
+  #standby: readonly Target[] = EMPTY;
 
   constructor(specs: readonly TargetSpec[] = [], panicThreshold = 0) {
     this.#panicThreshold = panicThreshold;
@@ -110,6 +111,11 @@ export class Pool {
   /** Whether backup targets are serving: too few primaries are up (none, with panic mode off). */
   get onBackups(): boolean {
     return this.#onBackups;
+  }
+
+  /** Up backups kept out of the ready snapshot while primaries serve: where a request that failed on every primary may go (NGINX's `proxy_next_upstream` to a backup). */
+  get standby(): readonly Target[] {
+    return this.#standby;
   }
 
   /** The member with this URL, if any. */
@@ -296,6 +302,7 @@ export class Pool {
     }
     if (ready.length === 0) ready = heldOff;
     this.#ready = ready.length === 0 ? EMPTY : Object.freeze(ready);
+    this.#standby = onBackups || panic || backups.length === 0 ? EMPTY : Object.freeze(backups);
     if (onBackups !== this.#onBackups) {
       this.#onBackups = onBackups;
       logPool('backups %s: %d of %d primaries up', onBackups ? 'ON' : 'off', primaries.length, eligiblePrimaries);

@@ -209,10 +209,9 @@ describe('backup targets', () => {
     });
     const front = await listen(lb);
     try {
-      // No active checks: the primary is taken out by passive detection only (3 failures). With no
-      // other primary, the first request's retries go back to it after a back-off (its second and
-      // third failures); the third ejects it, and the next request goes to a backup.
-      assert.deepEqual(await spread(front.url, 3), { 502: 1, live: 2 });
+      // No active checks: the primary is taken out by passive detection only (3 failures). Until
+      // then each request fails on it and is retried on a backup (the dead one, then the live one).
+      assert.deepEqual(await spread(front.url, 3), { live: 3 });
       assert.equal(lb.stats().targets[0]!.state, 'ejected');
       assert.equal(lb.stats().onBackups, true);
       // Requests on the dead backup are retried on the live one until it is ejected in turn.
@@ -221,6 +220,23 @@ describe('backup targets', () => {
         lb.stats().targets.map((t) => t.state),
         ['ejected', 'ejected', 'up'],
       );
+    } finally {
+      await lb.close();
+      await closeAll(front, live);
+    }
+  });
+
+  test('a request that failed on every primary is retried on a backup (NGINX proxy_next_upstream), before any ejection', async () => {
+    const [p1, p2] = await Promise.all([deadPort(), deadPort()]);
+    const live = await toggled('backup');
+    const lb = loadBalance({ targets: [`http://127.0.0.1:${p1}`, `http://127.0.0.1:${p2}`, { url: live.url, backup: true }], outlierDetection: false });
+    const front = await listen(lb);
+    try {
+      const reply = await request(`${front.url}/`);
+      assert.equal(reply.status, 200);
+      assert.equal(reply.body, 'backup');
+      assert.equal(lb.stats().onBackups, false, 'the primaries are still in the snapshot: only the retry went to the backup');
+      assert.equal(lb.stats().retries, 2);
     } finally {
       await lb.close();
       await closeAll(front, live);

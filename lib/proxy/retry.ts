@@ -226,16 +226,29 @@ export function bodyStream(buffer: Buffer | undefined): Readable {
   return stream;
 }
 
-/** The strategy's choice if not tried yet, else the next untried ready target after it; `allowSame` falls back to the failed one. */
-export function nextTarget(ready: readonly Target[], strategy: Strategy, exchange: Exchange, req: IncomingMessage, allowSame: boolean): Target | undefined {
-  if (ready.length === 0) return undefined;
+/**
+ * The strategy's choice if not tried yet, else the next untried ready target after it, else an
+ * untried up backup (`standby`: a request that failed on every primary goes to a backup, as NGINX
+ * does); `allowSame` then falls back to the failed target.
+ */
+export function nextTarget(
+  ready: readonly Target[],
+  strategy: Strategy,
+  exchange: Exchange,
+  req: IncomingMessage,
+  allowSame: boolean,
+  standby: readonly Target[] = [],
+): Target | undefined {
   const tried = exchange.tried === undefined ? [exchange.target] : [...exchange.tried, exchange.target];
-  const picked = strategy.pick(ready, req);
-  if (picked !== undefined && !tried.includes(picked)) return picked;
-  const start = picked === undefined ? 0 : ready.indexOf(picked);
-  for (let i = 1; i <= ready.length; i++) {
-    const candidate = ready[(start + i) % ready.length]!;
-    if (!tried.includes(candidate)) return candidate;
+  if (ready.length > 0) {
+    const picked = strategy.pick(ready, req);
+    if (picked !== undefined && !tried.includes(picked)) return picked;
+    const start = picked === undefined ? 0 : ready.indexOf(picked);
+    for (let i = 1; i <= ready.length; i++) {
+      const candidate = ready[(start + i) % ready.length]!;
+      if (!tried.includes(candidate)) return candidate;
+    }
   }
-  return allowSame ? exchange.target : undefined;
+  for (const backup of standby) if (!tried.includes(backup)) return backup;
+  return allowSame && ready.length > 0 ? exchange.target : undefined;
 }
