@@ -1,4 +1,4 @@
-import type { ClientRequest, IncomingMessage, ServerResponse } from 'node:http';
+import http, { type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import type { RequestBody } from './retry.js';
@@ -6,9 +6,13 @@ import type { Outcome } from '../strategies/strategy.js';
 import type { Target } from '../target.js';
 
 // Where each object of an exchange finds its exchange: the client response or socket, the upstream
-// request and response. A side table, not a property: Express swaps the prototypes of its req and
-// res, and a property added to such an object afterwards costs microseconds per request.
+// request and response. A property on Node's own objects; a side table for objects whose prototype
+// was swapped (Express's req and res), where adding a property costs microseconds per request.
+const kExchange = Symbol('proxy-balancer.exchange');
 const exchanges = new WeakMap<object, Exchange>();
+const NODE_PROTOTYPES = new Set<object>([http.ServerResponse.prototype, http.ClientRequest.prototype, http.IncomingMessage.prototype]);
+
+type WithExchange = { [kExchange]?: Exchange };
 
 /** What an exchange reports to (the balancer). */
 export interface ExchangeOwner {
@@ -103,10 +107,11 @@ export class Exchange implements Outcome {
 }
 
 export function exchangeOf(holder: object): Exchange | undefined {
-  return exchanges.get(holder);
+  return (holder as WithExchange)[kExchange] ?? exchanges.get(holder);
 }
 
 export function attach(holder: object, exchange: Exchange | undefined): void {
-  if (exchange === undefined) exchanges.delete(holder);
+  if (NODE_PROTOTYPES.has(Object.getPrototypeOf(holder))) (holder as WithExchange)[kExchange] = exchange;
+  else if (exchange === undefined) exchanges.delete(holder);
   else exchanges.set(holder, exchange);
 }
