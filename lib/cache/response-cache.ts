@@ -13,7 +13,7 @@ import { currentAge, mayServeOnError, responsePolicy, storability, usability, ty
 import { parseContentRange } from './range.js';
 import { partialAnswers, serveEntry } from './serve.js';
 import { markCacheStatus } from './status.js';
-import { entrySize, isVaryIndex, type CachedResponse, type CacheEntry, type CacheStore } from './store.js';
+import { entrySize, isPromise, isVaryIndex, settle, type CachedResponse, type CacheEntry, type CacheStore } from './store.js';
 import { integer } from '../validate.js';
 
 const log = createDebug('proxy-balancer:cache');
@@ -480,7 +480,7 @@ export class ResponseCache implements CaptureOwner {
     const storeKey = names.length === 0 ? key : variantKey(key, names, req);
     if (names.length > 0) {
       entry.varyValues = Object.fromEntries(names.map((n) => [n, String(req.headers[n] ?? '')]));
-      void settle(this.store.set(key, { vary: names }, ttl, 64));
+      void settle(this.store.set(key, { vary: names }, ttl, 64), log);
     }
     if (entry.partial !== undefined) {
       void this.#savePart(storeKey, entry, ttl);
@@ -488,7 +488,7 @@ export class ResponseCache implements CaptureOwner {
     }
     this.#stats.stored++;
     if (log.enabled) log('stored %s (%d bytes, fresh %d ms)', storeKey, entry.body.length, entry.freshness);
-    void settle(this.store.set(storeKey, entry, ttl, size));
+    void settle(this.store.set(storeKey, entry, ttl, size), log);
   }
 
   /** Stores a part next to the variant's complete response, combined with the part already there when they fit (RFC 9111 §3.4). */
@@ -506,12 +506,12 @@ export class ResponseCache implements CaptureOwner {
     this.#stats.stored++;
     if (combined.partial === undefined) {
       if (log.enabled) log('combined parts into %s (%d bytes)', storeKey, combined.body.length);
-      await settle(this.store.set(storeKey, combined, ttl, size));
-      await settle(this.store.delete(at));
+      await settle(this.store.set(storeKey, combined, ttl, size), log);
+      await settle(this.store.delete(at), log);
       return;
     }
     if (log.enabled) log('stored part %s (bytes %d-%d/%d)', at, combined.partial.start, combined.partial.end, combined.partial.total);
-    await settle(this.store.set(at, combined, ttl, size));
+    await settle(this.store.set(at, combined, ttl, size), log);
   }
 
   /** The key of the GET entry of `location`, resolved against the request's own URL; undefined when unparseable. */
@@ -535,8 +535,8 @@ export class ResponseCache implements CaptureOwner {
     }
     // The key, every variant and every stored part of it.
     for (const key of keys) {
-      void settle(this.store.delete(key));
-      void settle(this.store.deletePrefix(`${key}\u0001`));
+      void settle(this.store.delete(key), log);
+      void settle(this.store.deletePrefix(`${key}\u0001`), log);
     }
     if (log.enabled) log('invalidated %s after %s', keys.join(', '), lookup.req.method);
   }
@@ -549,18 +549,6 @@ export class ResponseCache implements CaptureOwner {
 
 function positiveInteger(name: string, value: unknown, allowZero = false): void {
   integer('responseCache: options', name, value, { min: allowZero ? 0 : 1 });
-}
-
-function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
-  return typeof (value as Promise<T> | undefined)?.then === 'function';
-}
-
-async function settle(work: unknown): Promise<void> {
-  try {
-    await work;
-  } catch (err) {
-    log('store write failed: %s', (err as Error).message);
-  }
 }
 
 const PRAGMA_NO_CACHE = parseCacheControl('no-cache');

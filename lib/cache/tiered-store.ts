@@ -3,7 +3,7 @@ import { InvalidationBus, type Invalidation, type RedisPubSubLike } from './inva
 import { memoryStore } from './memory-store.js';
 import { currentAge } from './policy.js';
 import type { RedisCacheStore } from './redis-store.js';
-import { entrySize, isVaryIndex, type CacheEntry, type CacheStore } from './store.js';
+import { entrySize, isPromise, isVaryIndex, settle, type CacheEntry, type CacheStore } from './store.js';
 
 const log = createDebug('proxy-balancer:cache');
 
@@ -105,7 +105,7 @@ class Tiered implements TieredStore {
         this.#fills.clear();
         if (live) this.#resolveReady();
         // What L1 holds may have been invalidated while nobody listened.
-        else void settle(this.#l1.deletePrefix(''));
+        else void settle(this.#l1.deletePrefix(''), log);
       },
     });
   }
@@ -184,7 +184,7 @@ class Tiered implements TieredStore {
     if (!this.#bus.live) return;
     const fresh = isVaryIndex(entry) ? ttl : entry.freshness - currentAge(entry, Date.now());
     const l1Ttl = Math.floor(Math.min(ttl, fresh, this.#l1MaxTtl));
-    if (l1Ttl >= 1) void settle(this.#l1.set(key, entry, l1Ttl, size));
+    if (l1Ttl >= 1) void settle(this.#l1.set(key, entry, l1Ttl, size), log);
   }
 
   /** Forgets `key` (or every key under it) in L1, and discards reads in flight that could bring it back. */
@@ -195,17 +195,5 @@ class Tiered implements TieredStore {
     }
     this.#epoch++;
     return Promise.resolve(this.#l1.deletePrefix(key)).catch(() => 0);
-  }
-}
-
-function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
-  return typeof (value as Promise<T> | undefined)?.then === 'function';
-}
-
-async function settle(work: unknown): Promise<void> {
-  try {
-    await work;
-  } catch (err) {
-    log('l1 write failed: %s', (err as Error).message);
   }
 }
