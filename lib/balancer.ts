@@ -29,7 +29,7 @@ import { watchTunnelIdle } from './protect/tunnel-idle.js';
 import type { ResolvedOptions } from './options.js';
 import type { ExchangeObserver } from './observe/recorder.js';
 import { Pool } from './pool.js';
-import { adaptHttp2Request } from './proxy/http2.js';
+import { adaptHttp2Request, isHttp2 } from './proxy/http2.js';
 import { isHttp2WebSocket, tunnelHttp2WebSocket } from './proxy/http2-websocket.js';
 import { parsedBody } from './proxy/parsed-body.js';
 import { bodyStream, emptyBody, nextTarget, RequestBody, RetryBudget, type RetryPolicy } from './proxy/retry.js';
@@ -116,7 +116,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOw
   /** The middleware entry point: framing and admission checks, then the response cache if any, then the proxy. */
   handle(req: IncomingMessage, res: ServerResponse): void {
     if (this.listenerCount('response') > 0 && !isDetached(req)) this.#responses.watch(req, res);
-    if (req.httpVersionMajor === 2) {
+    if (isHttp2(req)) {
       adaptHttp2Request(req);
       // A CONNECT reaches a request listener only over HTTP/2; only the WebSocket kind is tunnelled.
       if (req.method === 'CONNECT' && !isHttp2WebSocket(req)) {

@@ -18,12 +18,9 @@ export const RESPONSE_HOP_BY_HOP: ReadonlySet<string> = new Set([
 export const FRAMING: ReadonlySet<string> = new Set(['content-length', 'transfer-encoding', 'host']);
 
 function removeListed(headers: IncomingHttpHeaders, connection: string, keepUpgrade: boolean): void {
-  if (connection === 'keep-alive' || connection === 'close') return;
-  for (const token of connection.split(',')) {
-    const name = token.trim().toLowerCase();
-    if (name === '' || FRAMING.has(name) || (keepUpgrade && name === 'upgrade')) continue;
-    delete headers[name];
-  }
+  const names = nominatedFields(connection);
+  if (names === undefined) return;
+  for (const name of names) if (!keepUpgrade || name !== 'upgrade') delete headers[name];
 }
 
 function strip(headers: IncomingHttpHeaders, names: readonly string[], keepUpgrade: boolean, upstreamKeepAlive = false): void {

@@ -13,7 +13,8 @@ import type { Exchange } from './exchange.js';
 // upgraded socket. http-proxy's tunnel writes HTTP/1.1 bytes to the client, so it cannot do this.
 
 const WEBSOCKET_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
-// Fields of the h2 request that have no place in an HTTP/1.1 handshake, or that the balancer sets.
+// Fields of the h2 request (pseudo-headers already gone: see http2.ts) that have no place in an
+// HTTP/1.1 handshake, or that the balancer sets.
 const NOT_FORWARDED = new Set(['upgrade', 'connection', 'sec-websocket-key', 'content-length', 'te']);
 
 /** Whether an (adapted) HTTP/2 request is an RFC 8441 WebSocket CONNECT. */
@@ -35,7 +36,7 @@ export function tunnelHttp2WebSocket(exchange: Exchange, target: Target, res: Se
   const key = randomBytes(16).toString('base64');
   const headers: http.OutgoingHttpHeaders = {};
   for (const name in req.headers) {
-    if (name.charCodeAt(0) !== 0x3a && !NOT_FORWARDED.has(name)) headers[name] = req.headers[name];
+    if (!NOT_FORWARDED.has(name)) headers[name] = req.headers[name];
   }
   if (options.changeOrigin) headers.host = url.host;
   headers.connection = 'Upgrade';
