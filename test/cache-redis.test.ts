@@ -3,6 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
 import { decodeEntry, encodeEntry, loadBalance, redisStore, responseCache, type CachedResponse } from 'proxy-balancer';
 import { closeAll, delay, listen, request, type TestServer } from './helpers.js';
+import { cachedEntry } from './cached-entry.js';
 import { startRedisWithClient } from './redis-server.js';
 import { skipUnless } from './services.js';
 
@@ -16,38 +17,20 @@ describe('Redis store against a real redis-server', { skip: skipUnless('redis-se
   });
   after(() => redis.stop());
 
-  const entry = (body: Buffer): CachedResponse => ({
-    status: 200,
-    headers: ['content-type', 'application/octet-stream', 'content-length', String(body.length)],
-    body,
-    requestTime: 1,
-    responseTime: 2,
-    date: 2,
-    ageValue: 0,
-    freshness: 60_000,
-    staleWhileRevalidate: 0,
-    staleIfError: 0,
-    noCache: false,
-    mustRevalidate: false,
-    etag: '"e"',
-    lastModified: undefined,
-    varyValues: undefined,
-  });
-
   test('entries round-trip with binary bodies, expire by TTL, and purge by prefix', async () => {
     const store = redisStore(client, { prefix: `${redis.prefix}cache:` });
     const body = Buffer.from([0, 1, 2, 10, 13, 255, 0x0a]);
-    await store.set('GET http://a/x', entry(body), 60_000, 100);
+    await store.set('GET http://a/x', cachedEntry(body), 60_000, 100);
     const back = (await store.get('GET http://a/x')) as CachedResponse;
     assert.deepEqual(back.body, body);
     assert.equal(back.etag, '"e"');
     assert.deepEqual(decodeEntry(encodeEntry(back)), back);
-    await store.set('GET http://a/short', entry(body), 50, 100);
+    await store.set('GET http://a/short', cachedEntry(body), 50, 100);
     await delay(120);
     assert.equal(await store.get('GET http://a/short'), undefined, 'expired through the Redis TTL');
-    await store.set('GET http://a/p/1', entry(body), 60_000, 100);
-    await store.set('GET http://a/p/2', entry(body), 60_000, 100);
-    await store.set('GET http://a/q*', entry(body), 60_000, 100);
+    await store.set('GET http://a/p/1', cachedEntry(body), 60_000, 100);
+    await store.set('GET http://a/p/2', cachedEntry(body), 60_000, 100);
+    await store.set('GET http://a/q*', cachedEntry(body), 60_000, 100);
     assert.equal(await store.deletePrefix('GET http://a/p/'), 2);
     assert.ok(await store.get('GET http://a/q*'), 'glob characters in keys are matched literally');
     await store.delete('GET http://a/q*');
