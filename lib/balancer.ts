@@ -37,6 +37,7 @@ import { backoffDelay, sendAfter } from './proxy/retry-backoff.js';
 import { retryScope } from './proxy/retry-decision.js';
 import { type StatusRetry, statusRetry } from './proxy/retry-status.js';
 import { type BalancerStats, collectStats } from './observe/stats.js';
+import { StoreWatch } from './observe/store-watch.js';
 import type { Strategy } from './strategies/strategy.js';
 import { roundRobin } from './strategies/round-robin.js';
 import type { Target } from './target.js';
@@ -63,6 +64,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOw
   readonly #discovery: DiscoveryFeeds | undefined;
   readonly #responses: ResponseEvents;
   readonly #tracing: Tracing | undefined;
+  readonly #stores: StoreWatch;
   #inFlight = 0;
   #unavailable = 0;
   #retries = 0;
@@ -97,6 +99,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOw
     this.#admission = guards.admission;
     this.#queue = guards.queue;
     this.#breaker = guards.breaker;
+    this.#stores = new StoreWatch([this.#cache?.store.guard, options.protection.rateLimit?.store.guard], this.notify);
     // Last: a source may report its first set from start(), and the pool's observers must be in place.
     this.#discovery = options.discovery.length === 0 ? undefined : new DiscoveryFeeds(options.discovery, this.pool);
   }
@@ -255,6 +258,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOw
       transformer: this.#options.transformer,
       affinity: this.#affinity,
       discovery: this.#discovery,
+      stores: this.#stores,
     });
   }
 
@@ -271,6 +275,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOw
     this.#health.close();
     this.#budget?.close();
     this.#statusRetry?.close();
+    this.#stores.close();
     for (const socket of this.#tunnels) socket.destroy();
     if (this.#inFlight > 0) await new Promise<void>((resolve) => (this.#idle = resolve));
     this.#engine.close();
@@ -314,8 +319,8 @@ export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOw
   /**
    * Sends a failed attempt, or one answered with a status in `retry.onStatus`, to another target
    * when that is safe: nothing reached the client yet, `retryScope` allows it (method or
-   * `condition`, replayable body, attempts left), a target is available, and budget and circuit
-   * breaker allow it. The retry waits for its back-off, if any, before it is sent.
+   * `condition`, replayable body, attempts left), a target is available, and budget (but for a
+   * refused connection) and circuit breaker allow it. The retry waits for its back-off, if any, before it is sent.
    */
   retried(exchange: Exchange, err: Error, status = 0): boolean {
     const policy = this.#retry;
@@ -325,8 +330,10 @@ export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOw
     const scope = retryScope(policy, exchange, err, status);
     if (scope === undefined) return false;
     const next = nextTarget(this.pool.ready, this.strategy, exchange, req, scope.sameTarget, this.pool.standby);
-    if (next === undefined || this.#queue?.hasRoom(next) === false || this.#breaker?.retriesCapped(exchange.attempt > 1) === true || !this.#budget!.take())
-      return false;
+    if (next === undefined || this.#queue?.hasRoom(next) === false || this.#breaker?.retriesCapped(exchange.attempt > 1) === true) return false;
+    // A refused connection cost the target nothing: retrying it spends none of the budget, which
+    // guards targets against retry storms (and would otherwise run out riding a short restart).
+    if ((err as NodeJS.ErrnoException).code !== 'ECONNREFUSED' && !this.#budget!.take()) return false;
     this.#retries++;
     this.#breaker?.retryStarted();
     if (logProxy.enabled) logProxy('retrying %s %s on %s after %s on %s', req.method, req.url, next.key, err.message, exchange.target.key);
@@ -347,13 +354,14 @@ export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOw
       error: err,
       status: status || undefined,
     });
-    if (scope.backoff && policy.backoff !== undefined) sendAfter(retry, backoffDelay(policy.backoff, exchange.attempt), policy.perTryTimeout, this.#send);
+    if (scope.extra) sendAfter(retry, policy.interval, policy.perTryTimeout, this.#send);
+    else if (scope.backoff && policy.backoff !== undefined) sendAfter(retry, backoffDelay(policy.backoff, exchange.attempt), policy.perTryTimeout, this.#send);
     else this.#send(retry);
     return true;
   }
 
   readonly #send = (exchange: Exchange): void => {
-    this.#engine.web(exchange.target, exchange.req, exchange.client as ServerResponse, exchange.body?.replay() ?? emptyBody());
+    this.#engine.retry(exchange.target, exchange.req, exchange.client as ServerResponse, exchange.body?.replay() ?? emptyBody());
   };
 
   #choose(req: IncomingMessage): Target | undefined {

@@ -16,6 +16,16 @@ export interface RedisServer {
   stop(): Promise<void>;
 }
 
+/** A redis-server this test file spawned itself, so it can be hung, resumed and killed. */
+export interface OwnRedisServer extends RedisServer {
+  /** SIGSTOP: the server keeps its connections but answers nothing (a hung dependency). */
+  pause(): void;
+  /** SIGCONT after `pause()`. */
+  resume(): void;
+  /** SIGKILL: connections drop at once, nothing listens on the port; resolves once it exited. */
+  kill(): Promise<void>;
+}
+
 /**
  * A Redis server for one test file. With `REDIS_URL` set, that server (its keys are isolated by
  * `prefix` and removed by `stop()`); otherwise a redis-server spawned on a free port (or `onPort`,
@@ -23,12 +33,18 @@ export interface RedisServer {
  * throws when neither exists.
  */
 export async function startRedis(onPort?: number): Promise<RedisServer> {
-  const prefix = `pb-test:${randomBytes(6).toString('hex')}:`;
   const external = process.env.REDIS_URL;
   if (external !== undefined && onPort === undefined) {
+    const prefix = `pb-test:${randomBytes(6).toString('hex')}:`;
     const url = new URL(external);
     return { url: external, port: Number(url.port || 6379), prefix, stop: () => deleteKeys(external, prefix) };
   }
+  return spawnRedis(onPort);
+}
+
+/** A redis-server spawned here whatever `REDIS_URL` says (on `onPort`, to bring one back). Guard the file with `skipUnless('redis-process')`. */
+export async function spawnRedis(onPort?: number): Promise<OwnRedisServer> {
+  const prefix = `pb-test:${randomBytes(6).toString('hex')}:`;
   if (spawnSync('redis-server', ['--version']).error) {
     throw new Error('redis-server is not installed (apt-get install redis-server, or set REDIS_URL); guard the test with skipUnless');
   }
@@ -37,16 +53,22 @@ export async function startRedis(onPort?: number): Promise<RedisServer> {
     stdio: 'ignore',
   });
   await waitForPort(port);
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const end = async (signal: NodeJS.Signals): Promise<void> => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGCONT');
+      child.kill(signal);
+    }
+    await exited;
+  };
   return {
     url: `redis://127.0.0.1:${port}`,
     port,
     prefix,
-    stop: () =>
-      new Promise((resolve) => {
-        if (child.exitCode !== null) return resolve();
-        child.once('exit', () => resolve());
-        child.kill('SIGTERM');
-      }),
+    pause: () => child.kill('SIGSTOP'),
+    resume: () => child.kill('SIGCONT'),
+    kill: () => end('SIGKILL'),
+    stop: () => end('SIGTERM'),
   };
 }
 

@@ -7,10 +7,11 @@ import { test } from 'node:test';
  * saying how to enable it, so `npm test` passes on a machine that has only Node. Under
  * `REQUIRE_SERVICES=1` (set by `.ci/run`) a missing server is a failure instead, so CI never skips.
  */
-export type Service = 'redis-server' | 'redis-cluster' | 'chromium' | 'dnsmasq';
+export type Service = 'redis-server' | 'redis-process' | 'redis-cluster' | 'chromium' | 'dnsmasq';
 
 const HOW_TO_ENABLE: Record<Service, string> = {
   'redis-server': 'apt-get install redis-server, or set REDIS_URL=redis://host:port',
+  'redis-process': 'apt-get install redis-server: these tests hang and kill a server of their own, so REDIS_URL does not do',
   'redis-cluster': 'apt-get install redis-server (redis-server and redis-cli start a 3-master cluster)',
   chromium: 'apt-get install chromium, or set CHROMIUM_PATH',
   dnsmasq: 'apt-get install dnsmasq-base',
@@ -21,6 +22,8 @@ export function available(service: Service): boolean {
   switch (service) {
     case 'redis-server':
       return process.env.REDIS_URL !== undefined || onPath('redis-server');
+    case 'redis-process':
+      return onPath('redis-server');
     case 'redis-cluster':
       return onPath('redis-server') && onPath('redis-cli');
     case 'chromium':

@@ -1,5 +1,6 @@
 import createDebug from 'debug';
 import { randomBytes } from 'node:crypto';
+import type { StoreGuard } from '../store-guard.js';
 
 const log = createDebug('proxy-balancer:cache');
 
@@ -36,7 +37,6 @@ export interface BusEvents {
   live(live: boolean): void;
 }
 
-const DOWN = new Set(['reconnecting', 'close', 'end']);
 /** How long to wait before subscribing again on another Cluster node, ms. */
 const RESELECT_DELAY = 100;
 const ID_LENGTH = 16;
@@ -51,14 +51,17 @@ export class InvalidationBus {
   readonly #redis: RedisPubSubLike;
   readonly #channel: string;
   readonly #events: BusEvents;
+  readonly #guard: StoreGuard;
   readonly #id = randomBytes(ID_LENGTH / 2).toString('hex');
   #subscriber: RedisSubscriberLike | undefined;
   #retry: NodeJS.Timeout | undefined;
   #live = false;
   #closed = false;
 
-  constructor(redis: RedisPubSubLike, channel: string, events: BusEvents) {
+  /** `guard`: the deadline and circuit publishing runs under (the L2 store's, on the same client). */
+  constructor(redis: RedisPubSubLike, channel: string, guard: StoreGuard, events: BusEvents) {
     this.#redis = redis;
+    this.#guard = guard;
     this.#channel = channel;
     this.#events = events;
     this.#connect();
@@ -68,11 +71,9 @@ export class InvalidationBus {
     return this.#live;
   }
 
-  /** Tells the other instances; resolves once Redis took the message. Rejects while Redis is down. */
+  /** Tells the other instances; resolves once Redis took the message. Rejects while Redis is down or past the guard's timeout. */
   async publish(kind: Invalidation, key: string): Promise<void> {
-    const status = this.#redis.status;
-    if (status !== undefined && DOWN.has(status)) throw new Error(`tieredStore: Redis is ${status}, invalidation not published`);
-    await this.#redis.publish(this.#channel, `${this.#id}${kind === 'key' ? 'k' : 'p'}${key}`);
+    await this.#guard.run(() => this.#redis.publish(this.#channel, `${this.#id}${kind === 'key' ? 'k' : 'p'}${key}`));
   }
 
   async close(): Promise<void> {

@@ -18,6 +18,7 @@ export function memoryStore(options: MemoryStoreOptions = {}): CacheStore {
   // Every set() passes the entry's size, so lru-cache needs no sizeCalculation.
   const lru = new LRUCache<string, CacheEntry>({ maxSize, maxEntrySize: maxSize });
   return {
+    local: true,
     get: (key) => lru.get(key),
     set: (key, entry, ttl, size) => {
       lru.set(key, entry, { ttl, size: Math.max(1, size) });

@@ -1,4 +1,6 @@
 import { decodeEntry, encodeEntry, type CacheStore } from './store.js';
+import { STORE_GUARD_OPTIONS, StoreGuard, type StoreGuardOptions } from '../store-guard.js';
+import { knownKeys } from '../validate.js';
 
 /**
  * The part of an ioredis client the store uses (ioredis is an optional peer dependency): a `Redis`
@@ -17,7 +19,8 @@ export interface RedisLike {
   nodes?(role: 'master'): RedisLike[];
 }
 
-export interface RedisStoreOptions {
+/** Also the deadline and circuit breaker every command runs under (`StoreGuardOptions`: `timeout` 50 ms, `failureThreshold` 5, `coolDown` 1000 ms, `maxPending` 1000). */
+export interface RedisStoreOptions extends StoreGuardOptions {
   /**
    * Prepended to every key so several caches can share one Redis; default 'proxy-balancer:cache:'.
    * On a Cluster, keep hash tags (`{...}`) out of it unless every entry should live in one slot.
@@ -29,10 +32,10 @@ export interface RedisStoreOptions {
 export interface RedisCacheStore extends CacheStore {
   readonly client: RedisLike;
   readonly prefix: string;
+  readonly guard: StoreGuard;
 }
 
 const GLOB = /[*?[\]\\]/g;
-const DOWN = new Set(['reconnecting', 'close', 'end']);
 
 /**
  * Keeps cache entries in Redis so every instance sharing the server shares hits. Entries expire
@@ -40,56 +43,59 @@ const DOWN = new Set(['reconnecting', 'close', 'end']);
  *
  * Works on one server or on a Redis Cluster (pass an ioredis `Cluster`). Every operation but a
  * prefix purge touches one key, so entries need no hash tags and spread over all slots; a prefix
- * purge scans every master. While the client is reconnecting, reads are misses and writes are
- * skipped without waiting for ioredis's retries; deletes (purges) reject, so a purge never
- * reports success it did not have.
+ * purge scans every master.
+ *
+ * Every command runs under the store's guard: past `timeout` (default 50 ms), while the client is
+ * reconnecting, or while the circuit is open after `failureThreshold` failures in a row, it fails at
+ * once, so a read is a miss and a write is skipped instead of stalling the request; a purge rejects,
+ * so it never reports success it did not have.
  */
 export function redisStore(client: RedisLike, options: RedisStoreOptions = {}): RedisCacheStore {
   if (typeof client?.getBuffer !== 'function' || typeof client.scan !== 'function') {
     throw new TypeError('redisStore: client must be an ioredis client');
   }
+  if (typeof options !== 'object' || options === null) throw new TypeError('redisStore: options must be an object');
+  knownKeys(options as Record<string, unknown>, '', ['prefix', ...STORE_GUARD_OPTIONS], 'redisStore');
   const prefix = options.prefix ?? 'proxy-balancer:cache:';
   if (typeof prefix !== 'string') throw new TypeError('redisStore: options.prefix must be a string');
   const cluster = client.isCluster === true;
   if (cluster && typeof client.nodes !== 'function') throw new TypeError('redisStore: a Cluster client must have nodes()');
-  const down = (): boolean => client.status !== undefined && DOWN.has(client.status);
+  const guard = new StoreGuard('redisStore', options, client);
   return {
     client,
     prefix,
+    guard,
     async get(key) {
-      if (down()) return undefined;
-      const data = await client.getBuffer(prefix + key);
+      const data = await guard.run(() => client.getBuffer(prefix + key));
       return data === null ? undefined : decodeEntry(data);
     },
     async set(key, entry, ttl) {
-      if (down()) return;
-      await client.set(prefix + key, encodeEntry(entry), 'PX', Math.max(1, Math.ceil(ttl)));
+      await guard.run(() => client.set(prefix + key, encodeEntry(entry), 'PX', Math.max(1, Math.ceil(ttl))));
     },
     async delete(key) {
-      if (down()) throw new Error(`redisStore: Redis is ${client.status}`);
-      return (await client.del(prefix + key)) > 0;
+      return (await guard.run(() => client.del(prefix + key))) > 0;
     },
     async deletePrefix(keyPrefix) {
-      if (down()) throw new Error(`redisStore: Redis is ${client.status}`);
       const pattern = `${(prefix + keyPrefix).replace(GLOB, '\\$&')}*`;
-      if (!cluster) return purgeNode(client, pattern, (keys) => client.del(...keys));
+      if (!cluster) return purgeNode(guard, client, pattern, (keys) => guard.run(() => client.del(...keys)));
       const masters = client.nodes!('master');
       if (masters.length === 0) throw new Error('redisStore: no Redis Cluster master is connected');
       // One DEL per key through the Cluster client: keys found on one master may hash to different
       // slots (a multi-key DEL would fail with CROSSSLOT), and a slot moved mid-scan is followed.
-      const delEach = async (keys: string[]): Promise<number> => (await Promise.all(keys.map((k) => client.del(k)))).reduce((a, b) => a + b, 0);
-      const counts = await Promise.all(masters.map((node) => purgeNode(node, pattern, delEach)));
+      const delEach = async (keys: string[]): Promise<number> =>
+        (await Promise.all(keys.map((k) => guard.run(() => client.del(k))))).reduce((a, b) => a + b, 0);
+      const counts = await Promise.all(masters.map((node) => purgeNode(guard, node, pattern, delEach)));
       return counts.reduce((a, b) => a + b, 0);
     },
   };
 }
 
-/** SCANs one server for `pattern`, deleting what it finds batch by batch; returns how many went. */
-async function purgeNode(node: RedisLike, pattern: string, del: (keys: string[]) => Promise<number>): Promise<number> {
+/** SCANs one server for `pattern`, deleting what it finds batch by batch; returns how many went. Each command has the guard's deadline, not the whole purge. */
+async function purgeNode(guard: StoreGuard, node: RedisLike, pattern: string, del: (keys: string[]) => Promise<number>): Promise<number> {
   let cursor = '0';
   let deleted = 0;
   do {
-    const [next, keys] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', 500);
+    const [next, keys] = await guard.run(() => node.scan(cursor, 'MATCH', pattern, 'COUNT', 500));
     cursor = next;
     if (keys.length > 0) deleted += await del(keys);
   } while (cursor !== '0');

@@ -14,6 +14,7 @@ import { parseContentRange } from './range.js';
 import { partialAnswers, serveEntry } from './serve.js';
 import { markCacheStatus } from './status.js';
 import { entrySize, isPromise, isVaryIndex, settle, type CachedResponse, type CacheEntry, type CacheStore } from './store.js';
+import { guardStore, selfGuarded } from '../store-guard.js';
 import { integer } from '../validate.js';
 
 const log = createDebug('proxy-balancer:cache');
@@ -158,7 +159,8 @@ export class ResponseCache implements CaptureOwner {
     if (options.key !== undefined && typeof options.key !== 'function') throw new TypeError('responseCache: options.key must be a function of the request');
     const header = options.header ?? 'x-cache';
     if (header !== false && (typeof header !== 'string' || header === '')) throw new TypeError('responseCache: options.header must be a header name or false');
-    this.store = options.store ?? memoryStore({ maxSize: options.maxSize });
+    const store = options.store ?? memoryStore({ maxSize: options.maxSize });
+    this.store = selfGuarded(store) ? store : guardStore(store, ['get', 'set', 'delete', 'deletePrefix'], 'cache store');
     this.#key = options.key ?? defaultCacheKey;
     this.#maxEntrySize = maxEntrySize;
     this.#header = header === false ? undefined : header.toLowerCase();

@@ -1,3 +1,5 @@
+import type { StoreGuard } from '../store-guard.js';
+
 /**
  * A stored response: what the cache needs to serve it again, compute its age, decide whether it
  * is still fresh, and revalidate it.
@@ -56,6 +58,14 @@ export interface CacheStore {
   deletePrefix(prefix: string): MaybePromise<number>;
   /** Releases connections or timers the store owns (optional). */
   close?(): MaybePromise<void>;
+  /**
+   * The deadline and circuit breaker the store runs its operations under (`redisStore` and
+   * `tieredStore` have one). A store with neither this nor `local` is put behind a default guard
+   * by the cache, so a store that hangs costs a request at most the guard's timeout.
+   */
+  readonly guard?: StoreGuard;
+  /** The store lives in this process and cannot hang (`memoryStore`): no guard around it. */
+  readonly local?: boolean;
 }
 
 export function isVaryIndex(entry: CacheEntry): entry is VaryIndex {

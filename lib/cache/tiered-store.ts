@@ -4,6 +4,7 @@ import { memoryStore } from './memory-store.js';
 import { currentAge } from './policy.js';
 import type { RedisCacheStore } from './redis-store.js';
 import { entrySize, isPromise, isVaryIndex, settle, type CacheEntry, type CacheStore } from './store.js';
+import { guardStore, selfGuarded, StoreGuard } from '../store-guard.js';
 
 const log = createDebug('proxy-balancer:cache');
 
@@ -36,8 +37,10 @@ export interface TieredStoreOptions {
 
 /** A `tieredStore`. */
 export interface TieredStore extends CacheStore {
-  /** Whether invalidations are being received, so L1 serves hits (false until subscribed, and while the subscriber reconnects). */
+  /** Whether invalidations are being received (false until subscribed, and while the subscriber reconnects). */
   readonly live: boolean;
+  /** L2's guard (a `redisStore`'s own, or one the tiered store puts around another L2): its circuit says whether L2 is reachable. */
+  readonly guard: StoreGuard;
   /** Resolves once the invalidation subscription is first confirmed (L1 serves from then on). */
   ready(): Promise<void>;
   close(): Promise<void>;
@@ -51,29 +54,35 @@ export interface TieredStore extends CacheStore {
  * milliseconds (measured in the README). An L1 entry lives at most its remaining freshness (and
  * `l1MaxTtl`); stale entries are always read from L2, where revalidation results are shared.
  *
- * L1 is trusted only while the subscription is live: when the subscriber connection drops, L1 is
- * emptied and bypassed until it is back, since messages may have been missed meanwhile. With Redis
- * down, reads are misses (the origin answers), never errors.
+ * L1 is trusted while the subscription is live, or while L2 is unreachable (its guard's circuit is
+ * open): then this instance caches on its own in L1 (bounded by `l1MaxTtl`), since L2 can give no
+ * answer and the origin should not take every request. When the subscriber connection drops while
+ * L2 still answers, L1 is emptied and bypassed until the subscription is back, since messages may
+ * have been missed meanwhile; L1 is emptied again whenever it goes from one mode to the other. Reads
+ * that L2 fails or does not answer within its guard's timeout are misses, never errors or stalls.
  */
 export function tieredStore(options: TieredStoreOptions): TieredStore {
   if (typeof options !== 'object' || options === null) throw new TypeError('tieredStore: options must be an object');
-  const { l2 } = options;
-  if (typeof l2?.get !== 'function') throw new TypeError(`tieredStore: options.l2 must be a CacheStore (e.g. redisStore(client)), got ${String(l2)}`);
+  const given = options.l2;
+  if (typeof given?.get !== 'function') throw new TypeError(`tieredStore: options.l2 must be a CacheStore (e.g. redisStore(client)), got ${String(given)}`);
+  const l2 = selfGuarded(given) && given.guard !== undefined ? given : guardStore(given, ['get', 'set', 'delete', 'deletePrefix'], 'tieredStore l2');
   const l1 = options.l1 ?? memoryStore();
   if (typeof l1?.get !== 'function') throw new TypeError(`tieredStore: options.l1 must be a CacheStore (e.g. memoryStore()), got ${String(l1)}`);
-  const fromL2 = (l2 as Partial<RedisCacheStore>).client as unknown as RedisPubSubLike | undefined;
+  const fromL2 = (given as Partial<RedisCacheStore>).client as unknown as RedisPubSubLike | undefined;
   const redis = options.redis ?? fromL2;
   if (typeof redis?.publish !== 'function' || typeof redis.duplicate !== 'function') {
     throw new TypeError('tieredStore: options.redis must be an ioredis client (needed unless l2 is a redisStore)');
   }
-  const l2Prefix = (l2 as Partial<RedisCacheStore>).prefix;
+  const l2Prefix = (given as Partial<RedisCacheStore>).prefix;
   const channel = options.channel ?? `${l2Prefix ?? 'proxy-balancer:cache:'}invalidate`;
   if (typeof channel !== 'string' || channel === '') throw new TypeError(`tieredStore: options.channel must be a non-empty string, got ${String(channel)}`);
   const l1MaxTtl = options.l1MaxTtl ?? 60_000;
   if (typeof l1MaxTtl !== 'number' || !(l1MaxTtl > 0)) {
     throw new TypeError(`tieredStore: options.l1MaxTtl must be a positive number of milliseconds, got ${String(l1MaxTtl)}`);
   }
-  return new Tiered(l1, l2, redis, channel, l1MaxTtl);
+  // Invalidations travel on L2's own client when they can: one guard then tells of one Redis.
+  const busGuard = redis === fromL2 ? l2.guard! : new StoreGuard('tieredStore pub/sub', {}, redis);
+  return new Tiered(l1, l2, l2.guard!, redis, channel, l1MaxTtl, busGuard);
 }
 
 class Tiered implements TieredStore {
@@ -81,6 +90,7 @@ class Tiered implements TieredStore {
   readonly #l2: CacheStore;
   readonly #l1MaxTtl: number;
   readonly #bus: InvalidationBus;
+  readonly guard: StoreGuard;
   /**
    * L2 reads in flight, by key, with the ticket of the latest: an invalidation of the key removes
    * it, and a read that comes back without its ticket does not fill L1 (it may hold what the
@@ -93,21 +103,37 @@ class Tiered implements TieredStore {
   #ready: Promise<void>;
   #resolveReady!: () => void;
 
-  constructor(l1: CacheStore, l2: CacheStore, redis: RedisPubSubLike, channel: string, l1MaxTtl: number) {
+  constructor(l1: CacheStore, l2: CacheStore, guard: StoreGuard, redis: RedisPubSubLike, channel: string, l1MaxTtl: number, busGuard: StoreGuard) {
     this.#l1 = l1;
     this.#l2 = l2;
+    this.guard = guard;
     this.#l1MaxTtl = l1MaxTtl;
     this.#ready = new Promise((resolve) => (this.#resolveReady = resolve));
-    this.#bus = new InvalidationBus(redis, channel, {
+    this.#bus = new InvalidationBus(redis, channel, busGuard, {
       invalidated: (kind, key) => this.#drop(kind, key),
       live: (live) => {
-        this.#epoch++;
-        this.#fills.clear();
         if (live) this.#resolveReady();
-        // What L1 holds may have been invalidated while nobody listened.
-        else void settle(this.#l1.deletePrefix(''), log);
+        this.#forgetL1();
       },
     });
+    guard.on('up', this.#l2Back);
+  }
+
+  /** Whether L1 may serve and keep entries: invalidations arrive, or L2 cannot answer anyway. */
+  get #trustsL1(): boolean {
+    return this.#bus.live || !this.guard.up;
+  }
+
+  // What L1 kept while L2 was away (and no invalidation could arrive) is not to be served once L2 answers again.
+  readonly #l2Back = (): void => {
+    if (!this.#bus.live) this.#forgetL1();
+  };
+
+  /** Empties L1 and discards reads in flight: what it holds may have been invalidated while nobody listened. */
+  #forgetL1(): void {
+    this.#epoch++;
+    this.#fills.clear();
+    void settle(this.#l1.deletePrefix(''), log);
   }
 
   get live(): boolean {
@@ -119,7 +145,7 @@ class Tiered implements TieredStore {
   }
 
   get(key: string): CacheEntry | undefined | Promise<CacheEntry | undefined> {
-    if (this.#bus.live) {
+    if (this.#trustsL1) {
       const local = this.#l1.get(key);
       if (isPromise(local)) return local.then((entry) => entry ?? this.#fill(key));
       if (local !== undefined) return local;
@@ -157,6 +183,7 @@ class Tiered implements TieredStore {
   }
 
   async close(): Promise<void> {
+    this.guard.off('up', this.#l2Back);
     await this.#bus.close();
     await this.#l1.close?.();
     await this.#l2.close?.();
@@ -181,7 +208,7 @@ class Tiered implements TieredStore {
 
   /** Puts `entry` in L1 for as long as it stays fresh (and at most `ttl` and l1MaxTtl), if L1 is trusted now. */
   #keep(key: string, entry: CacheEntry, ttl: number, size: number): void {
-    if (!this.#bus.live) return;
+    if (!this.#trustsL1) return;
     const fresh = isVaryIndex(entry) ? ttl : entry.freshness - currentAge(entry, Date.now());
     const l1Ttl = Math.floor(Math.min(ttl, fresh, this.#l1MaxTtl));
     if (l1Ttl >= 1) void settle(this.#l1.set(key, entry, l1Ttl, size), log);

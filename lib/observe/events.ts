@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { CheckResult } from '../health/checker.js';
 import type { ResponseInfo } from './access-log.js';
 import type { Target, TargetState } from '../target.js';
+import type { StoreHealth } from '../store-guard.js';
 
 /** Why a target stopped taking traffic. */
 export interface TargetDownInfo {
@@ -45,4 +46,8 @@ export interface BalancerEvents {
    * balancer got, for access logs. Costs nothing while no listener is attached.
    */
   response: [info: ResponseInfo, req: IncomingMessage, res: ServerResponse];
+  /** A shared store (the cache's or the rate limiter's Redis) failed `failureThreshold` times in a row: its circuit opened, requests go on without it. */
+  storeDown: [health: StoreHealth];
+  /** A probe of a store whose circuit was open succeeded: it is used again. */
+  storeUp: [health: StoreHealth];
 }

@@ -52,7 +52,14 @@ export interface MetricsFeatures {
   outlierDetection: boolean;
 }
 
-const RESERVED_LABELS = new Set(['target', 'method', 'code_class', 'state', 'le', 'result', 'discovery']);
+const RESERVED_LABELS = new Set(['target', 'method', 'code_class', 'state', 'le', 'result', 'discovery', 'store']);
+const STORE_RESULTS = ['succeeded', 'timedOut', 'failed', 'shortCircuited'] as const;
+const STORE_RESULT_LABELS: Record<(typeof STORE_RESULTS)[number], string> = {
+  succeeded: 'succeeded',
+  timedOut: 'timed_out',
+  failed: 'failed',
+  shortCircuited: 'short_circuited',
+};
 const AFFINITY_RESULTS = ['sticky', 'placed', 'replaced'] as const;
 const STATES: readonly TargetState[] = ['up', 'down', 'ejected', 'draining'];
 const OPTIONS = new Set(['labels', 'buckets', 'registry']);
@@ -116,6 +123,18 @@ export const FAMILIES = {
     'When a discovery source last delivered a set, seconds since the epoch (0 before the first).',
     'max',
   ),
+  storeUp: def(
+    'store_up',
+    'gauge',
+    "Whether a shared store (the cache's or the rate limiter's Redis) is used: 1 while its circuit is closed, 0 while open or probing.",
+    'average',
+  ),
+  storeOperations: def(
+    'store_operations_total',
+    'counter',
+    'Shared-store operations by result: succeeded, timed_out (past the guard timeout; the request went on without it), failed, short_circuited (not sent: circuit open or too many pending).',
+  ),
+  storePending: def('store_pending', 'gauge', 'Shared-store operations sent and not answered yet by the store.'),
 } as const;
 
 const FN = 'lb.metrics';
@@ -215,6 +234,7 @@ export class MetricsSource {
     if (stats.discovery !== undefined) {
       defs.push(FAMILIES.discoveryTargets, FAMILIES.discoveryUpdates, FAMILIES.discoveryErrors, FAMILIES.discoveryFailing, FAMILIES.discoveryLastUpdate);
     }
+    if (stats.stores !== undefined) defs.push(FAMILIES.storeUp, FAMILIES.storeOperations, FAMILIES.storePending);
     return defs;
   }
 
@@ -292,6 +312,12 @@ export class MetricsSource {
       add(FAMILIES.discoveryErrors, source.errors, labels);
       add(FAMILIES.discoveryFailing, source.failing ? 1 : 0, labels);
       add(FAMILIES.discoveryLastUpdate, source.lastUpdate / 1000, labels);
+    }
+    for (const store of stats.stores ?? []) {
+      const labels = { ...base, store: store.name };
+      add(FAMILIES.storeUp, store.circuit === 'closed' ? 1 : 0, labels);
+      for (const result of STORE_RESULTS) add(FAMILIES.storeOperations, store[result], { ...labels, result: STORE_RESULT_LABELS[result] });
+      add(FAMILIES.storePending, store.pending, labels);
     }
     return [...families.values()];
   }

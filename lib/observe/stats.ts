@@ -8,6 +8,8 @@ import type { StatusRetry } from '../proxy/retry-status.js';
 import type { ResponseTransformer, TransformStats } from '../proxy/transform.js';
 import type { Strategy } from '../strategies/strategy.js';
 import type { TargetState } from '../target.js';
+import type { StoreHealth } from '../store-guard.js';
+import type { StoreWatch } from './store-watch.js';
 
 /** One target's figures in `lb.stats()`. */
 export interface TargetStats extends TargetHealth {
@@ -56,6 +58,8 @@ export interface BalancerStats {
   onBackups: boolean;
   /** Per discovery source (`dnsTargets()`...): its last set, updates, failures; undefined without one. */
   discovery: DiscoveryStats[] | undefined;
+  /** The shared stores (Redis) the cache and rate limiter use, each with its circuit and counters; undefined without one. */
+  stores: StoreHealth[] | undefined;
   targets: TargetStats[];
 }
 
@@ -71,6 +75,7 @@ export interface StatsSources {
   transformer: ResponseTransformer | undefined;
   affinity: SessionAffinity | undefined;
   discovery: DiscoveryFeeds | undefined;
+  stores: StoreWatch;
 }
 
 /** The figures `lb.stats()` returns, gathered from every part of a balancer. */
@@ -103,6 +108,7 @@ export function collectStats(pool: Pool, strategy: Strategy, parts: StatsSources
     affinity: parts.affinity?.stats(),
     onBackups: pool.onBackups,
     discovery: parts.discovery?.stats(),
+    stores: parts.stores.health(),
     targets,
   };
 }

@@ -58,8 +58,8 @@ svg.spark { display: block; }
 svg.spark polyline { fill: none; stroke: var(--spark); stroke-width: 1.5; stroke-linejoin: round; stroke-linecap: round; }
 svg.spark line { stroke: var(--line); stroke-width: 1; }
 .muted { color: var(--muted); }
-#discovery { margin-top: 16px; }
-#discovery h2 { font-size: 16px; margin: 0 0 8px; }
+#discovery, #stores { margin-top: 16px; }
+#discovery h2, #stores h2 { font-size: 16px; margin: 0 0 8px; }
 `;
 
 export const STATUS_JS = `'use strict';
@@ -199,6 +199,44 @@ export const STATUS_JS = `'use strict';
     section.replaceChildren(el('h2', '', 'Discovery'), wrap);
   }
 
+  function renderStores(stores) {
+    var section = $('stores');
+    if (!stores || stores.length === 0) { section.replaceChildren(); return; }
+    var wrap = el('div', 'table-wrap');
+    var table = el('table');
+    table.setAttribute('aria-label', 'Shared stores');
+    var head = el('tr');
+    ['Store', 'Circuit', 'Succeeded', 'Timed out', 'Failed', 'Short-circuited', 'Pending', 'Last error'].forEach(function (h, i) {
+      var th = el('th', i > 1 && i < 7 ? 'num' : '', h);
+      th.setAttribute('scope', 'col');
+      head.appendChild(th);
+    });
+    var thead = el('thead');
+    thead.appendChild(head);
+    var tbody = el('tbody');
+    stores.forEach(function (s) {
+      var down = s.circuit !== 'closed';
+      var tr = el('tr', down ? 'not-up' : '');
+      tr.setAttribute('data-store', s.name);
+      tr.appendChild(el('td', 'url', s.name));
+      var circuit = el('td');
+      circuit.appendChild(el('span', down ? 'bad-text' : '', down ? s.circuit + ' (not used)' : 'closed (used)'));
+      if (s.openedAt) circuit.appendChild(el('span', 'detail', 'last opened ' + since(s.openedAt, serverNow)));
+      tr.appendChild(circuit);
+      tr.appendChild(el('td', 'num', s.succeeded));
+      tr.appendChild(el('td', 'num' + (s.timedOut > 0 ? ' bad-text' : ''), s.timedOut));
+      tr.appendChild(el('td', 'num' + (s.failed > 0 ? ' bad-text' : ''), s.failed));
+      tr.appendChild(el('td', 'num', s.shortCircuited));
+      tr.appendChild(el('td', 'num', s.pending));
+      tr.appendChild(el('td', '', s.lastError || ''));
+      tbody.appendChild(tr);
+    });
+    table.appendChild(thead);
+    table.appendChild(tbody);
+    wrap.appendChild(table);
+    section.replaceChildren(el('h2', '', 'Shared stores'), wrap);
+  }
+
   function render(d) {
     refreshMs = d.refreshMs || refreshMs;
     serverNow = d.generatedAt;
@@ -233,6 +271,14 @@ export const STATUS_JS = `'use strict';
         failing.map(function (s) { return s.name + ' (' + (s.lastError ? s.lastError.message : 'error') + ')'; }).join(', ');
     }
     renderDiscovery(d.discovery);
+
+    var storesDown = (d.stores || []).filter(function (s) { return s.circuit !== 'closed'; });
+    if (storesDown.length > 0 && banner.className === 'ok') {
+      banner.className = 'warn';
+      banner.textContent = 'Shared store down, requests go on without it: ' +
+        storesDown.map(function (s) { return s.name + ' (' + (s.lastError || s.circuit) + ')'; }).join(', ');
+    }
+    renderStores(d.stores);
 
     var summary = $('summary');
     summary.replaceChildren(

@@ -3,6 +3,7 @@ import type { AffinityStats } from '../affinity/session-affinity.js';
 import type { CheckResult } from '../health/checker.js';
 import type { CacheStats } from '../cache/response-cache.js';
 import type { DiscoveryStats } from '../discovery/feed.js';
+import type { StoreHealth } from '../store-guard.js';
 import type { TargetState } from '../target.js';
 import { fail } from '../validate.js';
 import type { MetricsFeatures, MetricsSubject } from './metrics.js';
@@ -80,6 +81,8 @@ export interface StatusSnapshot {
   affinity: AffinityStats | null;
   /** Discovery sources (`dnsTargets()`...): last set, updates, failures; null without one. */
   discovery: DiscoveryStats[] | null;
+  /** Shared stores (Redis) of the cache and rate limiter, with their circuits; null without one. */
+  stores: StoreHealth[] | null;
   targets: TargetStatus[];
 }
 
@@ -146,6 +149,7 @@ export function snapshot(subject: MetricsSubject, sampler: Sampler, features: Me
     cache: cache === undefined ? null : { ...cache, hitRatio },
     affinity: stats.affinity ?? null,
     discovery: stats.discovery ?? null,
+    stores: stats.stores ?? null,
     targets,
   };
 }
@@ -190,6 +194,7 @@ function page(title: string, base: string): string {
 </table>
 </div>
 <section id="discovery" aria-label="Discovery"></section>
+<section id="stores" aria-label="Shared stores"></section>
 <noscript><p>This page refreshes itself with JavaScript; without it, read the figures at <a href="?format=json">?format=json</a>.</p></noscript>
 </body>
 </html>

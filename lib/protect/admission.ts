@@ -7,7 +7,7 @@ import { FILTER_FAILED, filterRejection, type FilterVerdict, type RequestFilter 
 import type { IpFilter } from './ip-filter.js';
 import { logProtect } from './log.js';
 import type { PathRewriter } from './path-rewrite.js';
-import { RATE_LIMIT_STORE_FAILED, type RateLimiter } from './rate-limit.js';
+import type { RateLimiter } from './rate-limit.js';
 import type { RateLimitResult } from './rate-limit-store.js';
 import { rejectRequest, rejectUpgrade, type Rejection } from './reject.js';
 import { BODY_TOO_LARGE, declaredTooLarge, HEADERS_TOO_LARGE, headersTooLarge, type MethodFilter } from './request-limits.js';
@@ -130,7 +130,7 @@ export class Admission {
       result = await taken;
     } catch (err) {
       if (logProtect.enabled) logProtect('rate-limit store failed (%s): %s', limiter.failOpen ? 'letting the request through' : '503', (err as Error)?.message);
-      if (!limiter.failOpen) return this.#conclude(req, res, socket, head, RATE_LIMIT_STORE_FAILED, 'rate-limit store failed');
+      if (!limiter.failOpen) return this.#conclude(req, res, socket, head, limiter.storeFailed, 'rate-limit store failed');
     }
     if (gone(req, socket)) return;
     if (result !== undefined && !this.#allowed(result, res)) return this.#conclude(req, res, socket, head, limiter.refusal(result), 'rate limited');

@@ -1,3 +1,5 @@
+import type { StoreGuard } from '../store-guard.js';
+
 /** The parameters of one token bucket. */
 export interface TokenBucket {
   /** Most tokens the bucket holds: the burst a key may spend at once, tokens. */
@@ -29,4 +31,11 @@ export interface RateLimitStore {
    * `cost` tokens if it holds that many. A key never seen starts with a full bucket.
    */
   take(key: string, cost: number, now: number, bucket: TokenBucket): RateLimitResult | Promise<RateLimitResult>;
+  /**
+   * The deadline and circuit breaker the store runs its takes under (`redisRateLimitStore` has
+   * one). A store with neither this nor `local` is put behind a default guard by the limiter.
+   */
+  readonly guard?: StoreGuard;
+  /** The store lives in this process and cannot hang (the default in-memory store): no guard around it. */
+  readonly local?: boolean;
 }

@@ -4,6 +4,7 @@ import { clientKey } from './client-key.js';
 import type { Rejection } from './reject.js';
 import type { RateLimitResult, RateLimitStore, TokenBucket } from './rate-limit-store.js';
 import { MemoryRateLimitStore } from './token-bucket-store.js';
+import { guardStore, selfGuarded } from '../store-guard.js';
 import { fail as failOption, isPositiveInteger, knownKeys } from '../validate.js';
 
 /**
@@ -28,17 +29,23 @@ export interface RateLimitOptions {
   maxKeys?: number;
   /** Add `RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset` and `RateLimit-Policy` to every response; default true. 429 answers carry them and `Retry-After` regardless. */
   headers?: boolean;
-  /** When the store fails (Redis unreachable): true lets the request through, false answers 503; default true. */
+  /**
+   * When the store fails or does not answer within its guard's timeout (Redis hung or unreachable):
+   * true answers 503 with `Retry-After` (the guard's cool-down, in seconds); default false, the
+   * request goes through unlimited (fail open, as Envoy's rate-limit filter does).
+   */
+  failClosed?: boolean;
+  /** The inverse of `failClosed`, kept from earlier versions: false answers 503 when the store fails; default true. Give one of the two. */
   failOpen?: boolean;
 }
-
-export const RATE_LIMIT_STORE_FAILED: Rejection = Object.freeze({ status: 503 });
 
 /** A `rateLimit` option, checked and ready to count requests. */
 export class RateLimiter {
   readonly bucket: TokenBucket;
   readonly store: RateLimitStore;
   readonly failOpen: boolean;
+  /** The 503 answered when the store failed and `failClosed` is set. */
+  readonly storeFailed: Rejection;
   /** 429 answers given so far (`lb.metrics()`, the status page). */
   refused = 0;
   readonly #key: ((req: IncomingMessage) => string | undefined) | undefined;
@@ -49,7 +56,18 @@ export class RateLimiter {
 
   constructor(input: unknown) {
     if (typeof input !== 'object' || input === null) fail('', 'an object with at least a limit', input);
-    knownKeys(input as Record<string, unknown>, 'rateLimit', ['limit', 'windowMs', 'burst', 'key', 'ipv6Subnet', 'store', 'maxKeys', 'headers', 'failOpen']);
+    knownKeys(input as Record<string, unknown>, 'rateLimit', [
+      'limit',
+      'windowMs',
+      'burst',
+      'key',
+      'ipv6Subnet',
+      'store',
+      'maxKeys',
+      'headers',
+      'failClosed',
+      'failOpen',
+    ]);
     const options = input as RateLimitOptions;
     const limit = options.limit;
     if (!isPositiveInteger(limit)) fail('limit', 'a positive integer of requests', limit);
@@ -68,9 +86,15 @@ export class RateLimiter {
     if (options.maxKeys !== undefined && !isPositiveInteger(options.maxKeys)) fail('maxKeys', 'a positive integer', options.maxKeys);
     if (options.headers !== undefined && typeof options.headers !== 'boolean') fail('headers', 'a boolean', options.headers);
     if (options.failOpen !== undefined && typeof options.failOpen !== 'boolean') fail('failOpen', 'a boolean', options.failOpen);
+    if (options.failClosed !== undefined && typeof options.failClosed !== 'boolean') fail('failClosed', 'a boolean', options.failClosed);
+    if (options.failClosed !== undefined && options.failOpen !== undefined)
+      fail('failOpen', 'left out when failClosed is given (they say the same thing)', options.failOpen);
     this.bucket = Object.freeze({ capacity: burst, refillPerMs: limit / windowMs });
-    this.store = options.store ?? new MemoryRateLimitStore({ maxKeys: options.maxKeys ?? 10_000 });
-    this.failOpen = options.failOpen ?? true;
+    const store = options.store ?? new MemoryRateLimitStore({ maxKeys: options.maxKeys ?? 10_000 });
+    this.store = selfGuarded(store) ? store : guardStore(store, ['take'], 'rate-limit store');
+    this.failOpen = options.failClosed === undefined ? (options.failOpen ?? true) : !options.failClosed;
+    const coolDown = this.store.guard?.coolDown ?? 1000;
+    this.storeFailed = Object.freeze({ status: 503, headers: Object.freeze({ 'retry-after': String(Math.max(1, Math.ceil(coolDown / 1000))) }) });
     this.#key = options.key;
     this.#subnet = subnet;
     this.#headers = options.headers ?? true;

@@ -1,13 +1,18 @@
 import { createHash } from 'node:crypto';
 import type { RateLimitResult, RateLimitStore, TokenBucket } from './rate-limit-store.js';
+import { STORE_GUARD_OPTIONS, StoreGuard, type StoreGuardOptions } from '../store-guard.js';
+import { knownKeys } from '../validate.js';
 
 /** The part of an ioredis client (`Redis` or `Cluster`) the store uses (ioredis is an optional peer dependency, never imported). */
 export interface RedisScriptClient {
   evalsha(sha1: string, numkeys: number, ...args: Array<string | number>): Promise<unknown>;
   eval(script: string, numkeys: number, ...args: Array<string | number>): Promise<unknown>;
+  /** ioredis connection state; while 'reconnecting', 'close' or 'end' a take fails at once. */
+  readonly status?: string;
 }
 
-export interface RedisRateLimitStoreOptions {
+/** Also the deadline and circuit breaker every take runs under (`StoreGuardOptions`: `timeout` 50 ms, `failureThreshold` 5, `coolDown` 1000 ms, `maxPending` 1000). */
+export interface RedisRateLimitStoreOptions extends StoreGuardOptions {
   /** Prepended to every key so several limiters or apps can share one Redis; default 'proxy-balancer:ratelimit:'. */
   prefix?: string;
 }
@@ -55,11 +60,13 @@ const SHA = createHash('sha1').update(SCRIPT).digest('hex');
  * runs on that key's master and buckets spread over all slots; each master caches the script on
  * its own, and the `EVAL` fallback covers each one once.
  *
- * Configure the client to fail fast when Redis is down (ioredis `commandTimeout`,
- * `maxRetriesPerRequest`, `enableOfflineQueue: false`): a take waits for its command, and the
- * limiter's `failOpen` decides what a failed one means.
+ * Each take runs under the store's guard, whatever the client's own settings: past `timeout`
+ * (default 50 ms), while the client is reconnecting, or while the circuit is open after
+ * `failureThreshold` failures in a row, it fails at once, and the limiter's `failClosed` decides
+ * what that means (default: the request goes through).
  */
 export class RedisRateLimitStore implements RateLimitStore {
+  readonly guard: StoreGuard;
   readonly #client: RedisScriptClient;
   readonly #prefix: string;
 
@@ -67,14 +74,20 @@ export class RedisRateLimitStore implements RateLimitStore {
     if (typeof client?.evalsha !== 'function' || typeof client.eval !== 'function') {
       throw new TypeError('redisRateLimitStore: client must be an ioredis client (with eval and evalsha)');
     }
+    if (typeof options !== 'object' || options === null) throw new TypeError('redisRateLimitStore: options must be an object');
+    knownKeys(options as Record<string, unknown>, '', ['prefix', ...STORE_GUARD_OPTIONS], 'redisRateLimitStore');
     const prefix = options.prefix ?? 'proxy-balancer:ratelimit:';
     if (typeof prefix !== 'string') throw new TypeError('redisRateLimitStore: options.prefix must be a string');
     this.#client = client;
     this.#prefix = prefix;
+    this.guard = new StoreGuard('redisRateLimitStore', options, client);
   }
 
   async take(key: string, cost: number, _now: number, bucket: TokenBucket): Promise<RateLimitResult> {
-    const redisKey = this.#prefix + key;
+    return this.guard.run(() => this.#take(this.#prefix + key, cost, bucket));
+  }
+
+  async #take(redisKey: string, cost: number, bucket: TokenBucket): Promise<RateLimitResult> {
     let reply: unknown;
     try {
       reply = await this.#client.evalsha(SHA, 1, redisKey, bucket.capacity, bucket.refillPerMs, cost);

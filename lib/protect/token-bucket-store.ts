@@ -18,6 +18,7 @@ interface Bucket {
 
 /** Token buckets in this process, in a bounded LRU map (`lru-cache`). */
 export class MemoryRateLimitStore implements RateLimitStore {
+  readonly local = true;
   readonly #buckets: LRUCache<string, Bucket>;
 
   constructor(options: MemoryRateLimitStoreOptions = {}) {

@@ -78,6 +78,12 @@ export class ProxyEngine {
     else this.#proxyFor(target).web(req, res, { buffer: body }, this.#onError);
   }
 
+  /** Sends a retry of `req` to `target`, replaying `body`, once the failed attempt's hold on `req` is gone. */
+  retry(target: Target, req: IncomingMessage, res: ServerResponse, body: Readable): void {
+    dropAttemptListeners(req);
+    this.web(target, req, res, body);
+  }
+
   /** Opens a WebSocket tunnel to `target`. */
   ws(target: Target, req: IncomingMessage, socket: Duplex, head: Buffer): void {
     this.#proxyFor(target).ws(req, socket, head, this.#onUpgradeError);
@@ -159,4 +165,19 @@ export class ProxyEngine {
   readonly #onUpgradeError = (err: Error, req: IncomingMessage, socket: Duplex): void => {
     this.#events.upgradeError(err, req, socket);
   };
+}
+
+/**
+ * http-proxy adds an 'aborted' and an 'error' listener to the client request on every call and
+ * never removes them: a request tried a dozen times (`retry.tryDuration`) would hold two dozen, and
+ * a client error would reach every failed attempt. They are the last ones added (nothing else
+ * listens for those events on the request after dispatch): the failed attempt's are removed.
+ */
+function dropAttemptListeners(req: IncomingMessage): void {
+  const errors = req.listeners('error');
+  const proxyError = errors[errors.length - 1];
+  if (proxyError?.name === 'proxyError') req.removeListener('error', proxyError as (...args: unknown[]) => void);
+  const aborted = req.listeners('aborted');
+  const abort = aborted[aborted.length - 1];
+  if (abort !== undefined && abort.name === '') req.removeListener('aborted', abort as (...args: unknown[]) => void);
 }

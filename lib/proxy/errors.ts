@@ -46,3 +46,18 @@ export function respondError(res: ServerResponse, status: number, retryAfter?: n
   if (res.req?.complete === false) res.setHeader('connection', 'close');
   res.end(res.req?.method === 'HEAD' ? undefined : body);
 }
+
+/**
+ * A shared store (Redis) did not serve an operation: it took longer than the guard's `timeout`
+ * (`ESTORETIMEOUT`), its client is reconnecting (`ESTOREOFFLINE`), too many operations are
+ * waiting on it (`ESTOREBUSY`), or its circuit is open after repeated failures (`ESTOREOPEN`).
+ * The request goes on without the store.
+ */
+export class StoreUnavailableError extends Error {
+  readonly code: 'ESTORETIMEOUT' | 'ESTOREOFFLINE' | 'ESTOREBUSY' | 'ESTOREOPEN';
+  constructor(code: StoreUnavailableError['code'], message: string) {
+    super(message);
+    this.name = 'StoreUnavailableError';
+    this.code = code;
+  }
+}

@@ -64,6 +64,8 @@ export class Exchange implements Outcome {
   /** This attempt's OpenTelemetry span, while tracing records it (observe/tracing.ts). */
   span: unknown = undefined;
   readonly startedAt = performance.now();
+  /** When the request's first attempt started (`retry.tryDuration` counts from it). */
+  firstStartedAt = this.startedAt;
 
   constructor(
     /** Told when the exchange ends, exactly once. */
@@ -92,6 +94,7 @@ export class Exchange implements Outcome {
   /** Moves what belongs to the request, not the attempt, onto the next attempt. */
   handOver(next: Exchange): void {
     next.attempt = this.attempt + 1;
+    next.firstStartedAt = this.firstStartedAt;
     next.tried = [...(this.tried ?? []), this.target];
     next.body = this.body;
     next.deadline = this.deadline;

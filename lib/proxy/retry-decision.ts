@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import type { IncomingMessage } from 'node:http';
 import type { Target } from '../target.js';
 import type { Exchange } from './exchange.js';
@@ -27,12 +28,15 @@ export interface RetryScope {
   sameTarget: boolean;
   /** The retry waits for a back-off delay (when `retry.backoff` is on). */
   backoff: boolean;
+  /** A try `retry.tryDuration` adds past `retries`: it waits `retry.interval`, not a back-off. */
+  extra: boolean;
 }
 
-const SAME_AT_ONCE: RetryScope = Object.freeze({ sameTarget: true, backoff: false });
-const OTHER_AT_ONCE: RetryScope = Object.freeze({ sameTarget: false, backoff: false });
-const OTHER: RetryScope = Object.freeze({ sameTarget: false, backoff: true });
-const OTHER_OR_SAME: RetryScope = Object.freeze({ sameTarget: true, backoff: true });
+const SAME_AT_ONCE: RetryScope = Object.freeze({ sameTarget: true, backoff: false, extra: false });
+const OTHER_AT_ONCE: RetryScope = Object.freeze({ sameTarget: false, backoff: false, extra: false });
+const OTHER: RetryScope = Object.freeze({ sameTarget: false, backoff: true, extra: false });
+const OTHER_OR_SAME: RetryScope = Object.freeze({ sameTarget: true, backoff: true, extra: false });
+const EXTRA_TRY: RetryScope = Object.freeze({ sameTarget: true, backoff: true, extra: true });
 
 /** Failures after which the same target is worth another try once it had time to come back: it is restarting. */
 const RESTART_CODES = new Set(['ECONNREFUSED', 'ECONNRESET']);
@@ -43,9 +47,11 @@ const RESTART_CODES = new Set(['ECONNREFUSED', 'ECONNRESET']);
  * queue room, the circuit breaker and the budget are the balancer's to check after this.
  */
 export function retryScope(policy: RetryPolicy, exchange: Exchange, err: Error, status: number): RetryScope | undefined {
-  if (exchange.status !== 0 || exchange.pastDeadline || exchange.attempt > policy.retries) return undefined;
+  if (exchange.status !== 0 || exchange.pastDeadline) return undefined;
   if (exchange.body !== undefined && !exchange.body.replayable) return undefined;
   const code = status === 0 ? (err as NodeJS.ErrnoException).code : undefined;
+  const extra = exchange.attempt > policy.retries;
+  if (extra && !withinTryDuration(policy, exchange, code)) return undefined;
   // A reset on a reused keep-alive socket: the target closed an idle connection as it was reused
   // and never processed the request, so any method may go again, at once.
   const staleSocket = code === 'ECONNRESET' && exchange.proxyReq?.reusedSocket === true;
@@ -57,11 +63,22 @@ export function retryScope(policy: RetryPolicy, exchange: Exchange, err: Error, 
     if (verdict !== undefined) allowed = verdict;
   }
   if (!allowed) return undefined;
+  if (extra) return EXTRA_TRY;
   if (staleSocket) return SAME_AT_ONCE;
   if (policy.backoff === undefined) return OTHER_AT_ONCE;
   // With a back-off, a target refusing or resetting connections may be restarting: when no other
   // target is ready, waiting and trying it again rides through the restart.
   return code !== undefined && RESTART_CODES.has(code) ? OTHER_OR_SAME : OTHER;
+}
+
+/** Whether a target that refused or reset the connection may be tried once more past `retries`: the next try, `interval` from now, still falls within `tryDuration`. */
+function withinTryDuration(policy: RetryPolicy, exchange: Exchange, code: string | undefined): boolean {
+  return (
+    code !== undefined &&
+    RESTART_CODES.has(code) &&
+    policy.backoff !== undefined &&
+    performance.now() + policy.interval - exchange.firstStartedAt <= policy.tryDuration
+  );
 }
 
 function ask(condition: RetryCondition, failure: RetryFailure, req: IncomingMessage): boolean | undefined {

@@ -18,7 +18,7 @@ export interface RetryOptions {
   maxBodyBytes?: number;
   /** Milliseconds one attempt may wait for its response head before it is abandoned and retried; default 0 (off: only `proxyTimeout` and `timeout` apply). */
   perTryTimeout?: number;
-  /** Retries allowed as a percentage of requests over the last 10 seconds (Envoy's retry budget); default 20. */
+  /** Retries allowed as a percentage of requests over the last 10 seconds (Envoy's retry budget); default 20. Retries after a refused connection (nothing reached the target) are not counted. */
   budgetPercent?: number;
   /** Retries always allowed per 10-second window, whatever the budget; default 10. */
   minRetries?: number;
@@ -32,6 +32,16 @@ export interface RetryOptions {
   maxRetryAfter?: number;
   /** Jittered exponential wait before each retry, ms; default `{ base: 25, max: 250 }` (Envoy's); false retries at once (and never on the same target). */
   backoff?: BackoffOptions | false;
+  /**
+   * How long, ms from the first attempt, a request whose target refuses or resets connections
+   * (ECONNREFUSED, ECONNRESET: it is restarting) keeps being tried after `retries` are spent, one
+   * try every `interval` ms (Caddy's `lb_try_duration`); default 1000; 0 stops at `retries`. Never
+   * past `timeout` or the client leaving; needs `backoff`. The cost: a request to a target that
+   * stays down waits this long for its 502.
+   */
+  tryDuration?: number;
+  /** Milliseconds between the tries `tryDuration` adds (Caddy's `lb_try_interval`); default 100. */
+  interval?: number;
   /** Called before each retry the policy allows: false vetoes it, true allows it even for a method not in `methods`, undefined keeps the default; default none. */
   condition?: RetryCondition;
 }
@@ -46,6 +56,8 @@ export interface RetryPolicy {
   onStatus: ReadonlySet<number>;
   maxRetryAfter: number;
   backoff: BackoffPolicy | undefined;
+  tryDuration: number;
+  interval: number;
   condition: RetryCondition | undefined;
 }
 
@@ -82,6 +94,8 @@ export function resolveRetryOptions(input: unknown): RetryPolicy | undefined {
     onStatus: resolveOnStatus(options.onStatus),
     maxRetryAfter: integer('maxRetryAfter', 60_000),
     backoff: resolveBackoff(options.backoff),
+    tryDuration: integer('tryDuration', 1000),
+    interval: integer('interval', 100, 1),
     condition,
   };
 }
