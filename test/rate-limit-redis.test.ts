@@ -26,7 +26,7 @@ describe('Redis rate-limit store', { skip: skipUnless('redis-server') }, () => {
   }
 
   test('takes are atomic: 60 concurrent takes on a 10-token bucket allow exactly 10', async () => {
-    const store = redisRateLimitStore(client, { prefix: `${redis.prefix}atomic:` });
+    const store = redisRateLimitStore(client, { prefix: `${redis.prefix}atomic:`, timeout: 5000 });
     const bucket = { capacity: 10, refillPerMs: 10 / 60_000 };
     const results = await Promise.all(Array.from({ length: 60 }, () => store.take('k', 1, Date.now(), bucket)));
     assert.equal(results.filter((r) => r.allowed).length, 10);
