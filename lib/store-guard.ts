@@ -60,9 +60,10 @@ export interface StoreGuardEvents {
 /** The connection states of an ioredis client in which a command would wait in its offline queue. */
 const OFFLINE = new Set(['reconnecting', 'close', 'end', 'disconnecting']);
 
-/** A client that reports its connection state as ioredis does. */
+/** A client that reports its connection state as ioredis does, and can be pinged. */
 export interface ClientStatus {
   readonly status?: string;
+  ping?(): Promise<unknown>;
 }
 
 /**
@@ -77,6 +78,7 @@ export class StoreGuard extends EventEmitter<StoreGuardEvents> {
   readonly #threshold: number;
   readonly #maxPending: number;
   readonly #client: ClientStatus | undefined;
+  #probeTimer: NodeJS.Timeout | undefined;
   // Made once: a store that is down is asked thousands of times a second, and a stack per refusal would cost more than the refusal.
   readonly #openError: StoreUnavailableError;
   readonly #busyError: StoreUnavailableError;
@@ -93,7 +95,9 @@ export class StoreGuard extends EventEmitter<StoreGuardEvents> {
 
   /**
    * `client`: an ioredis client whose state tells when it is reconnecting (operations then fail at
-   * once instead of waiting in its offline queue). `fn` names the factory in option errors.
+   * once instead of waiting in its offline queue), and which an open circuit pings after each
+   * cool-down, so the store comes back without waiting for a request to probe it (a tiered store
+   * serving from L1 sends none). `fn` names the factory in option errors.
    * Unknown keys are the factory's to refuse (its options hold more than these).
    */
   constructor(name: string, options: StoreGuardOptions = {}, client?: ClientStatus, fn = name) {
@@ -244,8 +248,21 @@ export class StoreGuard extends EventEmitter<StoreGuardEvents> {
   #open(): void {
     this.#circuit = 'open';
     this.#openedAt = Date.now();
+    if (typeof this.#client?.ping === 'function' && this.#probeTimer === undefined) {
+      this.#probeTimer = setTimeout(this.#ping, this.coolDown);
+      this.#probeTimer.unref();
+    }
   }
+
+  readonly #ping = (): void => {
+    this.#probeTimer = undefined;
+    if (this.#circuit !== 'open') return;
+    // A failed ping opens the circuit again, which schedules the next one.
+    Promise.resolve(this.run(() => this.#client!.ping!())).catch(ignore);
+  };
 }
+
+function ignore(): void {}
 
 /** Whether a store needs no guard: it guards its own operations, or lives in this process. */
 export function selfGuarded(store: { guard?: StoreGuard; local?: boolean }): boolean {

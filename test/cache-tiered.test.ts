@@ -376,13 +376,13 @@ describe('tieredStore: freshness, lost messages, outages (one redis-server)', { 
     }
   });
 
-  test('Redis down: requests are misses the origin answers, never errors; the store recovers when Redis is back', async () => {
+  test('Redis down: requests never wait for it; once its circuit opens, L1 alone caches (origin spared); L1 is emptied when Redis is back', async () => {
     const own = await startRedis();
     const origin = await countingOrigin('max-age=60');
     const client = new Redis(own.url, { lazyConnect: true, retryStrategy: () => 100 });
     client.on('error', () => {});
     await client.connect();
-    const store = tieredStore({ l2: redisStore(client, { prefix: 'down:' }) });
+    const store = tieredStore({ l2: redisStore(client, { prefix: 'down:', coolDown: 200 }) });
     await store.ready();
     const lb = loadBalance({ targets: [origin.url], cache: responseCache({ store }) });
     const front = await listen(lb);
@@ -393,19 +393,25 @@ describe('tieredStore: freshness, lost messages, outages (one redis-server)', { 
       assert.equal((await get()).headers['x-cache'], 'HIT');
       await own.stop();
       await until(() => !store.live && client.status === 'reconnecting', 3000, 'the clients to notice');
-      for (let i = 0; i < 3; i++) {
+      const caches: string[] = [];
+      for (let i = 0; i < 8; i++) {
         const began = performance.now();
         const reply = await get();
         assert.equal(reply.status, 200);
-        assert.equal(reply.headers['x-cache'], 'MISS');
+        caches.push(String(reply.headers['x-cache']));
         assert.ok(performance.now() - began < 500, 'answered without waiting for Redis retries');
       }
-      assert.equal(origin.hits, 4, 'every request while Redis is down went to the origin');
+      assert.equal(store.guard.up, false, 'five failures in a row opened the circuit');
+      assert.equal(caches[0], 'MISS', 'L1 was emptied when the subscription dropped');
+      assert.equal(caches.at(-1), 'HIT', `L1 alone serves while Redis is away: ${caches.join(' ')}`);
+      assert.ok(origin.hits < 1 + 8, `the origin got ${origin.hits - 1} of the 8 requests`);
       again = await startRedis(own.port);
-      await until(() => store.live && client.status === 'ready', 5000, 'the store to reconnect');
-      assert.equal((await get()).headers['x-cache'], 'MISS', 'the new Redis is empty');
+      // The open circuit pings Redis after each cool-down (200 ms here): no request is needed to find it back.
+      await until(() => store.guard.up && store.live && client.status === 'ready', 5000, 'the store to reconnect');
+      const hits = origin.hits;
+      assert.equal((await get()).headers['x-cache'], 'MISS', 'what L1 kept alone is forgotten; the new Redis is empty');
       assert.equal((await get()).headers['x-cache'], 'HIT');
-      assert.equal(origin.hits, 5);
+      assert.equal(origin.hits, hits + 1);
     } finally {
       await lb.close();
       await store.close();

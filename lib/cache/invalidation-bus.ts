@@ -21,6 +21,7 @@ export interface RedisSubscriberLike {
 export interface RedisPubSubLike {
   publish(channel: string, message: string): Promise<unknown>;
   duplicate(): unknown;
+  ping?(): Promise<unknown>;
   /** ioredis connection state; nothing is published while 'reconnecting', 'close' or 'end'. */
   readonly status?: string;
   readonly isCluster?: boolean;

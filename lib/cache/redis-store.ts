@@ -11,7 +11,9 @@ export interface RedisLike {
   set(key: string, value: Buffer, mode: 'PX', ttl: number): Promise<unknown>;
   del(...keys: string[]): Promise<number>;
   scan(cursor: string, match: 'MATCH', pattern: string, count: 'COUNT', n: number): Promise<[string, string[]]>;
-  /** ioredis connection state; while 'reconnecting', 'close' or 'end', reads miss and writes are skipped at once. */
+  /** Asked by an open circuit after each cool-down, to find the server back. */
+  ping?(): Promise<unknown>;
+  /** ioredis connection state; while 'reconnecting', 'close' or 'end', every operation fails at once. */
   readonly status?: string;
   /** True on an ioredis `Cluster`. */
   readonly isCluster?: boolean;

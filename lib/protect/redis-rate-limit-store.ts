@@ -8,6 +8,7 @@ export interface RedisScriptClient {
   evalsha(sha1: string, numkeys: number, ...args: Array<string | number>): Promise<unknown>;
   eval(script: string, numkeys: number, ...args: Array<string | number>): Promise<unknown>;
   /** ioredis connection state; while 'reconnecting', 'close' or 'end' a take fails at once. */
+  ping?(): Promise<unknown>;
   readonly status?: string;
 }
 
