@@ -165,7 +165,9 @@ describe('StoreGuard', () => {
       },
     };
     const guard = new StoreGuard('test store', { failureThreshold: 1, coolDown: 40 }, client);
-    const up = new Promise<StoreHealth>((resolve) => guard.once('up', resolve));
+    // The guard's ping timer is unref'd (it must not keep an app alive); a server would keep this test's loop running.
+    const alive = setInterval(() => {}, 1000);
+    const up = new Promise<StoreHealth>((resolve) => guard.once('up', resolve)).finally(() => clearInterval(alive));
     await assert.rejects(guard.run(() => Promise.reject(new Error('first'))));
     await delay(100);
     assert.ok(pings >= 1, 'pinged while down');
