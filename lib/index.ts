@@ -19,7 +19,7 @@ export { dnsTargets, type DnsTargetsOptions } from './discovery/dns.js';
 export type { DiscoveryStats } from './discovery/feed.js';
 export type { TargetOptions, TargetSpec } from './pool.js';
 export { Target, type TargetState } from './target.js';
-export type { Strategy, Outcome } from './strategies/strategy.js';
+export type { Strategy, Outcome, StrategyTargetStats } from './strategies/strategy.js';
 export type { PickFunction } from './strategies/pick-function.js';
 export { clientIp, type TrustProxy, type ClientIpHeader } from './proxy/client-ip.js';
 export { UpstreamTimeoutError } from './proxy/errors.js';

@@ -3,7 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { describe, test } from 'node:test';
 import { Counter, Registry } from 'prom-client';
 import { WebSocket, WebSocketServer } from 'ws';
-import { loadBalance, responseCache, type MetricsHandler } from 'proxy-balancer';
+import { leastRequest, loadBalance, peakEwma, responseCache, type MetricsHandler } from 'proxy-balancer';
 import { closeAll, delay, listen, request, waitFor, type TestServer } from './helpers.js';
 
 // ---- a small parser of the text exposition format (version 0.0.4), strict about what it accepts
@@ -361,6 +361,38 @@ describe('lb.metrics()', () => {
     } finally {
       await Promise.all([one.close(), two.close()]);
       await closeAll(s1, s2, a, b);
+    }
+  });
+
+  test('strategy gauges: the score and latency estimate peakEwma balances by, the score of leastRequest, none for round robin', async () => {
+    const a = await appBackend('a');
+    const b = await appBackend('b');
+    const ewma = loadBalance({ targets: [a.url, b.url], strategy: peakEwma({ defaultLatency: 0 }) });
+    const least = loadBalance({ targets: [a.url, b.url], strategy: leastRequest() });
+    const plain = loadBalance({ targets: [a.url, b.url] });
+    const s1 = await front(ewma, ewma.metrics());
+    const s2 = await front(least, least.metrics());
+    const s3 = await front(plain, plain.metrics());
+    try {
+      for (let i = 0; i < 10; i++) assert.equal((await request(`${s1.url}/x`)).status, 200);
+      const families = await scrape(`${s1.url}/metrics`);
+      for (const t of ewma.stats().targets) {
+        const latency = sum(families, 'proxy_balancer_strategy_latency_seconds', { target: t.url });
+        // A default of 0 makes an unsampled target the cheapest, so both were sampled.
+        assert.ok(latency > 0, `a measured estimate replaced the default: ${latency}`);
+        // Read twice, a few ms apart (the estimate fades by 1/10000 per ms in between); stats() rounds to 0.01 ms.
+        assert.ok(Math.abs(latency - t.balancing!.latency! / 1000) < 0.00001 + 0.01 * latency, `${latency} vs ${t.balancing!.latency}`);
+        const score = sum(families, 'proxy_balancer_strategy_score', { target: t.url });
+        assert.ok(Math.abs(score - t.balancing!.score) < 0.01 * score, `${score} vs ${t.balancing!.score}`);
+      }
+      const leastFamilies = await scrape(`${s2.url}/metrics`);
+      assert.equal(sum(leastFamilies, 'proxy_balancer_strategy_score', { target: a.url }), 1, '(0 + 1)^1 / 1');
+      assert.equal(leastFamilies.get('proxy_balancer_strategy_latency_seconds')!.samples.length, 0);
+      const plainFamilies = await scrape(`${s3.url}/metrics`);
+      assert.equal(plainFamilies.has('proxy_balancer_strategy_score'), false);
+    } finally {
+      await Promise.all([ewma.close(), least.close(), plain.close()]);
+      await closeAll(s1, s2, s3, a, b);
     }
   });
 

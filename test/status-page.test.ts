@@ -4,7 +4,7 @@ import http from 'node:http';
 import { describe, test } from 'node:test';
 import express from 'express';
 import type { Page } from 'playwright-core';
-import { httpHealthCheck, loadBalance, responseCache, type StatusSnapshot } from 'proxy-balancer';
+import { httpHealthCheck, loadBalance, peakEwma, responseCache, type StatusSnapshot } from 'proxy-balancer';
 import { closeAll, delay, listen, request, type TestServer } from './helpers.js';
 import { type Browser, launchBrowser } from './browser.js';
 import { skipUnless } from './services.js';
@@ -88,6 +88,7 @@ describe('lb.statusPage()', () => {
       assert.equal(refused.errors, 2);
       assert.equal(refused.errorRate, 1);
       assert.equal(refused.ejections, null, 'outlier detection is off');
+      assert.equal(up.balancing, null, 'round robin balances by nothing it could show');
       assert.equal(refused.lastCheck, null);
 
       const head = await request(`${server.url}/status`, { method: 'HEAD' });
@@ -120,6 +121,7 @@ describe('lb.statusPage()', () => {
       // Passive detection would eject the killed backend first; here the active check is what notices.
       outlierDetection: { consecutiveFailures: 1000 },
       cache: responseCache(),
+      strategy: peakEwma(),
     });
     const app = express();
     app.use('/_lb', lb.statusPage({ title: 'api pool', refreshMs: 300 }));
@@ -155,7 +157,9 @@ describe('lb.statusPage()', () => {
       assert.match(await page.title(), /^api pool – 3\/3 up$/);
       const summary = await page.locator('#summary').innerText();
       assert.match(summary, /TARGETS UP\s+3 of 3/i);
-      assert.equal(await page.locator('#strategy').innerText(), 'strategy: round-robin');
+      assert.equal(await page.locator('#strategy').innerText(), 'strategy: peak-ewma');
+      // The Score column: peakEwma's cost, and under it the latency estimate behind it.
+      await until(page, 'a peak-EWMA estimate', async () => /^\d+(\.\d+)?\s*est\. \d/.test((await row(a.url).locator('td').nth(9).innerText()).trim()));
       assert.match(summary, /CACHE HIT RATIO\s+\d+(\.\d)?%/i);
       // The sampler keeps one latency sample a second; a sparkline needs two.
       await until(page, 'a latency sparkline', async () => (await row(a.url).locator('svg.spark polyline').count()) === 1);

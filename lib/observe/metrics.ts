@@ -50,6 +50,8 @@ export interface MetricsFeatures {
   /** The rate limiter, whose `refused` counts 429 answers. */
   rateLimit: { readonly refused: number } | undefined;
   outlierDetection: boolean;
+  /** The strategy reports what it balances each target by (`targetStats`). */
+  strategyStats: boolean;
 }
 
 const RESERVED_LABELS = new Set(['target', 'method', 'code_class', 'state', 'le', 'result', 'discovery']);
@@ -88,6 +90,13 @@ export const FAMILIES = {
   ),
   weight: def('target_weight', 'gauge', 'Weight strategies balance a target by now (lower while slow start ramps).', 'average'),
   backup: def('target_backup', 'gauge', 'Whether a target is a backup (serves only while too few primaries are up): 1 or 0.', 'max'),
+  strategyScore: def(
+    'strategy_score',
+    'gauge',
+    "A target's score in the strategy's own unit, lower preferred (peakEwma: latency estimate ms x (in flight + 1) / weight; leastRequest: (in flight + 1)^bias / weight).",
+    'average',
+  ),
+  strategyLatency: def('strategy_latency_seconds', 'gauge', "The strategy's latency estimate of a target (peakEwma: the peak EWMA), in seconds.", 'average'),
   ejections: def('ejections_total', 'counter', 'Times passive outlier detection ejected a target.'),
   retries: def('retries_total', 'counter', 'Attempts sent again after a failure or a status in retry.onStatus.'),
   unavailable: def('unavailable_total', 'counter', 'Requests answered 503 because no target was available.'),
@@ -197,6 +206,7 @@ export class MetricsSource {
       FAMILIES.weight,
       FAMILIES.backup,
     ];
+    if (this.#features.strategyStats) defs.push(FAMILIES.strategyScore, FAMILIES.strategyLatency);
     if (this.#features.outlierDetection) defs.push(FAMILIES.ejections);
     defs.push(FAMILIES.retries, FAMILIES.unavailable, FAMILIES.panic, FAMILIES.backupsActive);
     if (stats.affinity !== undefined) defs.push(FAMILIES.affinity);
@@ -264,6 +274,11 @@ export class MetricsSource {
       for (const state of STATES) add(FAMILIES.state, target.state === state ? 1 : 0, { ...target_, state });
       add(FAMILIES.weight, target.weight, target_);
       add(FAMILIES.backup, target.backup ? 1 : 0, target_);
+      const balancing = t?.balancing;
+      if (balancing !== undefined) {
+        add(FAMILIES.strategyScore, balancing.score, target_);
+        if (balancing.latency !== undefined) add(FAMILIES.strategyLatency, balancing.latency / 1000, target_);
+      }
       if (this.#features.outlierDetection) add(FAMILIES.ejections, t?.ejections ?? 0, target_);
     });
 

@@ -152,6 +152,14 @@ export const STATUS_JS = `'use strict';
     return td;
   }
 
+  function scoreCell(b) {
+    var td = el('td', 'num');
+    if (!b) { td.appendChild(el('span', 'muted', '\\u2013')); return td; }
+    td.appendChild(el('span', '', String(b.score)));
+    if (b.latency !== undefined) td.appendChild(el('span', 'detail', 'est. ' + ms(b.latency)));
+    return td;
+  }
+
   function checkCell(t) {
     var td = el('td');
     if (!t.lastCheck) { td.appendChild(el('span', 'muted', 'no active check')); return td; }
@@ -266,6 +274,7 @@ export const STATUS_JS = `'use strict';
       var spark = el('td');
       spark.appendChild(sparkline(t.latencyHistory));
       tr.appendChild(spark);
+      tr.appendChild(scoreCell(t.balancing));
       tr.appendChild(el('td', 'num', t.ejections === null ? '\\u2013' : t.ejections));
       tr.appendChild(checkCell(t));
       return tr;
@@ -273,7 +282,7 @@ export const STATUS_JS = `'use strict';
     if (rows.length === 0) {
       var empty = el('tr');
       var td = el('td', 'muted', 'no targets');
-      td.setAttribute('colspan', '11');
+      td.setAttribute('colspan', '12');
       empty.appendChild(td);
       rows.push(empty);
     }
