@@ -11,6 +11,7 @@ export type { BackoffOptions } from './proxy/retry-backoff.js';
 export type { RetryCondition, RetryFailure } from './proxy/retry-decision.js';
 export { UpstreamStatusError } from './proxy/retry-status.js';
 export type { OutlierDetectionOptions, OutlierStatus } from './health/outlier.js';
+export type { EjectionReason, FailurePercentageOptions, LatencyOutlierOptions, SuccessRateOptions } from './health/outlier-analysis.js';
 export type { TargetHealth } from './health/supervisor.js';
 export * from './health/index.js';
 export { Pool } from './pool.js';

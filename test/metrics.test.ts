@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import { describe, test } from 'node:test';
 import { Counter, Registry } from 'prom-client';
 import { WebSocket, WebSocketServer } from 'ws';
@@ -236,6 +236,10 @@ describe('lb.metrics()', () => {
 
       assert.equal(sum(families, 'proxy_balancer_retries_total'), 1);
       assert.equal(sum(families, 'proxy_balancer_ejections_total', { target: dead }), 1);
+      assert.equal(sum(families, 'proxy_balancer_ejections_total', { target: dead, reason: 'consecutive' }), 1);
+      for (const reason of ['successRate', 'failurePercentage', 'latency']) {
+        assert.equal(sum(families, 'proxy_balancer_ejections_total', { target: dead, reason }), 0, `${reason}: exported as 0`);
+      }
       assert.equal(sum(families, 'proxy_balancer_ejections_total', { target: a.url }), 0);
       assert.equal(sum(families, 'proxy_balancer_target_up', { target: dead }), 0);
       assert.equal(sum(families, 'proxy_balancer_target_up', { target: a.url }), 1);
@@ -393,6 +397,40 @@ describe('lb.metrics()', () => {
     } finally {
       await Promise.all([ewma.close(), least.close(), plain.close()]);
       await closeAll(s1, s2, s3, a, b);
+    }
+  });
+
+  test('ejections_total counts by reason: a latency ejection', async () => {
+    const fast = await Promise.all([appBackend('a'), appBackend('b')]);
+    const slow = await listen((req, res) => {
+      req.resume();
+      setTimeout(() => res.end('slow'), 40);
+    });
+    const lb = loadBalance({
+      targets: [fast[0].url, slow.url, fast[1].url],
+      outlierDetection: { interval: 200, baseEjectionTime: 60_000, latency: { requestVolume: 5 } },
+    });
+    const reasons: string[] = [];
+    lb.on('ejected', (_t, info) => reasons.push(info.reason));
+    const server = await front(lb, lb.metrics());
+    try {
+      const agent = new http.Agent({ keepAlive: true, maxSockets: 6 });
+      const end = Date.now() + 4000;
+      await Promise.all(
+        Array.from({ length: 6 }, async () => {
+          while (reasons.length === 0 && Date.now() < end) await request(`${server.url}/x`, { agent });
+        }),
+      );
+      agent.destroy();
+      assert.deepEqual(reasons, ['latency']);
+      const families = await scrape(`${server.url}/metrics`);
+      assert.equal(sum(families, 'proxy_balancer_ejections_total', { target: slow.url, reason: 'latency' }), 1);
+      assert.equal(sum(families, 'proxy_balancer_ejections_total', { target: slow.url, reason: 'consecutive' }), 0);
+      assert.equal(sum(families, 'proxy_balancer_ejections_total', { reason: 'latency' }), 1);
+      assert.equal(sum(families, 'proxy_balancer_target_state', { target: slow.url, state: 'ejected' }), 1);
+    } finally {
+      await lb.close();
+      await closeAll(server, slow, ...fast);
     }
   });
 

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { EJECTION_REASONS } from '../health/outlier-analysis.js';
 import type { Pool } from '../pool.js';
 import type { BalancerStats } from './stats.js';
 import type { Target, TargetState } from '../target.js';
@@ -54,7 +55,7 @@ export interface MetricsFeatures {
   strategyStats: boolean;
 }
 
-const RESERVED_LABELS = new Set(['target', 'method', 'code_class', 'state', 'le', 'result', 'discovery']);
+const RESERVED_LABELS = new Set(['target', 'method', 'code_class', 'state', 'le', 'result', 'discovery', 'reason']);
 const AFFINITY_RESULTS = ['sticky', 'placed', 'replaced'] as const;
 const STATES: readonly TargetState[] = ['up', 'down', 'ejected', 'draining'];
 const OPTIONS = new Set(['labels', 'buckets', 'registry']);
@@ -97,7 +98,11 @@ export const FAMILIES = {
     'average',
   ),
   strategyLatency: def('strategy_latency_seconds', 'gauge', "The strategy's latency estimate of a target (peakEwma: the peak EWMA), in seconds.", 'average'),
-  ejections: def('ejections_total', 'counter', 'Times passive outlier detection ejected a target.'),
+  ejections: def(
+    'ejections_total',
+    'counter',
+    'Times passive outlier detection ejected a target, by reason: consecutive (failures in a row), successRate, failurePercentage, latency.',
+  ),
   retries: def('retries_total', 'counter', 'Attempts sent again after a failure or a status in retry.onStatus.'),
   unavailable: def('unavailable_total', 'counter', 'Requests answered 503 because no target was available.'),
   panic: def('panic', 'gauge', 'Panic mode: 1 while too few targets are up and traffic goes to all of them.', 'max'),
@@ -279,7 +284,9 @@ export class MetricsSource {
         add(FAMILIES.strategyScore, balancing.score, target_);
         if (balancing.latency !== undefined) add(FAMILIES.strategyLatency, balancing.latency / 1000, target_);
       }
-      if (this.#features.outlierDetection) add(FAMILIES.ejections, t?.ejections ?? 0, target_);
+      if (this.#features.outlierDetection) {
+        for (const reason of EJECTION_REASONS) add(FAMILIES.ejections, t?.ejectionsByReason?.[reason] ?? 0, { ...target_, reason });
+      }
     });
 
     add(FAMILIES.retries, stats.retries);

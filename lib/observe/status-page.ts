@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AffinityStats } from '../affinity/session-affinity.js';
 import type { CheckResult } from '../health/checker.js';
+import type { EjectionReason } from '../health/outlier-analysis.js';
 import type { CacheStats } from '../cache/response-cache.js';
 import type { DiscoveryStats } from '../discovery/feed.js';
 import type { StrategyTargetStats } from '../strategies/strategy.js';
@@ -52,6 +53,10 @@ export interface TargetStatus {
   ejections: number | null;
   /** When the current ejection ends (ms since the epoch), if ejected. */
   ejectedUntil: number | null;
+  /** Why the current ejection happened, if ejected. */
+  ejectionReason: EjectionReason | null;
+  /** Ejections since the target joined, by reason; null with outlier detection off. */
+  ejectionsByReason: { [reason in EjectionReason]: number } | null;
   slowStart: boolean;
   /** A backup target: serves only while too few primaries are up. */
   backup: boolean;
@@ -123,6 +128,8 @@ export function snapshot(subject: MetricsSubject, sampler: Sampler, features: Me
       balancing: t.balancing ?? null,
       ejections: features.outlierDetection ? (t.ejections ?? 0) : null,
       ejectedUntil: t.ejectedUntil ? t.ejectedUntil : null,
+      ejectionReason: t.ejectionReason ?? null,
+      ejectionsByReason: features.outlierDetection ? (t.ejectionsByReason ?? { consecutive: 0, successRate: 0, failurePercentage: 0, latency: 0 }) : null,
       slowStart: t.slowStart,
       backup: target.backup,
       lastCheck: t.lastCheck ?? null,
