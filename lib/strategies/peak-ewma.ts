@@ -82,7 +82,8 @@ class PeakEwma implements Strategy {
 
   targetStats(target: Target): StrategyTargetStats {
     const now = performance.now();
-    const estimate = this.#estimateOf(target);
+    // Reading must not start a target's clock: it starts when a snapshot first holds it.
+    const estimate = this.#estimates.get(target) ?? { latency: this.#defaultLatency, stamp: now, sampled: false };
     return { score: this.#cost(target, estimate, now), latency: this.#faded(estimate, now) };
   }
 
