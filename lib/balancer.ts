@@ -299,9 +299,9 @@ export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOw
     if (this.#inFlight === 0 && this.#idle !== undefined) this.#idle();
   }
 
-  passed(target: Target, status: number): void {
-    if (status >= 500 && this.#health.count5xx) this.#health.failure(target, `status ${status}`);
-    else this.#health.success(target);
+  passed(target: Target, status: number, latency: number): void {
+    if (status >= 500 && this.#health.count5xx) this.#health.failure(target, `status ${status}`, latency);
+    else this.#health.success(target, latency);
   }
 
   failedOn(target: Target, why: string): void {
@@ -341,7 +341,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOw
     exchange.handOver(retry);
     if (status !== 0) {
       exchange.responded(status);
-      this.passed(exchange.target, status);
+      this.passed(exchange.target, status, exchange.latency);
     }
     this.#tracing?.start(retry);
     this.finish(exchange);

@@ -57,7 +57,11 @@ export function loadBalance(options: LoadBalanceOptions): LoadBalancer {
   const resolved = resolveOptions(options);
   const balancer = new Balancer(resolved);
   const lb = ((req: IncomingMessage, res: ServerResponse) => balancer.handle(req, res)) as unknown as LoadBalancer;
-  const observe = new Observability(balancer, { rateLimit: resolved.protection.rateLimit, outlierDetection: resolved.outlierDetection !== undefined });
+  const observe = new Observability(balancer, {
+    rateLimit: resolved.protection.rateLimit,
+    outlierDetection: resolved.outlierDetection !== undefined,
+    strategyStats: typeof balancer.strategy.targetStats === 'function',
+  });
   return Object.defineProperties(lb, {
     pool: { value: balancer.pool, enumerable: true },
     strategy: { value: balancer.strategy, enumerable: true },

@@ -83,3 +83,31 @@ export function knownKeys(object: Record<string, unknown>, option: string, known
     if (!known.includes(name)) throw new TypeError(`${fn}: unknown option ${option === '' ? name : `${option}.${name}`} (expected one of ${known.join(', ')})`);
   }
 }
+
+/** Bounds of a real-number option: at least `min` (or above it with `exclusive`), at most `max`. */
+export interface NumberRange {
+  min?: number;
+  /** `min` itself is not allowed. */
+  exclusive?: boolean;
+  max?: number;
+  /** What the number measures, for the message. */
+  unit?: string;
+}
+
+/** Returns `value` if it is a finite number within `range`, else throws naming `<prefix>.<name>`. */
+export function finiteNumber(prefix: string, name: string, value: unknown, { min = 0, exclusive = false, max, unit }: NumberRange = {}): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || (exclusive ? value <= min : value < min) || (max !== undefined && value > max)) {
+    const low = exclusive ? `above ${min}` : `at least ${min}`;
+    const kind = max === undefined ? `a number ${low}` : `a number ${low} and at most ${max}`;
+    invalidOption(prefix, name, unit === undefined ? kind : `${kind} (${unit})`, value);
+  }
+  return value;
+}
+
+/** The options object of factory `fn`: undefined reads as {}; anything but an object, or a key not in `known`, throws. */
+export function optionsObject(input: unknown, fn: string, known: readonly string[]): Record<string, unknown> {
+  if (input === undefined) return {};
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) fail('', 'an object', input, fn);
+  knownKeys(input as Record<string, unknown>, '', known, fn);
+  return input as Record<string, unknown>;
+}

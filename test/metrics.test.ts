@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import { describe, test } from 'node:test';
 import { Counter, Registry } from 'prom-client';
 import { WebSocket, WebSocketServer } from 'ws';
-import { loadBalance, responseCache, type MetricsHandler } from 'proxy-balancer';
+import { leastRequest, loadBalance, peakEwma, responseCache, type MetricsHandler } from 'proxy-balancer';
 import { closeAll, delay, listen, request, waitFor, type TestServer } from './helpers.js';
 
 // ---- a small parser of the text exposition format (version 0.0.4), strict about what it accepts
@@ -236,6 +236,10 @@ describe('lb.metrics()', () => {
 
       assert.equal(sum(families, 'proxy_balancer_retries_total'), 1);
       assert.equal(sum(families, 'proxy_balancer_ejections_total', { target: dead }), 1);
+      assert.equal(sum(families, 'proxy_balancer_ejections_total', { target: dead, reason: 'consecutive' }), 1);
+      for (const reason of ['successRate', 'failurePercentage', 'latency']) {
+        assert.equal(sum(families, 'proxy_balancer_ejections_total', { target: dead, reason }), 0, `${reason}: exported as 0`);
+      }
       assert.equal(sum(families, 'proxy_balancer_ejections_total', { target: a.url }), 0);
       assert.equal(sum(families, 'proxy_balancer_target_up', { target: dead }), 0);
       assert.equal(sum(families, 'proxy_balancer_target_up', { target: a.url }), 1);
@@ -361,6 +365,72 @@ describe('lb.metrics()', () => {
     } finally {
       await Promise.all([one.close(), two.close()]);
       await closeAll(s1, s2, a, b);
+    }
+  });
+
+  test('strategy gauges: the score and latency estimate peakEwma balances by, the score of leastRequest, none for round robin', async () => {
+    const a = await appBackend('a');
+    const b = await appBackend('b');
+    const ewma = loadBalance({ targets: [a.url, b.url], strategy: peakEwma({ defaultLatency: 0 }) });
+    const least = loadBalance({ targets: [a.url, b.url], strategy: leastRequest() });
+    const plain = loadBalance({ targets: [a.url, b.url] });
+    const s1 = await front(ewma, ewma.metrics());
+    const s2 = await front(least, least.metrics());
+    const s3 = await front(plain, plain.metrics());
+    try {
+      for (let i = 0; i < 10; i++) assert.equal((await request(`${s1.url}/x`)).status, 200);
+      const families = await scrape(`${s1.url}/metrics`);
+      for (const t of ewma.stats().targets) {
+        const latency = sum(families, 'proxy_balancer_strategy_latency_seconds', { target: t.url });
+        // A default of 0 makes an unsampled target the cheapest, so both were sampled.
+        assert.ok(latency > 0, `a measured estimate replaced the default: ${latency}`);
+        // Read twice, a few ms apart (the estimate fades by 1/10000 per ms in between); stats() rounds to 0.01 ms.
+        assert.ok(Math.abs(latency - t.balancing!.latency! / 1000) < 0.00001 + 0.01 * latency, `${latency} vs ${t.balancing!.latency}`);
+        const score = sum(families, 'proxy_balancer_strategy_score', { target: t.url });
+        assert.ok(Math.abs(score - t.balancing!.score) < 0.01 * score, `${score} vs ${t.balancing!.score}`);
+      }
+      const leastFamilies = await scrape(`${s2.url}/metrics`);
+      assert.equal(sum(leastFamilies, 'proxy_balancer_strategy_score', { target: a.url }), 1, '(0 + 1)^1 / 1');
+      assert.equal(leastFamilies.get('proxy_balancer_strategy_latency_seconds')!.samples.length, 0);
+      const plainFamilies = await scrape(`${s3.url}/metrics`);
+      assert.equal(plainFamilies.has('proxy_balancer_strategy_score'), false);
+    } finally {
+      await Promise.all([ewma.close(), least.close(), plain.close()]);
+      await closeAll(s1, s2, s3, a, b);
+    }
+  });
+
+  test('ejections_total counts by reason: a latency ejection', async () => {
+    const fast = await Promise.all([appBackend('a'), appBackend('b')]);
+    const slow = await listen((req, res) => {
+      req.resume();
+      setTimeout(() => res.end('slow'), 40);
+    });
+    const lb = loadBalance({
+      targets: [fast[0].url, slow.url, fast[1].url],
+      outlierDetection: { interval: 200, baseEjectionTime: 60_000, latency: { requestVolume: 5 } },
+    });
+    const reasons: string[] = [];
+    lb.on('ejected', (_t, info) => reasons.push(info.reason));
+    const server = await front(lb, lb.metrics());
+    try {
+      const agent = new http.Agent({ keepAlive: true, maxSockets: 6 });
+      const end = Date.now() + 4000;
+      await Promise.all(
+        Array.from({ length: 6 }, async () => {
+          while (reasons.length === 0 && Date.now() < end) await request(`${server.url}/x`, { agent });
+        }),
+      );
+      agent.destroy();
+      assert.deepEqual(reasons, ['latency']);
+      const families = await scrape(`${server.url}/metrics`);
+      assert.equal(sum(families, 'proxy_balancer_ejections_total', { target: slow.url, reason: 'latency' }), 1);
+      assert.equal(sum(families, 'proxy_balancer_ejections_total', { target: slow.url, reason: 'consecutive' }), 0);
+      assert.equal(sum(families, 'proxy_balancer_ejections_total', { reason: 'latency' }), 1);
+      assert.equal(sum(families, 'proxy_balancer_target_state', { target: slow.url, state: 'ejected' }), 1);
+    } finally {
+      await lb.close();
+      await closeAll(server, slow, ...fast);
     }
   });
 

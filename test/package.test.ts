@@ -7,7 +7,7 @@ const root = new URL('..', import.meta.url);
 
 test('the built package loads through its exports from ESM and CommonJS, with types', () => {
   execFileSync('npm', ['run', '--silent', 'build'], { cwd: root, stdio: 'pipe' });
-  const probe = `for (const name of ['loadBalance','roundRobin','weightedRoundRobin','leastConnections','ipHash','consistentHash','random','powerOfTwoChoices','Pool','Target','clientIp']) if (!pb[name]) throw new Error('missing ' + name);
+  const probe = `for (const name of ['loadBalance','roundRobin','weightedRoundRobin','leastConnections','ipHash','consistentHash','random','powerOfTwoChoices','leastRequest','peakEwma','Pool','Target','clientIp']) if (!pb[name]) throw new Error('missing ' + name);
     const lb = pb.loadBalance({ targets: ['http://127.0.0.1:1'] });
     if (typeof lb.metrics() !== 'function' || typeof lb.statusPage() !== 'function') throw new Error('missing lb.metrics or lb.statusPage');
     lb.close().then(() => console.log('ok'));`;

@@ -4,7 +4,7 @@ import http from 'node:http';
 import { describe, test } from 'node:test';
 import express from 'express';
 import type { Page } from 'playwright-core';
-import { httpHealthCheck, loadBalance, responseCache, type StatusSnapshot } from 'proxy-balancer';
+import { httpHealthCheck, loadBalance, peakEwma, responseCache, type StatusSnapshot } from 'proxy-balancer';
 import { closeAll, delay, listen, request, type TestServer } from './helpers.js';
 import { type Browser, launchBrowser } from './browser.js';
 import { skipUnless } from './services.js';
@@ -88,6 +88,9 @@ describe('lb.statusPage()', () => {
       assert.equal(refused.errors, 2);
       assert.equal(refused.errorRate, 1);
       assert.equal(refused.ejections, null, 'outlier detection is off');
+      assert.equal(up.balancing, null, 'round robin balances by nothing it could show');
+      assert.equal(refused.ejectionReason, null);
+      assert.equal(refused.ejectionsByReason, null, 'outlier detection is off');
       assert.equal(refused.lastCheck, null);
 
       const head = await request(`${server.url}/status`, { method: 'HEAD' });
@@ -120,6 +123,7 @@ describe('lb.statusPage()', () => {
       // Passive detection would eject the killed backend first; here the active check is what notices.
       outlierDetection: { consecutiveFailures: 1000 },
       cache: responseCache(),
+      strategy: peakEwma(),
     });
     const app = express();
     app.use('/_lb', lb.statusPage({ title: 'api pool', refreshMs: 300 }));
@@ -155,7 +159,9 @@ describe('lb.statusPage()', () => {
       assert.match(await page.title(), /^api pool – 3\/3 up$/);
       const summary = await page.locator('#summary').innerText();
       assert.match(summary, /TARGETS UP\s+3 of 3/i);
-      assert.equal(await page.locator('#strategy').innerText(), 'strategy: round-robin');
+      assert.equal(await page.locator('#strategy').innerText(), 'strategy: peak-ewma');
+      // The Score column: peakEwma's cost, and under it the latency estimate behind it.
+      await until(page, 'a peak-EWMA estimate', async () => /^\d+(\.\d+)?\s*est\. \d/.test((await row(a.url).locator('td').nth(9).innerText()).trim()));
       assert.match(summary, /CACHE HIT RATIO\s+\d+(\.\d)?%/i);
       // The sampler keeps one latency sample a second; a sparkline needs two.
       await until(page, 'a latency sparkline', async () => (await row(a.url).locator('svg.spark polyline').count()) === 1);
@@ -179,6 +185,54 @@ describe('lb.statusPage()', () => {
       const left = (await browser?.close()) ?? [];
       await lb.close();
       await closeAll(server, a, b, c);
+      assert.deepEqual(left, [], 'no Chromium process outlives the test');
+    }
+  });
+  test('in headless Chromium: a backend ejected for latency is shown ejected, and why', {
+    skip: skipUnless('chromium'),
+    timeout: 60_000,
+  }, async () => {
+    const fast = await Promise.all([slowBackend('a', 1), slowBackend('b', 1)]);
+    const slow = await slowBackend('slow', 60);
+    const lb = loadBalance({
+      targets: [fast[0].url, slow.url, fast[1].url],
+      outlierDetection: { interval: 300, baseEjectionTime: 60_000, latency: { requestVolume: 5 } },
+    });
+    const app = express();
+    app.use('/_lb', lb.statusPage({ refreshMs: 300 }));
+    app.use(lb);
+    const server = await listen(app);
+    let running = true;
+    const traffic = (async () => {
+      const agent = new http.Agent({ keepAlive: true, maxSockets: 6 });
+      await Promise.all(
+        Array.from({ length: 6 }, async () => {
+          while (running) await request(`${server.url}/api`, { agent }).catch(() => undefined);
+        }),
+      );
+      agent.destroy();
+    })();
+    let browser: Browser | undefined;
+    try {
+      browser = await launchBrowser({ width: 1440, height: 560 });
+      const page = browser.page;
+      await page.goto(`${server.url}/_lb`, { waitUntil: 'load' });
+      const row = page.getByRole('row').filter({ hasText: slow.url });
+      await until(page, 'the slow backend shown ejected for latency', async () =>
+        /ejected\s*slow, back in \d+ s/i.test(await row.locator('td').nth(1).innerText()),
+      );
+      assert.equal(await row.locator('td').nth(10).getAttribute('title'), 'consecutive failures: 0\nlow success rate: 0\nfailure percentage: 0\nslow: 1');
+      const json = JSON.parse((await request(`${server.url}/_lb?format=json`)).body) as StatusSnapshot;
+      const shown = json.targets.find((t) => t.url === slow.url)!;
+      assert.equal(shown.ejectionReason, 'latency');
+      assert.deepEqual(shown.ejectionsByReason, { consecutive: 0, successRate: 0, failurePercentage: 0, latency: 1 });
+      assert.deepEqual(browser.errors, [], 'no script error and no CSP violation in the browser');
+    } finally {
+      running = false;
+      await traffic;
+      const left = (await browser?.close()) ?? [];
+      await lb.close();
+      await closeAll(server, slow, ...fast);
       assert.deepEqual(left, [], 'no Chromium process outlives the test');
     }
   });

@@ -3,7 +3,17 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { hash32, hash32Words } from '../lib/strategies/hash.js';
 import type { Outcome, Strategy } from '../lib/strategies/strategy.js';
-import { consistentHash, ipHash, leastConnections, powerOfTwoChoices, random, roundRobin, weightedRoundRobin } from '../lib/strategies/index.js';
+import {
+  consistentHash,
+  ipHash,
+  leastConnections,
+  leastRequest,
+  peakEwma,
+  powerOfTwoChoices,
+  random,
+  roundRobin,
+  weightedRoundRobin,
+} from '../lib/strategies/index.js';
 import { Target } from '../lib/target.js';
 import { benchStrategies } from './bench/strategies.js';
 
@@ -437,6 +447,8 @@ const FACTORIES: ReadonlyArray<[string, () => Strategy]> = [
   ['least-connections', leastConnections],
   ['random', random],
   ['power-of-two-choices', powerOfTwoChoices],
+  ['least-request', () => leastRequest()],
+  ['peak-ewma', () => peakEwma()],
   ['consistent-hash', () => consistentHash({ key: 'path' })],
   ['ip-hash', () => ipHash()],
 ];

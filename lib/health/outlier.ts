@@ -1,11 +1,30 @@
 import createDebug from 'debug';
 import type { Pool } from '../pool.js';
 import type { Target } from '../target.js';
-import { fail, type IntegerRange, integer } from '../validate.js';
+import { fail, type IntegerRange, integer, knownKeys, milliseconds } from '../validate.js';
+import {
+  analyse,
+  type Candidate,
+  type EjectionReason,
+  emptyFigures,
+  type FailurePercentageOptions,
+  type IntervalDetection,
+  type IntervalFigures,
+  intervalLatency,
+  type LatencyOutlierOptions,
+  resolveFailurePercentage,
+  resolveLatencyOutlier,
+  resolveSuccessRate,
+  type SuccessRateOptions,
+} from './outlier-analysis.js';
 
 const log = createDebug('proxy-balancer:health');
 
-/** Passive health: eject targets whose requests keep failing (NGINX `max_fails`, Envoy outlier detection). */
+/**
+ * Passive health: eject targets whose requests keep failing (NGINX `max_fails`, Envoy outlier
+ * detection), and with `successRate`, `failurePercentage` or `latency` targets that fail more often
+ * or answer much slower than their peers over each `interval`.
+ */
 export interface OutlierDetectionOptions {
   /** Consecutive failed requests that eject a target; default 3. */
   consecutiveFailures?: number;
@@ -23,9 +42,39 @@ export interface OutlierDetectionOptions {
    * sits out its whole ejection time, whatever its checks say. No effect without `healthCheck`.
    */
   unejectOnHealthCheck?: boolean;
+  /** How often `successRate`, `failurePercentage` and `latency` judge the requests of the interval just ended, ms; default 10000 (Envoy's `interval`). */
+  interval?: number;
+  /** Eject targets whose success rate is an outlier among their peers' (Envoy `success_rate_*`); true for the defaults; default off. */
+  successRate?: SuccessRateOptions | boolean;
+  /** Eject targets that fail at least a fixed share of their requests (Envoy `failure_percentage_*`); true for the defaults; default off. */
+  failurePercentage?: FailurePercentageOptions | boolean;
+  /** Eject targets much slower than the pool's median target; true for the defaults; default off. */
+  latency?: LatencyOutlierOptions | boolean;
 }
 
-export type ResolvedOutlierOptions = Required<OutlierDetectionOptions>;
+export interface ResolvedOutlierOptions {
+  consecutiveFailures: number;
+  count5xx: boolean;
+  baseEjectionTime: number;
+  maxEjectionTime: number;
+  maxEjectionPercent: number;
+  unejectOnHealthCheck: boolean;
+  /** The interval detections, or undefined when none is on. */
+  intervals: IntervalDetection | undefined;
+}
+
+const OPTIONS = [
+  'consecutiveFailures',
+  'count5xx',
+  'baseEjectionTime',
+  'maxEjectionTime',
+  'maxEjectionPercent',
+  'unejectOnHealthCheck',
+  'interval',
+  'successRate',
+  'failurePercentage',
+  'latency',
+];
 
 /** One target's passive-health figures, as shown in `stats()`. */
 export interface OutlierStatus {
@@ -34,10 +83,16 @@ export interface OutlierStatus {
   ejections: number;
   /** When the current ejection ends (ms since the epoch), or 0 when not ejected. */
   ejectedUntil: number;
+  /** Why the current ejection happened; undefined when not ejected. */
+  ejectionReason: EjectionReason | undefined;
+  /** Ejections since the target joined, by reason. */
+  ejectionsByReason: { [reason in EjectionReason]: number };
+  /** The last analysed interval (with `successRate`, `failurePercentage` or `latency`): attempts, failures, and latency by `latency.measure` (mean unless 'peak'), ms, or null without a response. */
+  lastInterval?: { requests: number; failures: number; latency: number | null };
 }
 
 export interface OutlierEvents {
-  ejected(target: Target, durationMs: number, ejections: number): void;
+  ejected(target: Target, durationMs: number, ejections: number, reason: EjectionReason): void;
   /**
    * Asked when an ejection ends: may the target come back now? With an active checker this holds
    * the target out until a check after `since` passed; without one, always yes.
@@ -51,12 +106,17 @@ interface Record extends OutlierStatus {
   inARow: number;
   readmittedAt: number;
   timer: NodeJS.Timeout | undefined;
+  /** The interval now running. */
+  figures: IntervalFigures;
+  /** The interval analysed last. */
+  previous: IntervalFigures | undefined;
 }
 
 export function resolveOutlierOptions(input: unknown): ResolvedOutlierOptions | undefined {
   if (input === false) return undefined;
   const options = (input ?? {}) as OutlierDetectionOptions;
   if (typeof options !== 'object' || options === null) fail('outlierDetection', 'an object or false', options);
+  knownKeys(options as { [key: string]: unknown }, 'outlierDetection', OPTIONS);
   const count = (name: keyof OutlierDetectionOptions, fallback: number, range: IntegerRange = {}): number =>
     integer('loadBalance: options.outlierDetection', name, options[name] ?? fallback, { min: 1, ...range });
   const count5xx = options.count5xx ?? false;
@@ -70,12 +130,25 @@ export function resolveOutlierOptions(input: unknown): ResolvedOutlierOptions | 
     maxEjectionTime: count('maxEjectionTime', 300_000, { unit: 'milliseconds' }),
     maxEjectionPercent: count('maxEjectionPercent', 50, { max: 100 }),
     unejectOnHealthCheck,
+    intervals: resolveIntervals(options),
   };
+}
+
+function resolveIntervals(options: OutlierDetectionOptions): IntervalDetection | undefined {
+  const successRate = resolveSuccessRate(options.successRate);
+  const failurePercentage = resolveFailurePercentage(options.failurePercentage);
+  const latency = resolveLatencyOutlier(options.latency);
+  const interval =
+    options.interval === undefined ? 10_000 : milliseconds('loadBalance: options.outlierDetection', 'interval', options.interval, { positive: true });
+  if (successRate === undefined && failurePercentage === undefined && latency === undefined) return undefined;
+  return { interval, successRate, failurePercentage, latency };
 }
 
 /**
  * Counts consecutive failures per target and ejects a target after too many: for the base time,
- * times the number of ejections in a row, capped. Never ejects past `maxEjectionPercent`.
+ * times the number of ejections in a row, capped. With interval detections on, it also counts each
+ * target's attempts, failures and latencies per interval and ejects the outliers when it ends. Never
+ * ejects past `maxEjectionPercent`.
  */
 export class OutlierDetector {
   readonly #options: ResolvedOutlierOptions;
@@ -83,6 +156,8 @@ export class OutlierDetector {
   readonly #events: OutlierEvents;
   readonly #records = new Map<Target, Record>();
   readonly #recheckDelay: number;
+  readonly #intervals: IntervalDetection | undefined;
+  readonly #ticker: NodeJS.Timeout | undefined;
 
   /** `recheckDelay`: how soon to ask `confirm` again when it says no (the active check interval). */
   constructor(options: ResolvedOutlierOptions, pool: Pool, events: OutlierEvents, recheckDelay: number) {
@@ -90,21 +165,36 @@ export class OutlierDetector {
     this.#pool = pool;
     this.#events = events;
     this.#recheckDelay = recheckDelay;
+    this.#intervals = options.intervals;
+    if (this.#intervals !== undefined) {
+      this.#ticker = setInterval(this.#analyse, this.#intervals.interval);
+      this.#ticker.unref();
+    }
   }
 
   get count5xx(): boolean {
     return this.#options.count5xx;
   }
 
-  /** A request on `target` succeeded. */
-  success(target: Target): void {
-    const record = this.#records.get(target);
-    if (record !== undefined) record.consecutiveFailures = 0;
+  /** A request on `target` succeeded; `latency`: ms to its response head. */
+  success(target: Target, latency: number): void {
+    if (this.#intervals === undefined) {
+      const record = this.#records.get(target);
+      if (record !== undefined) record.consecutiveFailures = 0;
+      return;
+    }
+    const record = this.#record(target);
+    record.consecutiveFailures = 0;
+    tally(record.figures, latency);
   }
 
-  /** A request on `target` failed. */
-  failure(target: Target, why: string): void {
+  /** A request on `target` failed; `latency`: ms to its response head (a 5xx with `count5xx`), NaN without one. */
+  failure(target: Target, why: string, latency: number): void {
     const record = this.#record(target);
+    if (this.#intervals !== undefined) {
+      record.figures.failures++;
+      tally(record.figures, latency);
+    }
     record.consecutiveFailures++;
     if (record.consecutiveFailures < this.#options.consecutiveFailures || record.ejectedUntil !== 0) return;
     if (!this.#mayEject()) {
@@ -112,7 +202,7 @@ export class OutlierDetector {
         log('%s failed %d times, not ejected: %d%% of the pool is out already', target.key, record.consecutiveFailures, this.#options.maxEjectionPercent);
       return;
     }
-    this.#eject(target, record, why);
+    this.#eject(target, record, 'consecutive', `${record.consecutiveFailures} consecutive failures (${why})`);
   }
 
   /**
@@ -130,7 +220,24 @@ export class OutlierDetector {
 
   status(target: Target): OutlierStatus | undefined {
     const record = this.#records.get(target);
-    return record && { consecutiveFailures: record.consecutiveFailures, ejections: record.ejections, ejectedUntil: record.ejectedUntil };
+    if (record === undefined) return undefined;
+    const status: OutlierStatus = {
+      consecutiveFailures: record.consecutiveFailures,
+      ejections: record.ejections,
+      ejectedUntil: record.ejectedUntil,
+      ejectionReason: record.ejectionReason,
+      ejectionsByReason: { ...record.ejectionsByReason },
+    };
+    const last = record.previous;
+    if (last !== undefined) {
+      const measure = this.#intervals?.latency?.measure ?? 'mean';
+      status.lastInterval = {
+        requests: last.requests,
+        failures: last.failures,
+        latency: last.timed === 0 ? null : Math.round(intervalLatency(last, measure) * 100) / 100,
+      };
+    }
+    return status;
   }
 
   /** The target left the pool. */
@@ -141,6 +248,7 @@ export class OutlierDetector {
   }
 
   close(): void {
+    if (this.#ticker !== undefined) clearInterval(this.#ticker);
     for (const record of this.#records.values()) if (record.timer !== undefined) clearTimeout(record.timer);
     this.#records.clear();
   }
@@ -148,7 +256,19 @@ export class OutlierDetector {
   #record(target: Target): Record {
     let record = this.#records.get(target);
     if (record === undefined) {
-      record = { consecutiveFailures: 0, ejections: 0, ejectedAt: 0, ejectedUntil: 0, inARow: 0, readmittedAt: 0, timer: undefined };
+      record = {
+        consecutiveFailures: 0,
+        ejections: 0,
+        ejectedAt: 0,
+        ejectedUntil: 0,
+        ejectionReason: undefined,
+        ejectionsByReason: { consecutive: 0, successRate: 0, failurePercentage: 0, latency: 0 },
+        inARow: 0,
+        readmittedAt: 0,
+        timer: undefined,
+        figures: emptyFigures(),
+        previous: undefined,
+      };
       this.#records.set(target, record);
     }
     return record;
@@ -160,7 +280,26 @@ export class OutlierDetector {
     return ((ejected + 1) / members.length) * 100 <= this.#options.maxEjectionPercent;
   }
 
-  #eject(target: Target, record: Record, why: string): void {
+  /** Ends an interval: judges every target in rotation on its figures, ejects the outliers, starts the next. */
+  readonly #analyse = (): void => {
+    const candidates: Candidate<Target>[] = [];
+    for (const [target, record] of this.#records) {
+      if (target.state === 'up') candidates.push({ target, figures: record.figures });
+      record.previous = record.figures;
+      record.figures = emptyFigures();
+    }
+    for (const verdict of analyse(candidates, this.#intervals!)) {
+      const record = this.#records.get(verdict.target)!;
+      if (!this.#mayEject()) {
+        // At the cap, every later verdict of this interval would be refused too.
+        if (log.enabled) log('%s not ejected (%s): %d%% of the pool is out already', verdict.target.key, verdict.detail, this.#options.maxEjectionPercent);
+        return;
+      }
+      this.#eject(verdict.target, record, verdict.reason, verdict.detail);
+    }
+  };
+
+  #eject(target: Target, record: Record, reason: EjectionReason, why: string): void {
     const now = Date.now();
     if (record.readmittedAt !== 0 && now - record.readmittedAt > this.#options.maxEjectionTime) record.inARow = 0;
     record.inARow++;
@@ -168,11 +307,13 @@ export class OutlierDetector {
     const duration = Math.min(this.#options.baseEjectionTime * record.inARow, this.#options.maxEjectionTime);
     record.ejectedAt = now;
     record.ejectedUntil = now + duration;
+    record.ejectionReason = reason;
+    record.ejectionsByReason[reason]++;
     record.timer = setTimeout(this.#expire, duration, target, now);
     record.timer.unref();
-    log('%s ejected for %d ms after %d consecutive failures (%s); ejection #%d', target.key, duration, record.consecutiveFailures, why, record.ejections);
+    log('%s ejected for %d ms: %s; ejection #%d', target.key, duration, why, record.ejections);
     this.#pool.setEjected(target, true);
-    this.#events.ejected(target, duration, record.ejections);
+    this.#events.ejected(target, duration, record.ejections, reason);
   }
 
   readonly #expire = (target: Target, since: number): void => {
@@ -190,9 +331,19 @@ export class OutlierDetector {
     record.timer = undefined;
     record.ejectedAt = 0;
     record.ejectedUntil = 0;
+    record.ejectionReason = undefined;
     record.consecutiveFailures = 0;
     record.readmittedAt = Date.now();
     log('%s re-admitted after ejection: %s', target.key, why);
     this.#pool.setEjected(target, false);
   }
+}
+
+/** Counts one ended attempt into the interval's figures; `latency` is NaN when no response head came. */
+function tally(figures: IntervalFigures, latency: number): void {
+  figures.requests++;
+  if (Number.isNaN(latency)) return;
+  figures.timed++;
+  figures.latencySum += latency;
+  if (latency > figures.latencyPeak) figures.latencyPeak = latency;
 }

@@ -54,7 +54,7 @@ export class HealthSupervisor implements PoolObserver {
         options.outlierDetection,
         pool,
         {
-          ejected: (target, durationMs, ejections) => notify('ejected', target, { durationMs, ejections }),
+          ejected: (target, durationMs, ejections, reason) => notify('ejected', target, { durationMs, ejections, reason }),
           confirm: (target, since) => this.#confirmed(target, since),
         },
         this.#checker?.interval ?? DEFAULT_RECHECK,
@@ -69,14 +69,14 @@ export class HealthSupervisor implements PoolObserver {
     return this.#outliers?.count5xx ?? false;
   }
 
-  /** A request on `target` got a response that is not a failure. */
-  success(target: Target): void {
-    this.#outliers?.success(target);
+  /** A request on `target` got a response that is not a failure, its head after `latency` ms. */
+  success(target: Target, latency: number): void {
+    this.#outliers?.success(target, latency);
   }
 
-  /** A request on `target` failed. */
-  failure(target: Target, why: string): void {
-    this.#outliers?.failure(target, why);
+  /** A request on `target` failed; `latency`: ms to its response head (a counted 5xx), NaN without one. */
+  failure(target: Target, why: string, latency = Number.NaN): void {
+    this.#outliers?.failure(target, why, latency);
   }
 
   /** Resolves once every checked target has had its first check. */

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { CheckResult } from '../health/checker.js';
+import type { EjectionReason } from '../health/outlier-analysis.js';
 import type { ResponseInfo } from './access-log.js';
 import type { Target, TargetState } from '../target.js';
 import type { StoreHealth } from '../store-guard.js';
@@ -35,8 +36,8 @@ export interface BalancerEvents {
   targetUp: [target: Target, from: TargetState];
   /** A target left rotation because it failed. */
   targetDown: [target: Target, info: TargetDownInfo];
-  /** Passive detection ejected a target for `durationMs`; `ejections` counts them since it joined. */
-  ejected: [target: Target, info: { durationMs: number; ejections: number }];
+  /** Passive detection ejected a target for `durationMs`, for `reason`; `ejections` counts them since it joined. */
+  ejected: [target: Target, info: { durationMs: number; ejections: number; reason: EjectionReason }];
   /** A failed attempt (or one answered with a status in `retry.onStatus`) is being sent again. */
   retry: [info: RetryInfo];
   /** Panic mode turned on (too few targets up: traffic goes to all) or off. */

@@ -26,6 +26,8 @@ export interface ObservedBalancer extends MetricsSubject {
 export interface ObservedFeatures {
   rateLimit: RateLimiter | undefined;
   outlierDetection: boolean;
+  /** The strategy reports what it balances each target by (`targetStats`). */
+  strategyStats: boolean;
 }
 
 /**

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { EJECTION_REASONS } from '../health/outlier-analysis.js';
 import type { Pool } from '../pool.js';
 import type { BalancerStats } from './stats.js';
 import type { Target, TargetState } from '../target.js';
@@ -50,9 +51,11 @@ export interface MetricsFeatures {
   /** The rate limiter, whose `refused` counts 429 answers. */
   rateLimit: { readonly refused: number } | undefined;
   outlierDetection: boolean;
+  /** The strategy reports what it balances each target by (`targetStats`). */
+  strategyStats: boolean;
 }
 
-const RESERVED_LABELS = new Set(['target', 'method', 'code_class', 'state', 'le', 'result', 'discovery', 'store']);
+const RESERVED_LABELS = new Set(['target', 'method', 'code_class', 'state', 'le', 'result', 'discovery', 'reason', 'store']);
 const STORE_RESULTS = ['succeeded', 'timedOut', 'failed', 'shortCircuited'] as const;
 const STORE_RESULT_LABELS: Record<(typeof STORE_RESULTS)[number], string> = {
   succeeded: 'succeeded',
@@ -95,7 +98,18 @@ export const FAMILIES = {
   ),
   weight: def('target_weight', 'gauge', 'Weight strategies balance a target by now (lower while slow start ramps).', 'average'),
   backup: def('target_backup', 'gauge', 'Whether a target is a backup (serves only while too few primaries are up): 1 or 0.', 'max'),
-  ejections: def('ejections_total', 'counter', 'Times passive outlier detection ejected a target.'),
+  strategyScore: def(
+    'strategy_score',
+    'gauge',
+    "A target's score in the strategy's own unit, lower preferred (peakEwma: latency estimate ms x (in flight + 1) / weight; leastRequest: (in flight + 1)^bias / weight).",
+    'average',
+  ),
+  strategyLatency: def('strategy_latency_seconds', 'gauge', "The strategy's latency estimate of a target (peakEwma: the peak EWMA), in seconds.", 'average'),
+  ejections: def(
+    'ejections_total',
+    'counter',
+    'Times passive outlier detection ejected a target, by reason: consecutive (failures in a row), successRate, failurePercentage, latency.',
+  ),
   retries: def('retries_total', 'counter', 'Attempts sent again after a failure or a status in retry.onStatus.'),
   unavailable: def('unavailable_total', 'counter', 'Requests answered 503 because no target was available.'),
   panic: def('panic', 'gauge', 'Panic mode: 1 while too few targets are up and traffic goes to all of them.', 'max'),
@@ -216,6 +230,7 @@ export class MetricsSource {
       FAMILIES.weight,
       FAMILIES.backup,
     ];
+    if (this.#features.strategyStats) defs.push(FAMILIES.strategyScore, FAMILIES.strategyLatency);
     if (this.#features.outlierDetection) defs.push(FAMILIES.ejections);
     defs.push(FAMILIES.retries, FAMILIES.unavailable, FAMILIES.panic, FAMILIES.backupsActive);
     if (stats.affinity !== undefined) defs.push(FAMILIES.affinity);
@@ -284,7 +299,14 @@ export class MetricsSource {
       for (const state of STATES) add(FAMILIES.state, target.state === state ? 1 : 0, { ...target_, state });
       add(FAMILIES.weight, target.weight, target_);
       add(FAMILIES.backup, target.backup ? 1 : 0, target_);
-      if (this.#features.outlierDetection) add(FAMILIES.ejections, t?.ejections ?? 0, target_);
+      const balancing = t?.balancing;
+      if (balancing !== undefined) {
+        add(FAMILIES.strategyScore, balancing.score, target_);
+        if (balancing.latency !== undefined) add(FAMILIES.strategyLatency, balancing.latency / 1000, target_);
+      }
+      if (this.#features.outlierDetection) {
+        for (const reason of EJECTION_REASONS) add(FAMILIES.ejections, t?.ejectionsByReason?.[reason] ?? 0, { ...target_, reason });
+      }
     });
 
     add(FAMILIES.retries, stats.retries);

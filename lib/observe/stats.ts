@@ -6,7 +6,7 @@ import type { Pool } from '../pool.js';
 import type { ConnectionQueue } from '../protect/connection-queue.js';
 import type { StatusRetry } from '../proxy/retry-status.js';
 import type { ResponseTransformer, TransformStats } from '../proxy/transform.js';
-import type { Strategy } from '../strategies/strategy.js';
+import type { Strategy, StrategyTargetStats } from '../strategies/strategy.js';
 import type { TargetState } from '../target.js';
 import type { StoreHealth } from '../store-guard.js';
 import type { StoreWatch } from './store-watch.js';
@@ -33,6 +33,8 @@ export interface TargetStats extends TargetHealth {
   backup: boolean;
   /** When its hold-off after a 503 with `Retry-After` ends (ms since the epoch; `retry.onStatus`), 0 when none. */
   heldOffUntil: number;
+  /** What the strategy balances the target by now (peakEwma, leastRequest): score to 4 significant digits, latency in ms to 2 decimals; undefined for strategies that say nothing. */
+  balancing: StrategyTargetStats | undefined;
 }
 
 /** What `lb.stats()` returns. */
@@ -93,6 +95,7 @@ export function collectStats(pool: Pool, strategy: Strategy, parts: StatsSources
       latency: Math.round(t.latency * 100) / 100,
       backup: t.backup,
       heldOffUntil: parts.heldOff?.heldOffUntil(t) ?? 0,
+      balancing: rounded(strategy.targetStats?.(t)),
       ...parts.health.status(t),
     }),
   );
@@ -111,4 +114,11 @@ export function collectStats(pool: Pool, strategy: Strategy, parts: StatsSources
     stores: parts.stores.health(),
     targets,
   };
+}
+
+function rounded(figures: StrategyTargetStats | undefined): StrategyTargetStats | undefined {
+  if (figures === undefined) return undefined;
+  // Scores span orders of magnitude (a fraction of 1/weight, or ms × requests): significant digits, not decimals.
+  const score = Number(figures.score.toPrecision(4));
+  return figures.latency === undefined ? { score } : { score, latency: Math.round(figures.latency * 100) / 100 };
 }

@@ -69,6 +69,7 @@ export const STATUS_JS = `'use strict';
   var lastOk = 0;
   // The server's clock at the last refresh: times in the figures are the server's.
   var serverNow = Date.now();
+  var REASONS = { consecutive: 'consecutive failures', successRate: 'low success rate', failurePercentage: 'failure percentage', latency: 'slow' };
 
   function $(id) { return document.getElementById(id); }
   function el(tag, cls, text) {
@@ -146,9 +147,26 @@ export const STATUS_JS = `'use strict';
     if (t.state === 'ejected' && t.ejectedUntil) {
       var left = Math.round((t.ejectedUntil - serverNow) / 1000);
       detail = left > 0 ? 'back in ' + left + ' s' : t.lastCheck ? 'until a check passes' : '';
+      if (t.ejectionReason) detail = REASONS[t.ejectionReason] + (detail ? ', ' + detail : '');
     }
     else if (t.slowStart) detail = 'slow start';
     if (detail) td.appendChild(el('span', 'detail', detail));
+    return td;
+  }
+
+  function scoreCell(b) {
+    var td = el('td', 'num');
+    if (!b) { td.appendChild(el('span', 'muted', '\\u2013')); return td; }
+    td.appendChild(el('span', '', String(b.score)));
+    if (b.latency !== undefined) td.appendChild(el('span', 'detail', 'est. ' + ms(b.latency)));
+    return td;
+  }
+
+  function ejectionsCell(t) {
+    var td = el('td', 'num', t.ejections === null ? '\\u2013' : t.ejections);
+    if (t.ejectionsByReason) {
+      td.title = Object.keys(REASONS).map(function (r) { return REASONS[r] + ': ' + t.ejectionsByReason[r]; }).join('\\n');
+    }
     return td;
   }
 
@@ -312,14 +330,15 @@ export const STATUS_JS = `'use strict';
       var spark = el('td');
       spark.appendChild(sparkline(t.latencyHistory));
       tr.appendChild(spark);
-      tr.appendChild(el('td', 'num', t.ejections === null ? '\\u2013' : t.ejections));
+      tr.appendChild(scoreCell(t.balancing));
+      tr.appendChild(ejectionsCell(t));
       tr.appendChild(checkCell(t));
       return tr;
     });
     if (rows.length === 0) {
       var empty = el('tr');
       var td = el('td', 'muted', 'no targets');
-      td.setAttribute('colspan', '11');
+      td.setAttribute('colspan', '12');
       empty.appendChild(td);
       rows.push(empty);
     }

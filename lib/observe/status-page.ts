@@ -1,9 +1,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AffinityStats } from '../affinity/session-affinity.js';
 import type { CheckResult } from '../health/checker.js';
+import type { EjectionReason } from '../health/outlier-analysis.js';
 import type { CacheStats } from '../cache/response-cache.js';
 import type { DiscoveryStats } from '../discovery/feed.js';
 import type { StoreHealth } from '../store-guard.js';
+import type { StrategyTargetStats } from '../strategies/strategy.js';
 import type { TargetState } from '../target.js';
 import { fail } from '../validate.js';
 import type { MetricsFeatures, MetricsSubject } from './metrics.js';
@@ -44,12 +46,18 @@ export interface TargetStatus {
   errorRate: number | null;
   /** Moving average of time to response head, ms. */
   latency: number;
+  /** What the strategy balances the target by (peakEwma, leastRequest); null for strategies that say nothing. */
+  balancing: StrategyTargetStats | null;
   /** `latency` sampled every second over the last minute, oldest first (the sparkline). */
   latencyHistory: number[];
   /** Passive ejections since the target joined; null with outlier detection off. */
   ejections: number | null;
   /** When the current ejection ends (ms since the epoch), if ejected. */
   ejectedUntil: number | null;
+  /** Why the current ejection happened, if ejected. */
+  ejectionReason: EjectionReason | null;
+  /** Ejections since the target joined, by reason; null with outlier detection off. */
+  ejectionsByReason: { [reason in EjectionReason]: number } | null;
   slowStart: boolean;
   /** A backup target: serves only while too few primaries are up. */
   backup: boolean;
@@ -120,8 +128,11 @@ export function snapshot(subject: MetricsSubject, sampler: Sampler, features: Me
       errorRate: recent.errorRate,
       latency: t.latency,
       latencyHistory: recent.latencyHistory,
+      balancing: t.balancing ?? null,
       ejections: features.outlierDetection ? (t.ejections ?? 0) : null,
       ejectedUntil: t.ejectedUntil ? t.ejectedUntil : null,
+      ejectionReason: t.ejectionReason ?? null,
+      ejectionsByReason: features.outlierDetection ? (t.ejectionsByReason ?? { consecutive: 0, successRate: 0, failurePercentage: 0, latency: 0 }) : null,
       slowStart: t.slowStart,
       backup: target.backup,
       lastCheck: t.lastCheck ?? null,
@@ -189,7 +200,7 @@ function page(title: string, base: string): string {
 <section id="summary" aria-label="Summary"></section>
 <div class="table-wrap">
 <table aria-label="Targets">
-<thead><tr><th scope="col">Target</th><th scope="col">State</th><th scope="col" class="num">Weight</th><th scope="col" class="num">In flight</th><th scope="col" class="num">Requests</th><th scope="col" class="num">Req/s</th><th scope="col" class="num">Error rate</th><th scope="col" class="num">Latency</th><th scope="col">Last minute</th><th scope="col" class="num">Ejections</th><th scope="col">Health check</th></tr></thead>
+<thead><tr><th scope="col">Target</th><th scope="col">State</th><th scope="col" class="num">Weight</th><th scope="col" class="num">In flight</th><th scope="col" class="num">Requests</th><th scope="col" class="num">Req/s</th><th scope="col" class="num">Error rate</th><th scope="col" class="num">Latency</th><th scope="col">Last minute</th><th scope="col" class="num" title="what the strategy balances by: lower is preferred">Score</th><th scope="col" class="num">Ejections</th><th scope="col">Health check</th></tr></thead>
 <tbody id="targets"></tbody>
 </table>
 </div>

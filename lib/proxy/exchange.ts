@@ -18,8 +18,8 @@ type WithExchange = { [kExchange]?: Exchange };
 export interface ExchangeOwner {
   /** The exchange ended; called exactly once. */
   finish(exchange: Exchange): void;
-  /** The target answered with a response head (any status). */
-  passed(target: Target, status: number): void;
+  /** The target answered with a response head (any status) after `latency` ms. */
+  passed(target: Target, status: number, latency: number): void;
   /** An attempt on the target failed (connect error, reset, timeout, bad response). */
   failedOn(target: Target, why: string): void;
   /** Sends a failed attempt (or, with `status`, one answered with a status listed in `retry.onStatus`) to another target when that is safe; true if it did. */

@@ -94,7 +94,7 @@ export class UpstreamEvents implements EngineEvents {
     const retryOn = this.#options.retryOn;
     if (retryOn?.statuses.has(status) && retryOn.retried(exchange, proxyRes, status)) return;
     exchange.responded(status);
-    exchange.owner.passed(exchange.target, status);
+    exchange.owner.passed(exchange.target, status, exchange.latency);
     exchange.proxyRes = proxyRes;
     attach(proxyRes, exchange);
     proxyRes.on('error', onUpstreamResponseError);

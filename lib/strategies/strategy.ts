@@ -11,6 +11,14 @@ export interface Outcome {
   readonly error: Error | undefined;
 }
 
+/** What a strategy balances one target by now, for `stats()`, the status page and metrics. */
+export interface StrategyTargetStats {
+  /** The target's score in the strategy's own unit: of two candidates, the lower is picked. */
+  readonly score: number;
+  /** The latency estimate behind the score, ms, for strategies that keep one. */
+  readonly latency?: number;
+}
+
 /**
  * Chooses a target per request. The built-in strategies implement exactly this interface, so a
  * user's class plugs in the same way.
@@ -29,4 +37,6 @@ export interface Strategy {
   onStart?(target: Target, req: IncomingMessage): void;
   /** Called exactly once after each `onStart`, after `target.inFlight` was decremented. */
   onEnd?(target: Target, outcome: Outcome): void;
+  /** What the strategy balances `target` by now; read by `stats()`, never on the request path. */
+  targetStats?(target: Target): StrategyTargetStats | undefined;
 }

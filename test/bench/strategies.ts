@@ -1,6 +1,16 @@
 import type { IncomingMessage } from 'node:http';
 import { pathToFileURL } from 'node:url';
-import { consistentHash, ipHash, leastConnections, powerOfTwoChoices, random, roundRobin, weightedRoundRobin } from '../../lib/strategies/index.js';
+import {
+  consistentHash,
+  ipHash,
+  leastConnections,
+  leastRequest,
+  peakEwma,
+  powerOfTwoChoices,
+  random,
+  roundRobin,
+  weightedRoundRobin,
+} from '../../lib/strategies/index.js';
 import type { Outcome, Strategy } from '../../lib/strategies/strategy.js';
 import { Target } from '../../lib/target.js';
 
@@ -22,6 +32,8 @@ const STRATEGIES: ReadonlyArray<() => Strategy> = [
   leastConnections,
   random,
   powerOfTwoChoices,
+  () => leastRequest(),
+  () => peakEwma(),
   () => consistentHash({ key: 'path' }),
   () => ipHash(),
 ];
