@@ -4,7 +4,7 @@ export type { BalancerStats, TargetStats } from './observe/stats.js';
 export type { AffinityOptions } from './affinity/options.js';
 export type { AffinityStats } from './affinity/session-affinity.js';
 export type { BalancerEvents, RetryInfo, TargetDownInfo } from './observe/events.js';
-export { StoreGuard, type StoreCircuit, type StoreGuardEvents, type StoreGuardOptions, type StoreHealth } from './store-guard.js';
+export { StoreGuard, type ClientStatus, type StoreCircuit, type StoreGuardEvents, type StoreGuardOptions, type StoreHealth } from './store-guard.js';
 export { StoreUnavailableError } from './proxy/errors.js';
 export type { ResponseInfo } from './observe/access-log.js';
 export type { CacheStatus } from './cache/status.js';
