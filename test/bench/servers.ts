@@ -1,5 +1,7 @@
 import fastifyHttpProxy from '@fastify/http-proxy';
+import connect from 'connect';
 import express from 'express';
+import express4 from 'express4';
 import expressHttpProxy from 'express-http-proxy';
 import Fastify from 'fastify';
 import http, { type RequestListener } from 'node:http';
@@ -8,6 +10,8 @@ import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import httpProxy from 'http-proxy';
 import { createProxyMiddleware } from 'http-proxy-middleware';
+import { createProxyMiddleware as createProxyMiddleware4 } from 'hpm4';
+import { createProxyServer as createHttpxyServer } from 'httpxy';
 import { Redis } from 'ioredis';
 import {
   httpHealthCheck,
@@ -82,10 +86,30 @@ function httpProxyHandler(targets: readonly string[]): RequestListener {
   return (req, res) => proxy.web(req, res, { target: next() });
 }
 
+/** httpxy (http-proxy's fork that http-proxy-middleware 4 runs on), used as http-proxy is above. */
+function httpxyHandler(targets: readonly string[]): RequestListener {
+  const proxy = createHttpxyServer({ agent: new http.Agent({ keepAlive: true }) });
+  proxy.on('error', (_err, _req, res) => badGateway(res as http.ServerResponse));
+  const next = roundRobin(targets);
+  return (req, res) => void proxy.web(req, res, { target: next() }).catch(() => badGateway(res));
+}
+
 function inExpress(handler: express.RequestHandler | RequestListener): express.Express {
   const app = express();
   app.use(handler as express.RequestHandler);
   return app;
+}
+
+function inExpress4(handler: RequestListener): RequestListener {
+  const app = express4();
+  app.use(handler as never);
+  return app as unknown as RequestListener;
+}
+
+function inConnect(handler: RequestListener): RequestListener {
+  const app = connect();
+  app.use(handler as connect.SimpleHandleFunction);
+  return app as unknown as RequestListener;
 }
 
 async function listening(listener: RequestListener): Promise<Running> {
@@ -199,6 +223,20 @@ export async function startVariant(id: string, targets: readonly string[]): Prom
       return listening(httpProxyHandler(targets));
     case 'http-proxy-express':
       return listening(inExpress(httpProxyHandler(targets)));
+    case 'lib-express4':
+      return listening(inExpress4(loadBalance({ targets })));
+    case 'http-proxy-express4':
+      return listening(inExpress4(httpProxyHandler(targets)));
+    case 'lib-connect':
+      return listening(inConnect(loadBalance({ targets })));
+    case 'http-proxy-connect':
+      return listening(inConnect(httpProxyHandler(targets)));
+    case 'httpxy-express':
+      return listening(inExpress(httpxyHandler(targets)));
+    case 'hpm4-express': {
+      const next = roundRobin(targets);
+      return listening(inExpress(createProxyMiddleware4({ target: targets[0], router: () => next() }) as unknown as RequestListener));
+    }
     case 'hpm-express': {
       const next = roundRobin(targets);
       return listening(inExpress(createProxyMiddleware({ target: targets[0], router: () => next() })));
