@@ -48,6 +48,7 @@ export class UpstreamEvents implements EngineEvents {
       relay: {
         hidden: new Set(options.hideHeaders),
         rewriteLocation: options.rewriteLocation,
+        cookies: options.cookieRewrite,
         xForwarded: options.xForwarded,
         fromHeaderObject: options.on?.proxyRes !== undefined,
       },
