@@ -122,6 +122,10 @@ export class UpstreamEvents implements EngineEvents {
     // Before the pipe's own 'end' listener, so trailers are added before it ends the response.
     proxyRes.on('end', onUpstreamEnd);
     proxyRes.pipe(res);
+    // Node sends an HTTP/1 head with the first body bytes. A body of unknown length may be a
+    // stream whose first bytes come much later (server-sent events, a long poll): unless they came
+    // with the head, the head goes out on its own. HTTP/2 sends it at writeHead.
+    if (req.httpVersionMajor === 1 && proxyRes.headers['content-length'] === undefined) setImmediate(flushHead, proxyRes, res);
   };
 
   readonly error = (err: Error, req: IncomingMessage, res: ServerResponse, target: Target | undefined): void => {
@@ -213,6 +217,11 @@ function unrelayable(proxyRes: IncomingMessage, status: number, method: string |
   if (codings !== undefined && !bodiless && codings.toLowerCase() !== 'chunked') return `transfer coding ${JSON.stringify(codings)}`;
   if (proxyRes.rawHeaders.length >= FIELD_LIMIT * 2) return 'more header fields than Node keeps';
   return undefined;
+}
+
+function flushHead(proxyRes: IncomingMessage, res: ServerResponse): void {
+  // headersSent: the head reached Node's own writeHead (a cache holding the response back keeps it from there).
+  if (!proxyRes.readableDidRead && res.headersSent && !res.writableEnded && !res.destroyed) res.flushHeaders();
 }
 
 function onUpstreamIdle(this: ClientRequest): void {
