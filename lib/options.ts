@@ -58,7 +58,7 @@ export interface LoadBalanceOptions extends ProtectionOptions {
   cookiePathRewrite?: CookieRewrite;
   /** Keep upstream connections alive between requests (one agent per balancer); default true. */
   keepAlive?: boolean;
-  /** Options for the balancer's own agents: `maxSockets`, `maxFreeSockets`, `timeout` (free-socket idle ms, default 4000), TLS `ca`/`rejectUnauthorized`... */
+  /** Options for the balancer's own agents: `maxSockets`, `maxFreeSockets`, `timeout` (free-socket idle ms, default 4000), TLS `ca`/`rejectUnauthorized`...; `autoSelectFamily` (default true) and `lookup` (default: `localhost` is both loopback addresses) are how `localhost` targets reach either family. */
   agentOptions?: https.AgentOptions;
   /** Your own agent for `http:` targets instead of the balancer's (left open on close). */
   agent?: http.Agent;

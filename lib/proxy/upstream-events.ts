@@ -5,6 +5,7 @@ import type { SessionAffinity } from '../affinity/session-affinity.js';
 import type { ResolvedOptions } from '../options.js';
 import { logProxy } from '../observe/log.js';
 import type { Target } from '../target.js';
+import { describeConnectError, failureReason } from './connect-error.js';
 import type { EngineEvents } from './engine.js';
 import { respondError, statusForError, UpstreamProtocolError, UpstreamTimeoutError } from './errors.js';
 import { attach, type Exchange, exchangeOf } from './exchange.js';
@@ -129,6 +130,7 @@ export class UpstreamEvents implements EngineEvents {
   };
 
   readonly error = (err: Error, req: IncomingMessage, res: ServerResponse, target: Target | undefined): void => {
+    describeConnectError(err);
     const exchange = exchangeOf(res);
     if (exchange === undefined) {
       respondError(res, statusForError(err));
@@ -156,9 +158,9 @@ export class UpstreamEvents implements EngineEvents {
 
   readonly upgradeError = (err: Error, req: IncomingMessage, socket: Duplex): void => {
     const exchange = exchangeOf(socket);
-    if (exchange === undefined || !exchange.failed(err)) return;
+    if (exchange === undefined || !exchange.failed(describeConnectError(err))) return;
     exchange.target.errors++;
-    exchange.owner.failedOn(exchange.target, (err as NodeJS.ErrnoException).code ?? err.message);
+    exchange.owner.failedOn(exchange.target, failureReason(err));
     const status = statusForError(err);
     if (logProxy.enabled) logProxy('%d for upgrade %s via %s: %s', status, req.url, exchange.target.key, err.message);
     if (exchange.status === 0) refuseHandshake(socket, status);
@@ -186,7 +188,7 @@ export function upstreamFailed(exchange: Exchange, err: Error): void {
   if (exchange.req.socket.destroyed) return;
   const host = exchange.owner;
   exchange.target.errors++;
-  host.failedOn(exchange.target, (err as NodeJS.ErrnoException).code ?? err.message);
+  host.failedOn(exchange.target, failureReason(err));
   if (host.retried(exchange, err)) return;
   const status = statusForError(err);
   if (logProxy.enabled) {
