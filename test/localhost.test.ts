@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import dns from 'node:dns';
 import http from 'node:http';
+import http2 from 'node:http2';
+import type { AddressInfo } from 'node:net';
 import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { WebSocket, WebSocketServer } from 'ws';
@@ -44,6 +46,39 @@ function echoThrough(port: number, message: string): Promise<string> {
   });
 }
 
+/** A client-to-server WebSocket text frame (masked, as clients must send them). */
+function maskedTextFrame(text: string): Buffer {
+  const payload = Buffer.from(text);
+  const out = Buffer.alloc(6 + payload.length);
+  out[0] = 0x81;
+  out[1] = 0x80 | payload.length;
+  out.set([1, 2, 3, 4], 2);
+  for (let i = 0; i < payload.length; i++) out[6 + i] = payload[i]! ^ out[2 + (i % 4)]!;
+  return out;
+}
+
+/** An RFC 8441 WebSocket over an h2c front: the reply frame's text. */
+async function echoOverHttp2(port: number, message: string): Promise<string> {
+  const session = http2.connect(`http://127.0.0.1:${port}`);
+  try {
+    await new Promise<void>((resolve, reject) => session.once('remoteSettings', () => resolve()).once('error', reject));
+    const stream = session.request(
+      { ':method': 'CONNECT', ':protocol': 'websocket', ':path': '/', ':scheme': 'http', 'sec-websocket-version': '13' },
+      { endStream: false },
+    );
+    stream.on('error', () => {});
+    const status = await new Promise<number>((resolve) => stream.once('response', (h) => resolve(Number(h[':status']))));
+    assert.equal(status, 200);
+    stream.write(maskedTextFrame(message));
+    const frame = await new Promise<Buffer>((resolve) => stream.once('data', (c: Buffer) => resolve(c)));
+    stream.close();
+    return frame.subarray(2, 2 + frame[1]!).toString();
+  } finally {
+    // close() would wait for a stream a failed assertion left open.
+    session.destroy();
+  }
+}
+
 async function checkOnce(check: (target: Target, signal: AbortSignal) => Promise<boolean>, url: string): Promise<string> {
   try {
     return (await check(new Target(new URL(url), 1), new AbortController().signal)) ? 'ok' : 'false';
@@ -79,6 +114,19 @@ for (const host of ['127.0.0.1', '::1']) {
       } finally {
         await lb.close();
         await front.close();
+      }
+    });
+
+    test('tunnels an HTTP/2 WebSocket (extended CONNECT)', { timeout: 5000 }, async () => {
+      const lb = loadBalance({ targets: [`http://localhost:${backend.port}`], retry: false });
+      const front = http2.createServer({ settings: { enableConnectProtocol: true } }, lb as never);
+      front.on('connect', lb as never);
+      await new Promise<void>((resolve) => front.listen(0, '127.0.0.1', resolve));
+      try {
+        assert.equal(await echoOverHttp2((front.address() as AddressInfo).port, 'hi'), 'echo:hi');
+      } finally {
+        await lb.close();
+        await new Promise<void>((resolve) => front.close(() => resolve()));
       }
     });
 
