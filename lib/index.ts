@@ -1,5 +1,6 @@
 export { loadBalance, type LoadBalancer } from './load-balance.js';
 export type { LoadBalanceOptions } from './options.js';
+export type { CookieRewrite } from './proxy/cookie-rewrite.js';
 export type { BalancerStats, TargetStats } from './observe/stats.js';
 export type { AffinityOptions } from './affinity/options.js';
 export type { AffinityStats } from './affinity/session-affinity.js';

@@ -14,6 +14,7 @@ import type { Strategy } from './strategies/strategy.js';
 import { ResponseTransformer, type TransformBody, type TransformResponseOptions } from './proxy/transform.js';
 import { isDiscovery, type Discovery } from './discovery/discovery.js';
 import type { TargetSpec } from './pool.js';
+import { type CookieRewrite, type CookieRewriter, resolveCookieRewrite } from './proxy/cookie-rewrite.js';
 import { fail, integer, LOAD_BALANCE_OPTIONS, milliseconds } from './validate.js';
 
 /** Options of `loadBalance()`. Every one is optional but `targets`. The protection options (rate limit, caps, filters) are documented in `ProtectionOptions`. */
@@ -47,9 +48,17 @@ export interface LoadBalanceOptions extends ProtectionOptions {
   hideHeaders?: readonly string[];
   /** Rewrite `Location`/`Content-Location` pointing at the target to the address the client used; default true. */
   rewriteLocation?: boolean;
+  /**
+   * Rewrite the `Domain` attribute of upstream `Set-Cookie` fields (http-proxy-middleware's option):
+   * a string replaces every domain, an object maps domains (case-insensitive, leading dot ignored)
+   * to replacements with `'*'` for any other, `''` removes the attribute; default false (unchanged).
+   */
+  cookieDomainRewrite?: CookieRewrite;
+  /** Rewrite the `Path` attribute of upstream `Set-Cookie` fields, in the same forms as `cookieDomainRewrite` (paths match exactly); default false (unchanged). */
+  cookiePathRewrite?: CookieRewrite;
   /** Keep upstream connections alive between requests (one agent per balancer); default true. */
   keepAlive?: boolean;
-  /** Options for the balancer's own agents: `maxSockets`, `maxFreeSockets`, `timeout` (free-socket idle ms, default 4000), TLS `ca`/`rejectUnauthorized`... */
+  /** Options for the balancer's own agents: `maxSockets`, `maxFreeSockets`, `timeout` (free-socket idle ms, default 4000), TLS `ca`/`rejectUnauthorized`...; `autoSelectFamily` (default true) and `lookup` (default: `localhost` is both loopback addresses) are how `localhost` targets reach either family. */
   agentOptions?: https.AgentOptions;
   /** Your own agent for `http:` targets instead of the balancer's (left open on close). */
   agent?: http.Agent;
@@ -93,6 +102,7 @@ export interface ResolvedOptions {
   trustedHeader: ClientIpHeader;
   hideHeaders: readonly string[];
   rewriteLocation: boolean;
+  cookieRewrite: CookieRewriter | undefined;
   keepAlive: boolean;
   agentOptions: https.AgentOptions;
   agent: http.Agent | undefined;
@@ -124,6 +134,8 @@ const KNOWN = new Set([
   'trustedHeader',
   'hideHeaders',
   'rewriteLocation',
+  'cookieDomainRewrite',
+  'cookiePathRewrite',
   'keepAlive',
   'agentOptions',
   'agent',
@@ -213,6 +225,7 @@ export function resolveOptions(input: LoadBalanceOptions | undefined): ResolvedO
     trustedHeader,
     hideHeaders: (hideHeaders as string[]).map((h) => h.toLowerCase()),
     rewriteLocation: bool(options, 'rewriteLocation', true),
+    cookieRewrite: resolveCookieRewrite(options.cookieDomainRewrite, options.cookiePathRewrite),
     keepAlive: bool(options, 'keepAlive', true),
     agentOptions: { timeout: 4000, ...(agentOptions as https.AgentOptions) },
     agent: agent as http.Agent | undefined,

@@ -1,7 +1,7 @@
 import http, { type IncomingMessage, type RequestListener, type Server } from 'node:http';
 import net, { type AddressInfo, type Socket } from 'node:net';
 
-/** A real HTTP server on 127.0.0.1 with an ephemeral port that counts requests and open sockets. */
+/** A real HTTP server on 127.0.0.1 (or `host`) with an ephemeral port that counts requests and open sockets. */
 export interface TestServer {
   server: Server;
   url: string;
@@ -11,7 +11,7 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-export async function listen(handler: RequestListener, server: Server = http.createServer()): Promise<TestServer> {
+export async function listen(handler: RequestListener, server: Server = http.createServer(), host = '127.0.0.1'): Promise<TestServer> {
   const sockets = new Set<Socket>();
   const state: TestServer = {
     server,
@@ -33,9 +33,15 @@ export async function listen(handler: RequestListener, server: Server = http.cre
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
   state.port = (server.address() as AddressInfo).port;
-  state.url = `http://127.0.0.1:${state.port}`;
+  state.url = `http://${host.includes(':') ? `[${host}]` : host}:${state.port}`;
   return state;
 }
 

@@ -77,7 +77,7 @@ describe('proxying through a pool of three backends', () => {
         connection: 'keep-alive, x-session-hop',
         'x-session-hop': 'secret',
         'keep-alive': 'timeout=5',
-        te: 'trailers',
+        te: 'gzip;q=0.5',
         'proxy-authorization': 'Basic Zm9vOmJhcg==',
         'proxy-connection': 'keep-alive',
         'x-end-to-end': 'kept',

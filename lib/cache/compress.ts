@@ -1,6 +1,7 @@
 import type { OutgoingHttpHeaders } from 'node:http';
 import zlib from 'node:zlib';
 import type { Transform } from 'node:stream';
+import { isEventStream } from '../proxy/event-stream.js';
 
 /** On-the-fly compression of responses the upstream sent uncompressed. */
 export interface CompressOptions {
@@ -82,7 +83,8 @@ export function compressorFor(
 ): Transform | undefined {
   if (status !== 200 || headers['content-encoding'] !== undefined) return undefined;
   const type = headers['content-type'];
-  if (typeof type !== 'string' || !options.types.test(type)) return undefined;
+  // A compressor holds its input until its buffer fills: events would arrive in batches, late.
+  if (typeof type !== 'string' || !options.types.test(type) || isEventStream(type)) return undefined;
   const length = headers['content-length'];
   if (length !== undefined && Number(length) < options.minSize) return undefined;
   if (typeof headers['cache-control'] === 'string' && headers['cache-control'].includes('no-transform')) return undefined;

@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { parseCacheControl, parseTargeted, type Directives } from './directives.js';
 import { parseHttpDate } from './http-date.js';
+import { isEventStream } from '../proxy/event-stream.js';
 import type { CachedResponse } from './store.js';
 
 /** Statuses a cache may store without explicit freshness (RFC 9110 §15.1 "heuristically cacheable"). */
@@ -67,6 +68,8 @@ export function storability(
   if (cc.private) return refuse('private');
   if (varyStar(headers.vary)) return refuse('vary *');
   if (!storeSetCookie && headers['set-cookie'] !== undefined) return refuse('set-cookie');
+  // Kept, it would hold back concurrent clients (coalescing) until it ends, and replay old events.
+  if (isEventStream(headers['content-type'])) return refuse('event stream');
   if (req.headers.authorization !== undefined && !cc.public && !cc.mustRevalidate && cc.sMaxAge < 0) return refuse('authorization');
   const explicit = cc.sMaxAge >= 0 || cc.maxAge >= 0 || (!policy.targeted && headers.expires !== undefined);
   if (!explicit && !cc.public && !HEURISTIC_STATUSES.has(status)) return refuse('no freshness information');

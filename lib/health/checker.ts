@@ -40,7 +40,7 @@ export type HealthCheckSpec = HealthChecker | HealthProbe;
 /** The latest check of one target, as shown in `stats()`. */
 export interface CheckResult {
   ok: boolean;
-  /** Why it failed ('status 500', 'timeout', 'ECONNREFUSED'...), or 'ok'. */
+  /** Why it failed ('status 500', 'timeout', 'ECONNREFUSED 127.0.0.1:8080': a failed connect names the addresses tried), or 'ok'. */
   detail: string;
   /** When the check finished, ms since the epoch. */
   at: number;

@@ -1,5 +1,7 @@
 import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
+import { describeConnectError } from '../proxy/connect-error.js';
+import { LOOPBACK_CONNECT } from '../proxy/loopback.js';
 import type { Target } from '../target.js';
 import type { HealthCheckSchedule, HealthChecker } from './checker.js';
 import { invalidOption } from '../validate.js';
@@ -164,13 +166,20 @@ function probe(target: Target, signal: AbortSignal, config: HttpProbeConfig): Pr
   return new Promise((resolve, reject) => {
     const url = healthCheckUrl(target, config.path);
     const secure = url.protocol === 'https:';
-    const options: https.RequestOptions = { method: config.method, headers: config.headers, agent: false, signal, ...(secure ? config.tls : {}) };
+    const options: https.RequestOptions = {
+      ...LOOPBACK_CONNECT,
+      method: config.method,
+      headers: config.headers,
+      agent: false,
+      signal,
+      ...(secure ? config.tls : {}),
+    };
     let settled = false;
     const finish = (error: Error | undefined): void => {
       if (settled) return;
       settled = true;
       req.destroy();
-      if (error) reject(error);
+      if (error) reject(describeConnectError(error));
       else resolve(true);
     };
     const req = (secure ? https : http).request(url, options, (res: IncomingMessage) => {

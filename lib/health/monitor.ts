@@ -1,5 +1,6 @@
 import createDebug from 'debug';
 import type { Target } from '../target.js';
+import { failureReason } from '../proxy/connect-error.js';
 import { describeValue, integer, invalidOption, milliseconds } from '../validate.js';
 import type { CheckResult, HealthCheckSchedule, HealthCheckSpec, HealthProbe } from './checker.js';
 
@@ -75,16 +76,6 @@ export function normalizeChecker(spec: HealthCheckSpec, option: string): Normali
   return { ...DEFAULTS, ...validateSchedule(spec, option), check: spec.check.bind(spec) };
 }
 
-/** The short reason a rejected probe gives: its error code ('ECONNREFUSED') when it has one, else its message. */
-function errorDetail(error: unknown): string {
-  if (typeof error === 'object' && error !== null) {
-    const { code, message } = error as { code?: unknown; message?: unknown };
-    if (typeof code === 'string' && code) return code;
-    if (typeof message === 'string' && message) return message;
-  }
-  return String(error);
-}
-
 function verdict(value: unknown): CheckResult {
   const at = Date.now();
   if (value === true) return { ok: true, detail: 'ok', at };
@@ -148,7 +139,7 @@ class Watch {
       result = verdict(value);
     } catch (error) {
       if (this.controller !== controller) return;
-      result = { ok: false, detail: errorDetail(error), at: Date.now() };
+      result = { ok: false, detail: failureReason(error), at: Date.now() };
     }
     clearTimeout(this.timer);
     this.controller = undefined;

@@ -1,4 +1,6 @@
 import net from 'node:net';
+import { describeConnectError } from '../proxy/connect-error.js';
+import { LOOPBACK_CONNECT } from '../proxy/loopback.js';
 import type { Target } from '../target.js';
 import type { HealthCheckSchedule, HealthChecker } from './checker.js';
 import { invalidOption } from '../validate.js';
@@ -36,14 +38,14 @@ function replyMatches(reply: Buffer, expect: string | RegExp): boolean {
 /** Connects (and converses, when configured); the socket is destroyed however it ends. */
 function probe(target: Target, signal: AbortSignal, config: TcpProbeConfig): Promise<boolean> {
   return new Promise((resolve, reject) => {
-    const socket = net.connect({ ...tcpAddress(target), signal });
+    const socket = net.connect({ ...LOOPBACK_CONNECT, ...tcpAddress(target), signal });
     let settled = false;
     let reply = Buffer.alloc(0);
     const finish = (error: Error | undefined): void => {
       if (settled) return;
       settled = true;
       socket.destroy();
-      if (error) reject(error);
+      if (error) reject(describeConnectError(error));
       else resolve(true);
     };
     socket.on('error', finish);

@@ -3,6 +3,7 @@ import https from 'node:https';
 import { isIP } from 'node:net';
 import type { Duplex, Readable } from 'node:stream';
 import { restoreExtend } from './engine-shim.js';
+import { LOOPBACK_CONNECT } from './loopback.js';
 import httpProxy from 'http-proxy';
 import type { Target } from '../target.js';
 
@@ -66,7 +67,7 @@ export class ProxyEngine {
   constructor(options: EngineOptions, events: EngineEvents) {
     this.#options = options;
     this.#events = events;
-    const agentOptions = { keepAlive: options.keepAlive, scheduling: 'lifo' as const, ...options.agentOptions };
+    const agentOptions = { keepAlive: options.keepAlive, scheduling: 'lifo' as const, ...LOOPBACK_CONNECT, ...options.agentOptions };
     this.#agentOptions = agentOptions;
     this.#agent = options.agent ?? new http.Agent(agentOptions);
     this.#httpsAgent = options.httpsAgent ?? new https.Agent(agentOptions);

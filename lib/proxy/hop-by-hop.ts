@@ -4,6 +4,8 @@ import type { IncomingHttpHeaders } from 'node:http';
 // Transfer-Encoding is left alone: Node's HTTP client and server re-frame bodies themselves.
 // Expect is answered by the front server (Node sends 100 Continue), so the upstream must not wait for it.
 const REQUEST_HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'upgrade', 'proxy-authorization', 'expect'];
+// The `trailers` member of a TE list (it takes no parameters; a coding's would follow a ';').
+const TE_TRAILERS = /(?:^|,)[ \t]*trailers[ \t]*(?:,|$)/i;
 // Responses: Transfer-Encoding too, since Node's server frames the body for the client itself.
 // Trailer stays: relayed trailers are announced by it.
 export const RESPONSE_HOP_BY_HOP: ReadonlySet<string> = new Set([
@@ -38,9 +40,18 @@ function strip(headers: IncomingHttpHeaders, names: readonly string[], keepUpgra
   }
 }
 
-/** Removes hop-by-hop fields (and those the Connection field names) before forwarding a request. */
+/**
+ * Removes hop-by-hop fields (and those the Connection field names) before forwarding a request.
+ * A client that accepts trailers (`TE: trailers`, which gRPC clients send over h2) has the balancer
+ * say so upstream in its own name, since it relays them; other TE codings are not forwarded.
+ */
 export function stripRequestHopByHop(headers: IncomingHttpHeaders, upstreamKeepAlive: boolean): void {
+  const te = headers.te;
   strip(headers, REQUEST_HOP_BY_HOP, false, upstreamKeepAlive);
+  if (typeof te !== 'string' || !TE_TRAILERS.test(te)) return;
+  headers.te = 'trailers';
+  // An HTTP/1.1 sender of TE lists it in Connection (RFC 9110 §10.1.4).
+  headers.connection = upstreamKeepAlive ? 'keep-alive, te' : 'close, te';
 }
 
 /** Same, for a WebSocket handshake: keeps `Connection: upgrade` and `Upgrade`, which the tunnel needs. */

@@ -4,7 +4,9 @@ import https from 'node:https';
 import type { Socket } from 'node:net';
 import { logProxy } from '../observe/log.js';
 import type { Target } from '../target.js';
+import { describeConnectError } from './connect-error.js';
 import { respondError } from './errors.js';
+import { LOOPBACK_CONNECT } from './loopback.js';
 import type { Exchange } from './exchange.js';
 
 // RFC 8441: a WebSocket over HTTP/2 is an extended CONNECT (`:protocol: websocket`) answered 200,
@@ -45,6 +47,7 @@ export function tunnelHttp2WebSocket(exchange: Exchange, target: Target, res: Se
   headers['sec-websocket-version'] ??= '13';
   const base = url.pathname === '/' ? '' : url.pathname;
   const upstream = (secure ? https : http).request({
+    ...LOOPBACK_CONNECT,
     ...(secure ? options.tls : {}),
     agent: false,
     host: url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname,
@@ -78,7 +81,7 @@ export function tunnelHttp2WebSocket(exchange: Exchange, target: Target, res: Se
     res.writeHead(refused.statusCode ?? 502, relayed);
     refused.pipe(res);
   });
-  upstream.on('error', (err) => fail(exchange, res, err.message));
+  upstream.on('error', (err) => fail(exchange, res, describeConnectError(err).message));
   upstream.end();
 }
 

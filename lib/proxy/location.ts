@@ -6,16 +6,41 @@ import type { Target } from '../target.js';
 /**
  * Rewrites a `Location`/`Content-Location` value that points at the target itself to the address the
  * client used (scheme, host, mount path, `pathRewrite` undone), as NGINX's default `proxy_redirect` does; any other
- * value comes back unchanged. Keeps backend addresses out of redirects.
+ * value comes back unchanged. Keeps backend addresses out of redirects. A path-absolute value gets
+ * the mount path and `pathRewrite` undone; a relative one (`login`, `../x`) already resolves
+ * against the public URL the client asked for, and is left alone.
  */
 export function rewriteLocation(value: string, target: Target, req: IncomingMessage, forwardedHeadersSet: boolean): string {
+  if (value.charCodeAt(0) === 0x2f /* / */) return pathAbsolute(value, target, req);
   const base = target.key;
-  if (!value.startsWith(base)) return value;
-  const next = value.charCodeAt(base.length);
-  // Only a whole path segment matches: 'http://b:1/app' must not swallow 'http://b:1/apple'.
-  if (!Number.isNaN(next) && next !== 0x2f /* / */ && next !== 0x3f /* ? */ && next !== 0x23 /* # */) return value;
-  const rest = value.slice(base.length);
-  return `${clientOrigin(req, forwardedHeadersSet)}${publicPath(req, rest === '' || rest.charCodeAt(0) !== 0x2f ? `/${rest}` : rest)}`;
+  if (!underPrefix(value, base)) return value;
+  return `${clientOrigin(req, forwardedHeadersSet)}${publicPath(req, absolutePath(value.slice(base.length)))}`;
+}
+
+/**
+ * A path-absolute value (`/login`) is on the target's own origin, so it gets the same treatment
+ * without a scheme and host: it stays relative to whatever host the client used. A
+ * network-path reference (`//host/x`, or `/\host` as browsers read it) names another host.
+ */
+function pathAbsolute(value: string, target: Target, req: IncomingMessage): string {
+  const second = value.charCodeAt(1);
+  if (second === 0x2f /* / */ || second === 0x5c /* \ */) return value;
+  const path = target.url.pathname;
+  // A target path of its own ('http://b:1/v2') must lead the value, or the value lies outside what the client can reach.
+  if (path.length <= 1) return publicPath(req, value);
+  const prefix = path.charCodeAt(path.length - 1) === 0x2f ? path.slice(0, -1) : path;
+  return underPrefix(value, prefix) ? publicPath(req, absolutePath(value.slice(prefix.length))) : value;
+}
+
+// Only a whole path segment matches: 'http://b:1/app' must not swallow 'http://b:1/apple'.
+function underPrefix(value: string, prefix: string): boolean {
+  if (!value.startsWith(prefix)) return false;
+  const next = value.charCodeAt(prefix.length);
+  return Number.isNaN(next) || next === 0x2f /* / */ || next === 0x3f /* ? */ || next === 0x23 /* # */;
+}
+
+function absolutePath(rest: string): string {
+  return rest === '' || rest.charCodeAt(0) !== 0x2f ? `/${rest}` : rest;
 }
 
 function firstValue(header: string | string[] | undefined): string | undefined {

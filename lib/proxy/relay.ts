@@ -1,5 +1,6 @@
 import { type IncomingMessage, STATUS_CODES, type ServerResponse } from 'node:http';
 import type { Target } from '../target.js';
+import { type CookieRewriter, rewriteSetCookie } from './cookie-rewrite.js';
 import { FRAMING, nominatedFields, RESPONSE_HOP_BY_HOP } from './hop-by-hop.js';
 import { rewriteLocation } from './location.js';
 import { writeHead } from './write-head.js';
@@ -11,6 +12,8 @@ export interface RelayOptions {
   /** Lower-case names never relayed. */
   hidden: ReadonlySet<string>;
   rewriteLocation: boolean;
+  /** `cookieDomainRewrite`/`cookiePathRewrite`; undefined when neither is set. */
+  cookies: CookieRewriter | undefined;
   xForwarded: boolean;
   /** A `proxyRes` hook may have edited `proxyRes.headers`: relay those instead of the raw list. */
   fromHeaderObject: boolean;
@@ -18,14 +21,16 @@ export interface RelayOptions {
 
 /**
  * The head the client gets for an upstream response: its fields in their original case and order,
- * without hop-by-hop ones (nor those its Connection field names), hidden ones, and with
- * `Location`/`Content-Location` pointing at the target rewritten. The upstream's own header object
+ * without hop-by-hop ones (nor those its Connection field names), hidden ones, with
+ * `Location`/`Content-Location` pointing at the target rewritten, and `Set-Cookie` `Domain`/`Path`
+ * rewritten as the cookie options say. The upstream's own header object
  * is left whole, so Node's agent still reads its `Keep-Alive: timeout=` hint.
  */
 export function relayedHeaders(proxyRes: IncomingMessage, target: Target, req: IncomingMessage, options: RelayOptions): string[] {
   const raw = options.fromHeaderObject ? flatten(proxyRes.headers) : proxyRes.rawHeaders;
   const nominated = nominatedFields(proxyRes.headers.connection);
   const rewrite = options.rewriteLocation;
+  const cookies = options.cookies;
   const status = proxyRes.statusCode ?? 0;
   const out: string[] = [];
   for (let i = 0; i < raw.length; i += 2) {
@@ -35,6 +40,8 @@ export function relayedHeaders(proxyRes: IncomingMessage, target: Target, req: I
     let value = raw[i + 1]!;
     if (rewrite && (lower === 'content-location' || (lower === 'location' && LOCATION_STATUSES.has(status)))) {
       value = rewriteLocation(value, target, req, options.xForwarded);
+    } else if (cookies !== undefined && lower === 'set-cookie') {
+      value = rewriteSetCookie(value, cookies);
     }
     out.push(name, value);
   }

@@ -99,6 +99,8 @@ export class ResponseTransformer {
     const type = mediaType(proxyRes.headers['content-type']);
     if (type === undefined) return undefined;
     if (!this.#exact.has(type) && !this.#wholeTypes.some((prefix) => type.startsWith(prefix))) return undefined;
+    // Its body never ends, so a transform would never run: events stream through untouched ('text/*' matches them).
+    if (type === 'text/event-stream') return undefined;
     const encoding = proxyRes.headers['content-encoding']?.trim().toLowerCase() ?? 'identity';
     if (encoding !== 'identity' && DECODERS[encoding] === undefined) return undefined;
     const declared = Number(proxyRes.headers['content-length']);

@@ -5,6 +5,7 @@ import type { SessionAffinity } from '../affinity/session-affinity.js';
 import type { ResolvedOptions } from '../options.js';
 import { logProxy } from '../observe/log.js';
 import type { Target } from '../target.js';
+import { describeConnectError, failureReason } from './connect-error.js';
 import type { EngineEvents } from './engine.js';
 import { respondError, statusForError, UpstreamProtocolError, UpstreamTimeoutError } from './errors.js';
 import { attach, type Exchange, exchangeOf } from './exchange.js';
@@ -48,6 +49,7 @@ export class UpstreamEvents implements EngineEvents {
       relay: {
         hidden: new Set(options.hideHeaders),
         rewriteLocation: options.rewriteLocation,
+        cookies: options.cookieRewrite,
         xForwarded: options.xForwarded,
         fromHeaderObject: options.on?.proxyRes !== undefined,
       },
@@ -121,9 +123,14 @@ export class UpstreamEvents implements EngineEvents {
     // Before the pipe's own 'end' listener, so trailers are added before it ends the response.
     proxyRes.on('end', onUpstreamEnd);
     proxyRes.pipe(res);
+    // Node sends an HTTP/1 head with the first body bytes. A body of unknown length may be a
+    // stream whose first bytes come much later (server-sent events, a long poll): unless they came
+    // with the head, the head goes out on its own. HTTP/2 sends it at writeHead.
+    if (req.httpVersionMajor === 1 && proxyRes.headers['content-length'] === undefined) setImmediate(flushHead, proxyRes, res);
   };
 
   readonly error = (err: Error, req: IncomingMessage, res: ServerResponse, target: Target | undefined): void => {
+    describeConnectError(err);
     const exchange = exchangeOf(res);
     if (exchange === undefined) {
       respondError(res, statusForError(err));
@@ -151,9 +158,9 @@ export class UpstreamEvents implements EngineEvents {
 
   readonly upgradeError = (err: Error, req: IncomingMessage, socket: Duplex): void => {
     const exchange = exchangeOf(socket);
-    if (exchange === undefined || !exchange.failed(err)) return;
+    if (exchange === undefined || !exchange.failed(describeConnectError(err))) return;
     exchange.target.errors++;
-    exchange.owner.failedOn(exchange.target, (err as NodeJS.ErrnoException).code ?? err.message);
+    exchange.owner.failedOn(exchange.target, failureReason(err));
     const status = statusForError(err);
     if (logProxy.enabled) logProxy('%d for upgrade %s via %s: %s', status, req.url, exchange.target.key, err.message);
     if (exchange.status === 0) refuseHandshake(socket, status);
@@ -181,7 +188,7 @@ export function upstreamFailed(exchange: Exchange, err: Error): void {
   if (exchange.req.socket.destroyed) return;
   const host = exchange.owner;
   exchange.target.errors++;
-  host.failedOn(exchange.target, (err as NodeJS.ErrnoException).code ?? err.message);
+  host.failedOn(exchange.target, failureReason(err));
   if (host.retried(exchange, err)) return;
   const status = statusForError(err);
   if (logProxy.enabled) {
@@ -212,6 +219,11 @@ function unrelayable(proxyRes: IncomingMessage, status: number, method: string |
   if (codings !== undefined && !bodiless && codings.toLowerCase() !== 'chunked') return `transfer coding ${JSON.stringify(codings)}`;
   if (proxyRes.rawHeaders.length >= FIELD_LIMIT * 2) return 'more header fields than Node keeps';
   return undefined;
+}
+
+function flushHead(proxyRes: IncomingMessage, res: ServerResponse): void {
+  // headersSent: the head reached Node's own writeHead (a cache holding the response back keeps it from there).
+  if (!proxyRes.readableDidRead && res.headersSent && !res.writableEnded && !res.destroyed) res.flushHeaders();
 }
 
 function onUpstreamIdle(this: ClientRequest): void {
