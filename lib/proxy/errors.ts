@@ -1,4 +1,5 @@
 import { STATUS_CODES, type ServerResponse } from 'node:http';
+import { isHttp2 } from './http2.js';
 
 /** The upstream did not answer within `proxyTimeout` (idle) or `timeout` (deadline): answered with 504. */
 export class UpstreamTimeoutError extends Error {
@@ -43,7 +44,8 @@ export function respondError(res: ServerResponse, status: number, retryAfter?: n
   res.setHeader('cache-control', 'no-store');
   if (retryAfter !== undefined) res.setHeader('retry-after', String(retryAfter));
   // A request body still arriving would otherwise be read to its end just to keep the connection.
-  if (res.req?.complete === false) res.setHeader('connection', 'close');
+  // HTTP/2 has no connection-level field (Node warns); closing one stream never costs the session.
+  if (res.req?.complete === false && !isHttp2(res.req)) res.setHeader('connection', 'close');
   res.end(res.req?.method === 'HEAD' ? undefined : body);
 }
 
