@@ -147,7 +147,12 @@ export class StoreGuard extends EventEmitter<StoreGuardEvents> {
   run<T>(operation: () => Promise<T>): Promise<T>;
   run<T>(operation: () => T | Promise<T>): T | Promise<T>;
   run<T>(operation: () => T | Promise<T>): T | Promise<T> {
-    const refusal = this.#admit();
+    return this.#run(operation, false);
+  }
+
+  /** `probe`: the cool-down is known to be over (the ping timer fired), whatever the clock's rounding says. */
+  #run<T>(operation: () => T | Promise<T>, probe: boolean): T | Promise<T> {
+    const refusal = this.#admit(probe);
     if (refusal !== undefined) return Promise.reject(refusal);
     let result: T | Promise<T>;
     try {
@@ -197,9 +202,9 @@ export class StoreGuard extends EventEmitter<StoreGuardEvents> {
   }
 
   /** Whether an operation may go out now: undefined if so (a probe, when the cool-down is over), else the error to fail it with. */
-  #admit(): StoreUnavailableError | undefined {
+  #admit(probe: boolean): StoreUnavailableError | undefined {
     if (this.#circuit !== 'closed') {
-      if (this.#circuit === 'half-open' || Date.now() - this.#openedAt < this.coolDown) {
+      if (this.#circuit === 'half-open' || (!probe && Date.now() - this.#openedAt < this.coolDown)) {
         this.#shortCircuited++;
         return this.#openError;
       }
@@ -258,7 +263,7 @@ export class StoreGuard extends EventEmitter<StoreGuardEvents> {
     this.#probeTimer = undefined;
     if (this.#circuit !== 'open') return;
     // A failed ping opens the circuit again, which schedules the next one.
-    Promise.resolve(this.run(() => this.#client!.ping!())).catch(ignore);
+    Promise.resolve(this.#run(() => this.#client!.ping!(), true)).catch(ignore);
   };
 }
 

@@ -249,10 +249,11 @@ describe('circuit breaker', () => {
     const capped = loadBalance({
       targets: ports.map((p) => `http://127.0.0.1:${p}`),
       outlierDetection: false,
-      retry: { retries: 2 },
+      // tryDuration: 0: the two retries are all there is (refused connections would be tried on for 1 s).
+      retry: { retries: 2, tryDuration: 0 },
       circuitBreaker: { maxRetries: 1 },
     });
-    const free = loadBalance({ targets: ports.map((p) => `http://127.0.0.1:${p}`), outlierDetection: false, retry: { retries: 2 } });
+    const free = loadBalance({ targets: ports.map((p) => `http://127.0.0.1:${p}`), outlierDetection: false, retry: { retries: 2, tryDuration: 0 } });
     const frontCapped = await listen(capped);
     const frontFree = await listen(free);
     try {

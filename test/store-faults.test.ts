@@ -274,6 +274,7 @@ describe('a shared store that hangs, dies or slows never stalls traffic', { skip
     const origin = await listen((_req, res) => res.end('ok'));
     const client = new Redis(redis.port);
     client.on('error', () => {});
+    await new Promise((resolve) => client.once('ready', resolve));
     const lb = loadBalance({
       targets: [origin.url],
       rateLimit: { limit: 100, failClosed: true, store: redisRateLimitStore(client, { prefix: redis.prefix }) },
