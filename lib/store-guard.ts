@@ -1,5 +1,6 @@
 import createDebug from 'debug';
 import { EventEmitter } from 'node:events';
+import { isPromise } from './cache/store.js';
 import { StoreUnavailableError } from './proxy/errors.js';
 import { integer, milliseconds } from './validate.js';
 
@@ -162,11 +163,11 @@ export class StoreGuard extends EventEmitter<StoreGuardEvents> {
       this.#failure(err);
       return Promise.reject(err);
     }
-    if (typeof (result as Promise<T> | undefined)?.then !== 'function') {
+    if (!isPromise(result)) {
       this.#success();
       return result;
     }
-    return this.#watch(result as Promise<T>);
+    return this.#watch(result);
   }
 
   #watch<T>(pending: Promise<T>): Promise<T> {

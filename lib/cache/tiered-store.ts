@@ -4,7 +4,7 @@ import { memoryStore } from './memory-store.js';
 import { currentAge } from './policy.js';
 import type { RedisCacheStore } from './redis-store.js';
 import { entrySize, isPromise, isVaryIndex, settle, type CacheEntry, type CacheStore } from './store.js';
-import { guardStore, selfGuarded, StoreGuard } from '../store-guard.js';
+import { guardStore, StoreGuard } from '../store-guard.js';
 
 const log = createDebug('proxy-balancer:cache');
 
@@ -65,7 +65,8 @@ export function tieredStore(options: TieredStoreOptions): TieredStore {
   if (typeof options !== 'object' || options === null) throw new TypeError('tieredStore: options must be an object');
   const given = options.l2;
   if (typeof given?.get !== 'function') throw new TypeError(`tieredStore: options.l2 must be a CacheStore (e.g. redisStore(client)), got ${String(given)}`);
-  const l2 = selfGuarded(given) && given.guard !== undefined ? given : guardStore(given, ['get', 'set', 'delete', 'deletePrefix'], 'tieredStore l2');
+  // L2 is the store the circuit decides about: one without a guard of its own gets one here.
+  const l2 = given.guard instanceof StoreGuard ? given : guardStore(given, ['get', 'set', 'delete', 'deletePrefix'], 'tieredStore l2');
   const l1 = options.l1 ?? memoryStore();
   if (typeof l1?.get !== 'function') throw new TypeError(`tieredStore: options.l1 must be a CacheStore (e.g. memoryStore()), got ${String(l1)}`);
   const fromL2 = (given as Partial<RedisCacheStore>).client as unknown as RedisPubSubLike | undefined;

@@ -11,6 +11,7 @@ import type { RateLimiter } from './rate-limit.js';
 import type { RateLimitResult } from './rate-limit-store.js';
 import { rejectRequest, rejectUpgrade, type Rejection } from './reject.js';
 import { BODY_TOO_LARGE, declaredTooLarge, HEADERS_TOO_LARGE, headersTooLarge, type MethodFilter } from './request-limits.js';
+import { isPromise } from '../cache/store.js';
 
 /** Where admitted requests go next: the balancer. */
 export interface AdmissionGate {
@@ -184,8 +185,4 @@ export class Admission {
 
 function gone(req: IncomingMessage, socket: Duplex | undefined): boolean {
   return socket === undefined ? req.socket.destroyed : socket.destroyed;
-}
-
-function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
-  return typeof (value as Promise<T> | undefined)?.then === 'function';
 }
