@@ -14,6 +14,7 @@ import type { Strategy } from './strategies/strategy.js';
 import { ResponseTransformer, type TransformBody, type TransformResponseOptions } from './proxy/transform.js';
 import { isDiscovery, type Discovery } from './discovery/discovery.js';
 import type { TargetSpec } from './pool.js';
+import { resolveStripHeaders } from './proxy/unkeyed-headers.js';
 import { type CookieRewrite, type CookieRewriter, resolveCookieRewrite } from './proxy/cookie-rewrite.js';
 import { fail, integer, LOAD_BALANCE_OPTIONS, milliseconds } from './validate.js';
 
@@ -44,6 +45,14 @@ export interface LoadBalanceOptions extends ProtectionOptions {
   trustProxy?: TrustProxy;
   /** Header trusted proxies report client addresses in; default 'x-forwarded-for'. */
   trustedHeader?: ClientIpHeader;
+  /**
+   * Lower-case names of request headers that backends let override the URL, method, scheme or host
+   * (`x-original-url`, `x-rewrite-url`, `x-http-method-override`, `x-http-method`, `x-method-override`,
+   * `x-forwarded-scheme`, `x-forwarded-ssl`, `front-end-https`, `x-host`, `x-forwarded-server`) to
+   * forward anyway; the others are removed before forwarding, so a shared cache cannot store an answer
+   * one client shaped with them. Default [] (all removed).
+   */
+  passHeaders?: readonly string[];
   /** Upstream response headers never relayed to clients (case-insensitive); default ['server', 'x-powered-by']. */
   hideHeaders?: readonly string[];
   /** Rewrite `Location`/`Content-Location` pointing at the target to the address the client used; default true. */
@@ -100,6 +109,8 @@ export interface ResolvedOptions {
   forwarded: boolean;
   trustProxy: TrustProxy;
   trustedHeader: ClientIpHeader;
+  /** The unkeyed request headers removed before forwarding: all but `passHeaders`. */
+  stripHeaders: readonly string[];
   hideHeaders: readonly string[];
   rewriteLocation: boolean;
   cookieRewrite: CookieRewriter | undefined;
@@ -132,6 +143,7 @@ const KNOWN = new Set([
   'forwarded',
   'trustProxy',
   'trustedHeader',
+  'passHeaders',
   'hideHeaders',
   'rewriteLocation',
   'cookieDomainRewrite',
@@ -223,6 +235,7 @@ export function resolveOptions(input: LoadBalanceOptions | undefined): ResolvedO
     forwarded: bool(options, 'forwarded', false),
     trustProxy,
     trustedHeader,
+    stripHeaders: resolveStripHeaders(options.passHeaders),
     hideHeaders: (hideHeaders as string[]).map((h) => h.toLowerCase()),
     rewriteLocation: bool(options, 'rewriteLocation', true),
     cookieRewrite: resolveCookieRewrite(options.cookieDomainRewrite, options.cookiePathRewrite),

@@ -1,11 +1,14 @@
 import type { IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { kUrlBeforeRewrite } from '../protect/path-rewrite.js';
+import { UNKEYED_HEADERS } from '../proxy/unkeyed-headers.js';
 import { preferredEncoding } from './compress.js';
 
 const ENCODINGS = ['br', 'gzip', 'deflate'];
-// Request headers the upstream may build a response from that the URL does not show.
-const KEYED_HEADERS = ['x-forwarded-host', 'x-forwarded-proto', 'forwarded'];
+// Request headers the upstream may build a response from that the URL does not show. The
+// balancer removes the unkeyed ones unless `passHeaders` lets them through, but this key also
+// serves responseCache() in front of handlers that read them.
+const KEYED_HEADERS = ['x-forwarded-host', 'x-forwarded-proto', 'forwarded', ...UNKEYED_HEADERS];
 
 /** Computes the primary cache key of a request. */
 export type CacheKey = (req: IncomingMessage) => string;
@@ -32,8 +35,8 @@ export function requestTarget(req: IncomingMessage): string {
 /**
  * `GET <scheme>://<host>\0<path+query>` of the URL the client asked for, plus any forwarding
  * headers the request carries: whatever the upstream may build a response from is in the key, so
- * a client sending its own `X-Forwarded-Host` only ever fragments its own entries and cannot
- * poison anyone else's. Two balancers mounted at /users and /orders sharing one cache never see
+ * a client sending its own `X-Forwarded-Host` or `X-Original-URL` only ever fragments its own
+ * entries and cannot poison anyone else's. Two balancers mounted at /users and /orders sharing one cache never see
  * each other's entries. HEAD shares GET's entries.
  *
  * NUL separates the parts because no parser lets it into a header value or a request target
