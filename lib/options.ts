@@ -37,9 +37,9 @@ export interface LoadBalanceOptions extends ProtectionOptions {
   retryAfter?: number;
   /** Send the target's host as `Host` (like NGINX's default) instead of the client's; default false. */
   changeOrigin?: boolean;
-  /** Append `X-Forwarded-For` and set `X-Forwarded-Proto/-Host/-Port`; default true. */
+  /** Append `X-Forwarded-For` and set `X-Forwarded-Proto/-Host/-Port/-Prefix` and `X-Real-IP` (the client address `trustProxy` resolves); default true. When false, a client's `X-Real-IP` goes through from a trusted peer only. */
   xForwarded?: boolean;
-  /** Append an RFC 7239 `Forwarded` element; default false. */
+  /** Append an RFC 7239 `Forwarded` element; default false, and then a client's own `Forwarded` goes through from a trusted peer only. */
   forwarded?: boolean;
   /** Which peers may report the client address (IP hash, `X-Forwarded-*` pass-through); default false (none). */
   trustProxy?: TrustProxy;
