@@ -36,13 +36,14 @@ export function requestTarget(req: IncomingMessage): string {
  * `GET <scheme>://<host>\0<path+query>` of the URL the client asked for, plus any forwarding
  * headers the request carries: whatever the upstream may build a response from is in the key, so
  * a client sending its own `X-Forwarded-Host` or `X-Original-URL` only ever fragments its own
- * entries and cannot poison anyone else's. Two balancers mounted at /users and /orders sharing one cache never see
- * each other's entries. HEAD shares GET's entries.
+ * entries and cannot poison anyone else's. Two balancers mounted at /users and /orders sharing
+ * one cache never see each other's entries. HEAD shares GET's entries.
  *
- * NUL separates the parts because no parser lets it into a header value or a request target
- * (llhttp and nghttp2 both refuse it): with `/` or nothing between them, `Host: h/static` asking
- * for `/app.js` would share the entry of `Host: h` asking for `/static/app.js`. Each header is
- * written with its name, so values cannot shift from one header to the next either.
+ * NUL separates the parts because Node's parsers refuse it in a header value or a request target
+ * (llhttp, unless `insecureHTTPParser`, and nghttp2): with `/` or nothing between them,
+ * `Host: h/static` asking for `/app.js` would share the entry of `Host: h` asking for
+ * `/static/app.js`. Each header is written with its name, so values cannot shift from one header
+ * to the next either.
  */
 export function defaultCacheKey(req: IncomingMessage): string {
   const headers = req.headers;
