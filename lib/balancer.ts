@@ -16,6 +16,7 @@ import { HealthSupervisor } from './health/supervisor.js';
 import { DiscoveryFeeds } from './discovery/feed.js';
 import { stripRequestHopByHop, stripUpgradeHopByHop } from './proxy/hop-by-hop.js';
 import { runHook } from './proxy/hooks.js';
+import { stripUnkeyedHeaders } from './proxy/unkeyed-headers.js';
 import { logProxy, logStrategy } from './observe/log.js';
 import { toOriginForm } from './proxy/origin-form.js';
 import type { Admission } from './protect/admission.js';
@@ -384,6 +385,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOw
   }
 
   #addForwarding(req: IncomingMessage): void {
+    stripUnkeyedHeaders(req.headers, this.#options.stripHeaders);
     addForwardingHeaders(req, this.#options, this.#resolver?.trusts(req) ?? false);
   }
 

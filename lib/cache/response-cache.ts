@@ -27,7 +27,7 @@ export interface ResponseCacheOptions {
   maxEntrySize?: number;
   /** Where entries live; default an in-memory LRU store of `maxSize` bytes. `redisStore(client)` shares them between instances. */
   store?: CacheStore;
-  /** Primary cache key of a request; default `GET <scheme>://<host><path+query>` plus any forwarding headers. */
+  /** Primary cache key of a request; default `defaultCacheKey`: scheme, `Host`, path and query, plus any forwarding (and other unkeyed) headers the request carries. */
   key?: CacheKey;
   /** Response header reporting HIT, MISS, STALE, REVALIDATED or BYPASS; default 'x-cache'; false for none. */
   header?: string | false;
