@@ -147,3 +147,31 @@ describe('unkeyed headers that backends honour', () => {
     for (const passHeaders of [[], ['x-original-url', 'front-end-https']]) loadBalance({ targets, passHeaders }).close();
   });
 });
+
+describe('a GET with a body (fat GET)', () => {
+  test('is neither stored nor answered from the cache: a backend that reads the body cannot shape a shared entry', async () => {
+    // A backend (a search API, say) that answers a GET from its body when it has one. (Node's client
+    // sends a GET body unframed unless told its length.)
+    const backend = await countingBackend((req, res, arrival) => {
+      req.on('end', () => {
+        res.setHeader('cache-control', 'max-age=60');
+        res.end(arrival.body === '' ? 'clean' : `shaped by body: ${arrival.body}`);
+      });
+    });
+    const { lb, front } = await balancer(backend);
+    try {
+      const attacker = await request(`${front.url}/search`, { method: 'GET', headers: { 'content-length': '4' }, body: 'evil' });
+      assert.equal(attacker.body, 'shaped by body: evil');
+      assert.equal(attacker.headers['x-cache'], 'BYPASS');
+      const clean = await request(`${front.url}/search`);
+      assert.equal(clean.body, 'clean');
+      assert.equal(clean.headers['x-cache'], 'MISS');
+      const again = await request(`${front.url}/search`, { method: 'GET', headers: { 'content-length': '4' }, body: 'evil' });
+      assert.equal(again.body, 'shaped by body: evil', 'the stored clean entry is not served for a request with a body either');
+      assert.equal((await request(`${front.url}/search`)).headers['x-cache'], 'HIT');
+    } finally {
+      await lb.close();
+      await closeAll(front, backend);
+    }
+  });
+});

@@ -1,3 +1,4 @@
+import { mayHaveBody } from '../protect/reject.js';
 import createDebug from 'debug';
 import { LRUCache } from 'lru-cache';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
@@ -194,7 +195,9 @@ export class ResponseCache implements CaptureOwner {
       return;
     }
     const requestCc = requestDirectives(req);
-    if (requestCc.noStore) {
+    // A GET with a body ("fat GET") is answered by a backend that may read the body, which is not in
+    // the key: storing that answer would let one client's body shape everyone's.
+    if (requestCc.noStore || mayHaveBody(req)) {
       this.#stats.bypass++;
       this.#label(res, 'BYPASS');
       next(req, res);
