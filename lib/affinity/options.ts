@@ -13,7 +13,7 @@ export interface AffinityOptions {
    * share it and the same target URLs give the same values, so any of them honours any one's cookie.
    */
   secret: string | Uint8Array;
-  /** Milliseconds the cookie lives (`Max-Age`, rounded up to seconds) from the response that set it; default 0 (a session cookie, gone when the browser closes). */
+  /** Milliseconds the cookie lives (`Max-Age`, rounded up to seconds) from the response that set it, at most 400 days; default 0 (a session cookie, gone when the browser closes). */
   ttl?: number;
   /** Add `Secure` (sent over HTTPS only); default false. Required by `sameSite: 'none'`. */
   secure?: boolean;
