@@ -211,6 +211,9 @@ export function resolveOptions(input: LoadBalanceOptions | undefined): ResolvedO
   if (!Array.isArray(hideHeaders) || !hideHeaders.every((h) => typeof h === 'string')) fail('hideHeaders', 'an array of header names', hideHeaders);
   const agentOptions = options.agentOptions ?? {};
   if (typeof agentOptions !== 'object' || agentOptions === null) fail('agentOptions', 'an object', agentOptions);
+  // The agent hands it to socket.setTimeout, which cuts a longer one down with a warning.
+  const agentTimeout = (agentOptions as https.AgentOptions).timeout;
+  if (agentTimeout !== undefined) milliseconds(LOAD_BALANCE_OPTIONS, 'agentOptions.timeout', agentTimeout);
   const agent = options.agent;
   if (agent !== undefined && !(agent instanceof http.Agent)) fail('agent', 'an http.Agent', agent);
   const httpsAgent = options.httpsAgent;
