@@ -385,7 +385,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOw
   }
 
   #addForwarding(req: IncomingMessage): void {
-    stripUnkeyedHeaders(req.headers, this.#options.stripHeaders);
+    stripUnkeyedHeaders(req, this.#options.stripHeaders);
     addForwardingHeaders(req, this.#options, this.#resolver?.trusts(req) ?? false);
   }
 

@@ -3,7 +3,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { WebSocket, WebSocketServer } from 'ws';
 import { loadBalance, type LoadBalanceOptions } from 'proxy-balancer';
-import { countingBackend, type CountingBackend } from './abuse/harness.js';
+import { countingBackend, raw, type CountingBackend } from './abuse/harness.js';
 import { closeAll, listen, request } from './helpers.js';
 
 // What a client claiming to be someone else sends: backends take each as the client address.
@@ -101,6 +101,39 @@ describe('client-address headers a client sends', () => {
       await lb.close();
       wss.close();
       await closeAll(front, wsBackend);
+    }
+  });
+});
+
+describe('underscore twins of the headers the balancer writes or strips', () => {
+  test('never reach the backend (CGI-style servers read X_Forwarded_Host as X-Forwarded-Host); other underscored names pass', async () => {
+    const backend = await countingBackend();
+    const lb = loadBalance({ targets: [backend.url] });
+    const front = await listen(lb);
+    try {
+      const twins = [
+        'X_Forwarded_For',
+        'X_Forwarded_Host',
+        'X_Forwarded_Proto',
+        'X_Real_IP',
+        'X_Original_URL',
+        'X_HTTP_Method_Override',
+        'Content_Length',
+        'Transfer_Encoding',
+        'Forwarded_',
+      ];
+      let head = 'GET /twins HTTP/1.1\r\nHost: x\r\n';
+      for (const name of twins) head += `${name}: spoofed\r\n`;
+      head += 'X_Api_Key: mine\r\nConnection: close\r\n\r\n';
+      const reply = await raw(front.port, head);
+      assert.deepEqual(reply.statuses, [200]);
+      const seen = backend.arrivals.find((a) => a.url === '/twins')!.headers;
+      for (const name of twins.slice(0, -1)) assert.equal(seen[name.toLowerCase()], undefined, `${name} dropped`);
+      assert.equal(seen.forwarded_, 'spoofed', 'a name that is no twin passes');
+      assert.equal(seen.x_api_key, 'mine');
+    } finally {
+      await lb.close();
+      await closeAll(front, backend);
     }
   });
 });

@@ -1,4 +1,4 @@
-import type { IncomingHttpHeaders } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import { fail } from '../validate.js';
 
 /**
@@ -44,7 +44,41 @@ export function resolveStripHeaders(passHeaders: unknown): readonly string[] {
   return Object.freeze(UNKEYED_HEADERS.filter((name) => !passHeaders.includes(name)));
 }
 
-/** Removes the `strip` headers a request carries; absent ones are not deleted (a delete makes `headers` a slow dictionary). */
-export function stripUnkeyedHeaders(headers: IncomingHttpHeaders, strip: readonly string[]): void {
+/**
+ * Fields whose underscore spelling a backend may read as the field itself: CGI-style servers map
+ * `X-Forwarded-Host` and `X_Forwarded_Host` alike to `HTTP_X_FORWARDED_HOST` (so do PHP's, and WSGI
+ * servers before gunicorn 22), where the later one may win. A client could then set what the
+ * balancer writes or strips. NGINX drops every underscored name (`underscores_in_headers off`);
+ * only the twins of these are dropped here, so an app's own `X_Api_Key` still passes.
+ */
+const UNDERSCORE_GUARDED: ReadonlySet<string> = new Set([
+  ...UNKEYED_HEADERS,
+  'x-forwarded-for',
+  'x-forwarded-proto',
+  'x-forwarded-host',
+  'x-forwarded-port',
+  'x-forwarded-prefix',
+  'x-real-ip',
+  'true-client-ip',
+  'forwarded',
+  'host',
+  'content-length',
+  'transfer-encoding',
+]);
+
+/**
+ * Removes the `strip` headers a request carries, and the underscore twins of every header the
+ * balancer writes or strips. Absent ones are not deleted (a delete makes `headers` a slow
+ * dictionary); a request without an underscored name costs one scan of its field names.
+ */
+export function stripUnkeyedHeaders(req: IncomingMessage, strip: readonly string[]): void {
+  const headers = req.headers;
   for (let i = 0; i < strip.length; i++) if (headers[strip[i]!] !== undefined) delete headers[strip[i]!];
+  const raw = req.rawHeaders;
+  for (let i = 0; i < raw.length; i += 2) if (raw[i]!.indexOf('_') !== -1) dropUnderscoreTwin(req, raw[i]!);
+}
+
+function dropUnderscoreTwin(req: IncomingMessage, name: string): void {
+  const lower = name.toLowerCase();
+  if (UNDERSCORE_GUARDED.has(lower.replaceAll('_', '-')) && req.headers[lower] !== undefined) delete req.headers[lower];
 }
