@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 
 const root = new URL('..', import.meta.url);
 
@@ -81,4 +84,142 @@ test('the built package traces with @opentelemetry/api present, and proxies with
   // The hooks do hide it: the same scripts cannot load the API themselves.
   assert.throws(() => run(['--import', HIDE_API_ESM, '--input-type=module', '-e', "await import('@opentelemetry/api')"]));
   assert.throws(() => run(['-e', `${HIDE_API_CJS} require('@opentelemetry/api')`]));
+});
+
+// What the tarball may weigh, unpacked: dist/ as ESM and CommonJS (JavaScript and declarations, no
+// source maps) plus README.md, LICENSE and package.json. At 0.1.0 it is about 1.6 MB in under 500
+// files; the bounds leave room to grow, and catch a return of the inlined-source maps (+2.2 MB,
+// +246 files) or of anything else shipped by mistake.
+const MAX_UNPACKED_BYTES = 2_000_000;
+const MAX_FILES = 560;
+
+test(`the tarball stays under ${MAX_UNPACKED_BYTES} bytes unpacked and ${MAX_FILES} files, with no source maps (after the build above)`, () => {
+  const [pack] = JSON.parse(execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: root, stdio: 'pipe' }).toString()) as [
+    { unpackedSize: number; entryCount: number; files: Array<{ path: string }> },
+  ];
+  assert.ok(pack.unpackedSize < MAX_UNPACKED_BYTES, `unpacked size ${pack.unpackedSize} < ${MAX_UNPACKED_BYTES}`);
+  assert.ok(pack.entryCount < MAX_FILES, `file count ${pack.entryCount} < ${MAX_FILES}`);
+  assert.deepEqual(
+    pack.files.filter((f) => f.path.endsWith('.map')).map((f) => f.path),
+    [],
+    'no source maps',
+  );
+});
+
+const rootDir = fileURLToPath(root);
+const manifest = JSON.parse(readFileSync(join(rootDir, 'package.json'), 'utf8')) as {
+  dependencies: Record<string, string>;
+};
+
+/** Links `name` and, recursively, its own dependencies from the repository's node_modules into `modules`. */
+function link(modules: string, name: string): void {
+  const at = join(modules, name);
+  if (existsSync(at)) return;
+  const from = join(rootDir, 'node_modules', name);
+  mkdirSync(join(at, '..'), { recursive: true });
+  symlinkSync(from, at, 'dir');
+  const { dependencies = {} } = JSON.parse(readFileSync(join(from, 'package.json'), 'utf8')) as { dependencies?: Record<string, string> };
+  for (const dep of Object.keys(dependencies)) if (existsSync(join(rootDir, 'node_modules', dep))) link(modules, dep);
+}
+
+const STRICT = {
+  strict: true,
+  skipLibCheck: false,
+  noEmit: true,
+  module: 'nodenext',
+  moduleResolution: 'nodenext',
+  target: 'es2022',
+  types: ['node'],
+};
+
+// The consumer: ESM (index.ts, in a "type": "module" package) and CommonJS (require.cts), so both
+// the import and the require conditions' declarations are checked.
+const CONSUMER_ESM = `import http from 'node:http';
+import { loadBalance, leastConnections, type LoadBalanceOptions, type TargetDownInfo } from 'proxy-balancer';
+const options: LoadBalanceOptions = { targets: ['http://127.0.0.1:3000', { url: 'http://127.0.0.1:3001', weight: 2 }], strategy: leastConnections() };
+const lb = loadBalance(options);
+lb.on('targetDown', (target, info: TargetDownInfo) => console.log(info.state, target.url.href));
+http.createServer(lb).listen(0);
+const handler: (req: http.IncomingMessage, res: http.ServerResponse) => void = lb.metrics();
+void handler;
+void lb.close();
+`;
+const CONSUMER_CJS = `import pb = require('proxy-balancer');
+const lb = pb.loadBalance({ targets: ['http://127.0.0.1:3000'] });
+void lb.close();
+`;
+// With the optional peers installed, their real clients fit the structural types we declare for them.
+const CONSUMER_PEERS = `import { Redis, Cluster } from 'ioredis';
+import { Registry } from 'prom-client';
+import { loadBalance, redisStore, redisRateLimitStore, responseCache, tieredStore, memoryStore } from 'proxy-balancer';
+const client = new Redis({ lazyConnect: true });
+const cluster = new Cluster([{ host: '127.0.0.1', port: 7000 }], { lazyConnect: true });
+const lb = loadBalance({ targets: ['http://127.0.0.1:3000'] });
+lb.metrics({ registry: new Registry() });
+redisStore(cluster);
+redisRateLimitStore(client);
+responseCache({ store: tieredStore({ l1: memoryStore(), l2: redisStore(client), redis: client }) });
+`;
+
+test('a strict consumer (strict, skipLibCheck: false) compiles against the packed declarations with only the dependencies installed, and with the optional peers (after the build above)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pb-consumer-'));
+  try {
+    const [{ filename }] = JSON.parse(
+      execFileSync('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', dir], { cwd: root, stdio: 'pipe' }).toString(),
+    ) as [{ filename: string }];
+    const modules = join(dir, 'node_modules');
+    const installed = join(modules, 'proxy-balancer');
+    mkdirSync(installed, { recursive: true });
+    execFileSync('tar', ['xzf', join(dir, filename), '-C', installed, '--strip-components=1']);
+    for (const dep of Object.keys(manifest.dependencies)) link(modules, dep);
+    link(modules, '@types/node');
+
+    // Every module a shipped declaration names is Node's own or a dependency that ships its types:
+    // nothing resolves through a dev dependency's @types or an optional peer.
+    const named = new Set<string>();
+    const walk = (at: string): void => {
+      for (const entry of readdirSync(at, { withFileTypes: true })) {
+        const path = join(at, entry.name);
+        if (entry.isDirectory()) walk(path);
+        else if (entry.name.endsWith('.d.ts')) {
+          const text = readFileSync(path, 'utf8');
+          // import/export ... from 'x', import x = require('x'), import('x') in a type, /// <reference types="x" />.
+          for (const pattern of [
+            /^(?:import|export)\b[^;]*?\bfrom\s*'([^']+)'/gm,
+            /\brequire\('([^']+)'\)/g,
+            /\bimport\('([^']+)'\)/g,
+            /<reference types="([^"]+)"/g,
+          ]) {
+            for (const [, spec] of text.matchAll(pattern)) if (!spec.startsWith('.')) named.add(spec);
+          }
+        }
+      }
+    };
+    walk(join(installed, 'dist'));
+    const typed = new Set(Object.keys(manifest.dependencies).filter((dep) => 'types' in JSON.parse(readFileSync(join(modules, dep, 'package.json'), 'utf8'))));
+    assert.deepEqual(
+      [...named].filter((spec) => !spec.startsWith('node:') && !typed.has(spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0])),
+      [],
+      'no declaration names a module without shipped types',
+    );
+
+    writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
+    writeFileSync(join(dir, 'index.ts'), CONSUMER_ESM);
+    writeFileSync(join(dir, 'require.cts'), CONSUMER_CJS);
+    const tsc = (files: string[]) => {
+      writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify({ compilerOptions: STRICT, files }));
+      try {
+        execFileSync(process.execPath, [join(rootDir, 'node_modules/typescript/bin/tsc'), '-p', dir], { cwd: dir, stdio: 'pipe' });
+      } catch (error) {
+        assert.fail(`tsc failed:\n${(error as { stdout: Buffer }).stdout}`);
+      }
+    };
+    tsc(['index.ts', 'require.cts']);
+
+    for (const peer of ['ioredis', 'prom-client']) link(modules, peer);
+    writeFileSync(join(dir, 'peers.ts'), CONSUMER_PEERS);
+    tsc(['index.ts', 'require.cts', 'peers.ts']);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -1,10 +1,11 @@
 import createDebug from 'debug';
 import { parseTarget, type Pool, type TargetOptions, type TargetSpec } from '../pool.js';
 import type { Discovery, DiscoveryListener } from './discovery.js';
+import type { Logger } from '../observe/log.js';
 import { MAX_TIMER_MS } from '../timer.js';
 
 /** Sets received, targets added and drained, failed rounds and the set kept. */
-export const logDiscovery = createDebug('proxy-balancer:discovery');
+export const logDiscovery: Logger = createDebug('proxy-balancer:discovery');
 
 /** One discovery source's figures in `lb.stats().discovery`. */
 export interface DiscoveryStats {
