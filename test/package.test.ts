@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, posix } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
@@ -21,16 +21,14 @@ test('the built package loads through its exports from ESM and CommonJS, with ty
   for (const flavour of ['esm', 'cjs']) assert.ok(existsSync(new URL(`dist/${flavour}/index.d.ts`, root)), `${flavour} types are emitted`);
 });
 
-test('npm pack ships dist/, README, LICENSE and package.json only (after the build above)', () => {
-  const [pack] = JSON.parse(execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: root, stdio: 'pipe' }).toString()) as [
-    { files: Array<{ path: string }> },
-  ];
-  const paths = pack.files.map((f) => f.path);
-  const stray = paths.filter((p) => !p.startsWith('dist/') && !['README.md', 'LICENSE', 'package.json'].includes(p));
-  assert.deepEqual(stray, [], 'nothing but dist/, README.md, LICENSE and package.json');
+test('npm pack ships dist/, the README and its reference chapters (docs/*.md and the status page image), LICENSE and package.json only (after the build above)', () => {
+  const paths = packedPaths();
+  const stray = paths.filter((p) => !p.startsWith('dist/') && !/^docs\/[^/]+\.(md|png)$/.test(p) && !['README.md', 'LICENSE', 'package.json'].includes(p));
+  assert.deepEqual(stray, [], 'nothing but dist/, docs/*.md, docs/*.png, README.md, LICENSE and package.json');
   for (const needed of [
     'README.md',
     'LICENSE',
+    'docs/cache.md',
     'dist/esm/index.js',
     'dist/esm/index.d.ts',
     'dist/cjs/index.js',
@@ -39,7 +37,64 @@ test('npm pack ships dist/, README, LICENSE and package.json only (after the bui
   ]) {
     assert.ok(paths.includes(needed), `${needed} is shipped`);
   }
-  assert.ok(!paths.some((p) => p.endsWith('.test.js') || p.startsWith('dist/test/')), 'no tests');
+  assert.ok(!paths.some((p) => p.endsWith('.test.js') || p.startsWith('dist/test/') || p.startsWith('docs/api/')), 'no tests, no generated API site');
+});
+
+function packedPaths(): string[] {
+  const [pack] = JSON.parse(execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: root, stdio: 'pipe' }).toString()) as [
+    { files: Array<{ path: string }> },
+  ];
+  return pack.files.map((f) => f.path);
+}
+
+/** GitHub's heading anchors: lower case, punctuation other than `-` and `_` dropped, spaces to `-`, `-1`, `-2`... for repeats. */
+function headingAnchors(markdown: string): Set<string> {
+  const anchors = new Set<string>();
+  const seen = new Map<string, number>();
+  let fence = false;
+  for (const line of markdown.split('\n')) {
+    if (line.startsWith('```')) fence = !fence;
+    const heading = fence ? null : /^#{1,6} (.*)$/.exec(line);
+    if (heading === null) continue;
+    const base = heading[1]
+      .trim()
+      .toLowerCase()
+      .replace(/[^\p{L}\p{N}_\- ]/gu, '')
+      .replaceAll(' ', '-');
+    const n = seen.get(base) ?? 0;
+    seen.set(base, n + 1);
+    anchors.add(n === 0 ? base : `${base}-${n}`);
+  }
+  return anchors;
+}
+
+// The README is read on npm and in node_modules, where the repository's examples/ and test/ are
+// absent: every relative link in the shipped Markdown must reach a shipped file, and every #anchor
+// a heading of the file it names. Files only in the repository are named as paths, not linked.
+test('every relative link in the shipped README and docs reaches a shipped file and heading', () => {
+  const paths = new Set(packedPaths());
+  const markdown = [...paths].filter((p) => p.endsWith('.md'));
+  assert.ok(markdown.includes('README.md') && markdown.some((p) => p.startsWith('docs/')));
+  const texts = new Map(markdown.map((p) => [p, readFileSync(join(rootDir, p), 'utf8')]));
+  const broken: string[] = [];
+  let checked = 0;
+  for (const [file, text] of texts) {
+    // Links and images outside code spans and fences: [label](target) and ![alt](target).
+    const prose = text.replace(/```[\s\S]*?```/g, '').replace(/`[^`\n]*`/g, '');
+    for (const [, target] of prose.matchAll(/\]\(([^)\s]+)\)/g)) {
+      if (/^[a-z][a-z+.-]*:/i.test(target)) continue;
+      checked++;
+      const [path, anchor] = target.split('#') as [string, string | undefined];
+      const resolved = path === '' ? file : posix.normalize(posix.join(posix.dirname(file), path));
+      if (!paths.has(resolved)) {
+        broken.push(`${file}: ${target} (${resolved} is not in the package)`);
+        continue;
+      }
+      if (anchor !== undefined && !headingAnchors(texts.get(resolved) ?? '').has(anchor)) broken.push(`${file}: ${target} (no such heading)`);
+    }
+  }
+  assert.deepEqual(broken, []);
+  assert.ok(checked > 100, `${checked} links checked`);
 });
 
 // One request through the built balancer; prints the proxied body and how many spans were exported

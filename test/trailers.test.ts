@@ -17,7 +17,7 @@ function frame(text: string): Buffer {
 }
 
 // gRPC's wire shape (status in trailers, messages streamed) over the HTTP/1.1 upstream the
-// balancer speaks; a real gRPC server speaks h2 only (see README, HTTP/2 clients).
+// balancer speaks; a real gRPC server speaks h2 only (see docs/proxying.md, HTTP/2 clients in detail).
 describe('TE: trailers forwarded, trailers relayed (gRPC-shaped exchanges)', () => {
   let backend: TestServer;
   let lb: LoadBalancer;

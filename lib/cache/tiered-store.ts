@@ -52,7 +52,7 @@ export interface TieredStore extends CacheStore {
  * filled from the shared store (L2, Redis) and kept in L1; writes go to both. Every write and
  * delete is announced on Redis pub/sub, and every other instance drops its L1 copy when the message
  * arrives, so a purge or an unsafe-method invalidation anywhere reaches every L1 within a few
- * milliseconds (measured in the README). An L1 entry lives at most its remaining freshness (and
+ * milliseconds (measured in docs/cache.md). An L1 entry lives at most its remaining freshness (and
  * `l1MaxTtl`); stale entries are always read from L2, where revalidation results are shared.
  *
  * L1 is trusted while the subscription is live, or while L2 is unreachable (its guard's circuit is

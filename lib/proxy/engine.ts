@@ -174,7 +174,7 @@ export class ProxyEngine {
 }
 
 /**
- * Keeps of http-proxy's per-request passes only those reviewed (README, Security). Web: `deleteLength`
+ * Keeps of http-proxy's per-request passes only those reviewed (docs/security.md). Web: `deleteLength`
  * smuggles (CVE-2026-29057) and is replaced by `frameUpstreamBody`; `timeout` and `XHeaders` do
  * nothing under the options set here (`timeout` unset, `xfwd: false`) and are dropped; `stream`,
  * which builds and pipes the upstream request, stays. WebSocket: `checkMethodAndHeader` and `stream`
