@@ -242,7 +242,7 @@ describe('proxy options', () => {
       [{ targets: [{ url: 'http://a.example', weight: Number.NaN }] }, /targets\[0\]: weight/],
       [
         { targets: [{ url: 'http://a.example', bakup: true }] },
-        /^targets\[0\]: unknown option bakup \(expected one of url, weight, healthCheck, backup, hostname\)$/,
+        /^targets\[0\]: unknown option "bakup" — did you mean "backup"\?$/,
       ],
       [{ targets: [{ weight: 2 }] }, /^targets\[0\]: url must be a string or URL, got undefined$/],
       [
