@@ -16,7 +16,7 @@ import { isDiscovery, type Discovery } from './discovery/discovery.js';
 import type { TargetSpec } from './pool.js';
 import { resolveStripHeaders } from './proxy/unkeyed-headers.js';
 import { type CookieRewrite, type CookieRewriter, resolveCookieRewrite } from './proxy/cookie-rewrite.js';
-import { fail, integer, knownKeys, LOAD_BALANCE_OPTIONS, milliseconds } from './validate.js';
+import { fail, integer, LOAD_BALANCE_OPTIONS, milliseconds, nestedObject } from './validate.js';
 
 /** Options of `loadBalance()`. Every one is optional but `targets`. The protection options (rate limit, caps, filters) are documented in `ProtectionOptions`. */
 export interface LoadBalanceOptions extends ProtectionOptions {
@@ -189,10 +189,14 @@ const HPM_OPTIONS: Readonly<Record<string, string>> = (() => {
     onProxyReq: hook('proxyReq'),
     onProxyRes: hook('proxyRes'),
     onError: hook('error'),
+    onProxyReqWs: "http-proxy-middleware's; WebSocket upgrades take no hook here (the handshake is forwarded as received)",
+    onOpen: "http-proxy-middleware's; WebSocket tunnels take no hook here",
+    onClose: "http-proxy-middleware's; WebSocket tunnels take no hook here",
     logger: logs,
     logLevel: logs,
     logProvider: logs,
-    secure: "http-proxy-middleware's; here: agentOptions: { rejectUnauthorized: false }",
+    secure:
+      "http-proxy-middleware's; here certificates of https: targets are verified by default, and secure: false is agentOptions: { rejectUnauthorized: false }",
     ca: "http-proxy's; here: agentOptions: { ca }",
     followRedirects: "http-proxy-middleware's; not supported: redirects reach the client, with Location rewritten to the client's address",
     headers: "http-proxy-middleware's; here: on: { proxyReq: (proxyReq) => proxyReq.setHeader(name, value) }",
@@ -208,7 +212,7 @@ const HPM_OPTIONS: Readonly<Record<string, string>> = (() => {
     toProxy: none,
     forward: none,
     preserveHeaderKeyCase: none,
-    plugins: "http-proxy-middleware's; no plugins here: on: { proxyReq, proxyRes, error } hooks and lb.on(event) events instead",
+    plugins: "http-proxy-middleware's; it has no equivalent here: hooks (on: { proxyReq, proxyRes, error }) and events (lb.on('response', …)) instead",
     ejectPlugins: "http-proxy-middleware's; there are no default plugins here to eject (errors are answered 502/504, on.error may answer instead)",
     ssl: "http-proxy's; here terminate TLS with your own https.createServer(options, app)",
   };
@@ -238,9 +242,7 @@ function isTrustProxy(value: unknown): value is TrustProxy {
 
 /** Checks every option and fills defaults; throws a TypeError naming the first bad option. */
 export function resolveOptions(input: LoadBalanceOptions | undefined): ResolvedOptions {
-  if (typeof input !== 'object' || input === null) fail('', 'an object', input);
-  const options = input as Record<string, unknown>;
-  knownKeys(options, '', KNOWN, 'loadBalance', HPM_OPTIONS);
+  const options = nestedObject(input, '', KNOWN, { hints: HPM_OPTIONS }) ?? fail('', 'an object', input);
   const dynamic = bool(options, 'dynamic', false);
   const given = options.targets ?? [];
   const list: unknown[] = isDiscovery(given) ? [given] : (given as unknown[]);

@@ -35,7 +35,11 @@ describe('protection options are validated', () => {
     ['maxQueue without maxConnections', { maxQueue: 5 }, /options\.maxQueue must be left out unless maxConnections/],
     ['queueTimeout not a number', { maxConnections: 1, queueTimeout: '1s' }, /options\.queueTimeout/],
     ['circuitBreaker.maxPending without maxConnections', { circuitBreaker: { maxPending: 1 } }, /options\.circuitBreaker\.maxPending/],
-    ['circuitBreaker typo', { circuitBreaker: { maxRequest: 1 } }, /unknown option "circuitBreaker\.maxRequest" — did you mean "circuitBreaker\.maxRequests"\?/],
+    [
+      'circuitBreaker typo',
+      { circuitBreaker: { maxRequest: 1 } },
+      /unknown option "circuitBreaker\.maxRequest" — did you mean "circuitBreaker\.maxRequests"\?/,
+    ],
     ['circuitBreaker.maxRetries negative', { circuitBreaker: { maxRetries: -1 } }, /options\.circuitBreaker\.maxRetries/],
     ['maxBodySize fractional', { maxBodySize: 1.5 }, /options\.maxBodySize/],
     ['maxHeaders negative', { maxHeaders: -1 }, /options\.maxHeaders/],
