@@ -155,7 +155,8 @@ export function notFactory(value: unknown, option: string, fn = 'loadBalance'): 
     if (call === undefined) continue;
     const name = (item as { name: string }).name;
     const key = /[A-Za-z0-9_$]+$/.exec(option)?.[0];
-    const where = option === '' ? `${fn}: options` : `${fn}: options.${option}`;
+    // A target's fields are named as its other errors name them: `targets[0]: healthCheck ...`.
+    const where = /[\])]$/.test(fn) ? `${fn}: ${option}` : option === '' ? `${fn}: options` : `${fn}: options.${option}`;
     const usage = key === undefined || option.endsWith(']') ? call : Array.isArray(value) ? `${key}: [${call}]` : `${key}: ${call}`;
     throw new TypeError(`${where} ${Array.isArray(value) ? 'holds' : 'is'} the factory ${name} itself: call it, ${usage}`);
   }

@@ -91,7 +91,7 @@ describe('an uncalled factory where its product is expected is named, with the c
     [
       'a target’s healthCheck: httpHealthCheck',
       () => loadBalance({ targets: [{ url: 'http://127.0.0.1:1', healthCheck: httpHealthCheck as never }] }),
-      /options\.healthCheck is the factory httpHealthCheck itself: call it, healthCheck: httpHealthCheck\(\)$/,
+      /^targets\[0\]: healthCheck is the factory httpHealthCheck itself: call it, healthCheck: httpHealthCheck\(\)$/,
     ],
     [
       'rateLimit.store: memoryRateLimitStore',
