@@ -261,7 +261,7 @@ export function resolveOptions(input: LoadBalanceOptions | undefined): ResolvedO
   const hideHeaders = options.hideHeaders ?? ['server', 'x-powered-by'];
   if (!Array.isArray(hideHeaders) || !hideHeaders.every((h) => typeof h === 'string')) fail('hideHeaders', 'an array of header names', hideHeaders);
   const agentOptions = options.agentOptions ?? {};
-  if (typeof agentOptions !== 'object' || agentOptions === null) fail('agentOptions', 'an object', agentOptions);
+  if (typeof agentOptions !== 'object' || agentOptions === null || Array.isArray(agentOptions)) fail('agentOptions', 'an object', agentOptions);
   // The agent hands it to socket.setTimeout, which cuts a longer one down with a warning.
   const agentTimeout = (agentOptions as https.AgentOptions).timeout;
   if (agentTimeout !== undefined) milliseconds(LOAD_BALANCE_OPTIONS, 'agentOptions.timeout', agentTimeout);

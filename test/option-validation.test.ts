@@ -243,6 +243,7 @@ describe('an options object of the wrong type is refused, naming what it got', (
     ['on.proxyReq: string', () => lb({ on: { proxyReq: 'x' } }), /^loadBalance: options\.on\.proxyReq must be a function, got "x"$/],
     ['outlierDetection: []', () => lb({ outlierDetection: [] }), /^loadBalance: options\.outlierDetection must be an object or false, got an array$/],
     ['rateLimit: []', () => lb({ rateLimit: [] }), /^loadBalance: options\.rateLimit must be an object with at least a limit, got an array$/],
+    ['agentOptions: []', () => lb({ agentOptions: [] }), /^loadBalance: options\.agentOptions must be an object, got an array$/],
     ['responseCache([])', () => responseCache([] as never), /^responseCache: options must be an object, got an array$/],
     [
       'responseCache storeSetCookie',
@@ -268,10 +269,14 @@ describe('an options object of the wrong type is refused, naming what it got', (
     ['serverTimeouts options []', () => serverTimeouts(server, [] as never), /^serverTimeouts: options must be an object, got an array$/],
   ]);
 
-  test('lb.metrics([])', () => {
+  test('lb.metrics([]), lb.metrics({ labels: [] })', () => {
     const balancer = loadBalance({ targets });
     try {
       assert.throws(() => balancer.metrics([] as never), /^TypeError: lb\.metrics: options must be an object, got an array$/);
+      assert.throws(
+        () => balancer.metrics({ labels: [] } as never),
+        /^TypeError: lb\.metrics: options\.labels must be an object of label names to string values, got an array$/,
+      );
     } finally {
       balancer.close();
     }

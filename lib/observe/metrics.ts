@@ -158,7 +158,7 @@ export function validateMetricsOptions(input: unknown): MetricsOptions {
   const options = optionsObject(input, FN, OPTIONS) as MetricsOptions;
   const labels = options.labels;
   if (labels !== undefined) {
-    if (typeof labels !== 'object' || labels === null) fail('labels', 'an object of label names to string values', labels, FN);
+    if (typeof labels !== 'object' || labels === null || Array.isArray(labels)) fail('labels', 'an object of label names to string values', labels, FN);
     for (const [name, value] of Object.entries(labels)) {
       if (!isLabelName(name) || RESERVED_LABELS.has(name))
         throw new TypeError(`lb.metrics: options.labels: ${JSON.stringify(name)} is not a usable label name`);
