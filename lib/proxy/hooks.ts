@@ -1,5 +1,6 @@
 import type { ClientRequest, IncomingMessage, ServerResponse } from 'node:http';
 import type { Target } from '../target.js';
+import { fail, nestedObject } from '../validate.js';
 
 /**
  * Hooks into each proxied request, as http-proxy-middleware's `on`. They run synchronously on the
@@ -14,15 +15,23 @@ export interface ProxyHooks {
   error?(err: Error, req: IncomingMessage, res: ServerResponse, target: Target | undefined): void;
 }
 
+const HOOKS: readonly string[] = ['proxyReq', 'proxyRes', 'error'];
+
+/** http-proxy-middleware's other `on` events, with what stands for them here. */
+const HPM_EVENTS: Readonly<Record<string, string>> = {
+  proxyReqWs: "http-proxy-middleware's; WebSocket upgrades take no hook here (the handshake is forwarded as received)",
+  open: "http-proxy-middleware's; WebSocket tunnels take no hook here",
+  close: "http-proxy-middleware's; WebSocket tunnels take no hook here",
+  start: "http-proxy-middleware's; here: lb.on('response', info => …) reports each exchange",
+  end: "http-proxy-middleware's; here: lb.on('response', info => …) reports each exchange",
+  econnreset: "http-proxy-middleware's; here: on: { error }",
+};
+
 export function resolveHooks(input: unknown): ProxyHooks | undefined {
-  if (input === undefined) return undefined;
-  if (typeof input !== 'object' || input === null) throw new TypeError('loadBalance: options.on must be an object of hooks');
-  for (const [name, hook] of Object.entries(input)) {
-    if (name !== 'proxyReq' && name !== 'proxyRes' && name !== 'error')
-      throw new TypeError(`loadBalance: options.on.${name} is not a hook (proxyReq, proxyRes, error)`);
-    if (typeof hook !== 'function') throw new TypeError(`loadBalance: options.on.${name} must be a function`);
-  }
-  return input as ProxyHooks;
+  const hooks = nestedObject(input, 'on', HOOKS, { expected: 'an object of hooks { proxyReq?, proxyRes?, error? }', hints: HPM_EVENTS });
+  if (hooks === undefined) return undefined;
+  for (const [name, hook] of Object.entries(hooks)) if (typeof hook !== 'function') fail(`on.${name}`, 'a function', hook);
+  return hooks as ProxyHooks;
 }
 
 /** Runs a hook; one that throws is reported, never thrown into the request path. */
