@@ -16,12 +16,13 @@ import { HealthSupervisor } from './health/supervisor.js';
 import { DiscoveryFeeds } from './discovery/feed.js';
 import { stripRequestHopByHop, stripUpgradeHopByHop } from './proxy/hop-by-hop.js';
 import { runHook } from './proxy/hooks.js';
+import { stripUnkeyedHeaders } from './proxy/unkeyed-headers.js';
 import { logProxy, logStrategy } from './observe/log.js';
 import { toOriginForm } from './proxy/origin-form.js';
 import type { Admission } from './protect/admission.js';
 import type { CircuitBreaker } from './protect/circuit-breaker.js';
 import type { ConnectionQueue } from './protect/connection-queue.js';
-import { refusedFraming, refusedUpgradeFraming, refuseUnforwardable } from './protect/framing.js';
+import { refusedHead, refusedUpgradeHead, refuseUnforwardable } from './protect/request-head.js';
 import { createGuards } from './protect/guards.js';
 import { countBody } from './protect/request-limits.js';
 import { watchPipelined } from './protect/pipelining.js';
@@ -120,14 +121,17 @@ export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOw
   handle(req: IncomingMessage, res: ServerResponse): void {
     if (this.listenerCount('response') > 0 && !isDetached(req)) this.#responses.watch(req, res);
     if (isHttp2(req)) {
-      adaptHttp2Request(req);
+      if (!adaptHttp2Request(req)) {
+        respondError(res, 400);
+        return;
+      }
       // A CONNECT reaches a request listener only over HTTP/2; only the WebSocket kind is tunnelled.
       if (req.method === 'CONNECT' && !isHttp2WebSocket(req)) {
         respondError(res, 405);
         return;
       }
     }
-    if (refusedFraming(req, res)) return;
+    if (refusedHead(req, res, this.#options.protection.maxHeaders)) return;
     if (!toOriginForm(req)) {
       // `OPTIONS *` and other targets that are neither a path nor a URL name nothing to proxy.
       respondError(res, 400);
@@ -205,7 +209,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOw
   /** Tunnels one WebSocket upgrade; the `server.on('upgrade')` entry point. */
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', ignore);
-    if (refusedUpgradeFraming(req, socket)) return;
+    if (refusedUpgradeHead(req, socket, this.#options.protection.maxHeaders)) return;
     if (!toOriginForm(req)) {
       socket.end('HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
       return;
@@ -381,6 +385,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOw
   }
 
   #addForwarding(req: IncomingMessage): void {
+    stripUnkeyedHeaders(req, this.#options.stripHeaders);
     addForwardingHeaders(req, this.#options, this.#resolver?.trusts(req) ?? false);
   }
 

@@ -14,6 +14,7 @@ import type { Strategy } from './strategies/strategy.js';
 import { ResponseTransformer, type TransformBody, type TransformResponseOptions } from './proxy/transform.js';
 import { isDiscovery, type Discovery } from './discovery/discovery.js';
 import type { TargetSpec } from './pool.js';
+import { resolveStripHeaders } from './proxy/unkeyed-headers.js';
 import { type CookieRewrite, type CookieRewriter, resolveCookieRewrite } from './proxy/cookie-rewrite.js';
 import { fail, integer, LOAD_BALANCE_OPTIONS, milliseconds } from './validate.js';
 
@@ -36,14 +37,22 @@ export interface LoadBalanceOptions extends ProtectionOptions {
   retryAfter?: number;
   /** Send the target's host as `Host` (like NGINX's default) instead of the client's; default false. */
   changeOrigin?: boolean;
-  /** Append `X-Forwarded-For` and set `X-Forwarded-Proto/-Host/-Port`; default true. */
+  /** Append `X-Forwarded-For` and set `X-Forwarded-Proto/-Host/-Port/-Prefix` and `X-Real-IP` (the client address `trustProxy` resolves); default true. When false, a client's `X-Real-IP` goes through from a trusted peer only. */
   xForwarded?: boolean;
-  /** Append an RFC 7239 `Forwarded` element; default false. */
+  /** Append an RFC 7239 `Forwarded` element; default false, and then a client's own `Forwarded` goes through from a trusted peer only. */
   forwarded?: boolean;
   /** Which peers may report the client address (IP hash, `X-Forwarded-*` pass-through); default false (none). */
   trustProxy?: TrustProxy;
   /** Header trusted proxies report client addresses in; default 'x-forwarded-for'. */
   trustedHeader?: ClientIpHeader;
+  /**
+   * Lower-case names of request headers that backends let override the URL, method, scheme or host
+   * (`x-original-url`, `x-rewrite-url`, `x-http-method-override`, `x-http-method`, `x-method-override`,
+   * `x-forwarded-scheme`, `x-forwarded-ssl`, `front-end-https`, `x-host`, `x-forwarded-server`) to
+   * forward anyway; the others are removed before forwarding, so a shared cache cannot store an answer
+   * one client shaped with them. Default [] (all removed).
+   */
+  passHeaders?: readonly string[];
   /** Upstream response headers never relayed to clients (case-insensitive); default ['server', 'x-powered-by']. */
   hideHeaders?: readonly string[];
   /** Rewrite `Location`/`Content-Location` pointing at the target to the address the client used; default true. */
@@ -100,6 +109,8 @@ export interface ResolvedOptions {
   forwarded: boolean;
   trustProxy: TrustProxy;
   trustedHeader: ClientIpHeader;
+  /** The unkeyed request headers removed before forwarding: all but `passHeaders`. */
+  stripHeaders: readonly string[];
   hideHeaders: readonly string[];
   rewriteLocation: boolean;
   cookieRewrite: CookieRewriter | undefined;
@@ -132,6 +143,7 @@ const KNOWN = new Set([
   'forwarded',
   'trustProxy',
   'trustedHeader',
+  'passHeaders',
   'hideHeaders',
   'rewriteLocation',
   'cookieDomainRewrite',
@@ -199,6 +211,9 @@ export function resolveOptions(input: LoadBalanceOptions | undefined): ResolvedO
   if (!Array.isArray(hideHeaders) || !hideHeaders.every((h) => typeof h === 'string')) fail('hideHeaders', 'an array of header names', hideHeaders);
   const agentOptions = options.agentOptions ?? {};
   if (typeof agentOptions !== 'object' || agentOptions === null) fail('agentOptions', 'an object', agentOptions);
+  // The agent hands it to socket.setTimeout, which cuts a longer one down with a warning.
+  const agentTimeout = (agentOptions as https.AgentOptions).timeout;
+  if (agentTimeout !== undefined) milliseconds(LOAD_BALANCE_OPTIONS, 'agentOptions.timeout', agentTimeout);
   const agent = options.agent;
   if (agent !== undefined && !(agent instanceof http.Agent)) fail('agent', 'an http.Agent', agent);
   const httpsAgent = options.httpsAgent;
@@ -223,6 +238,7 @@ export function resolveOptions(input: LoadBalanceOptions | undefined): ResolvedO
     forwarded: bool(options, 'forwarded', false),
     trustProxy,
     trustedHeader,
+    stripHeaders: resolveStripHeaders(options.passHeaders),
     hideHeaders: (hideHeaders as string[]).map((h) => h.toLowerCase()),
     rewriteLocation: bool(options, 'rewriteLocation', true),
     cookieRewrite: resolveCookieRewrite(options.cookieDomainRewrite, options.cookiePathRewrite),

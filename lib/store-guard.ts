@@ -2,6 +2,7 @@ import createDebug from 'debug';
 import { EventEmitter } from 'node:events';
 import { isPromise } from './cache/store.js';
 import { StoreUnavailableError } from './proxy/errors.js';
+import { clampDelay } from './timer.js';
 import { integer, milliseconds } from './validate.js';
 
 const log = createDebug('proxy-balancer:store');
@@ -179,7 +180,7 @@ export class StoreGuard extends EventEmitter<StoreGuardEvents> {
         this.#timedOut++;
         this.#failure(this.#timeoutError);
         reject(this.#timeoutError);
-      }, this.timeout);
+      }, clampDelay(this.timeout));
       pending.then(
         (value) => {
           this.#pending--;
@@ -255,7 +256,7 @@ export class StoreGuard extends EventEmitter<StoreGuardEvents> {
     this.#circuit = 'open';
     this.#openedAt = Date.now();
     if (typeof this.#client?.ping === 'function' && this.#probeTimer === undefined) {
-      this.#probeTimer = setTimeout(this.#ping, this.coolDown);
+      this.#probeTimer = setTimeout(this.#ping, clampDelay(this.coolDown));
       this.#probeTimer.unref();
     }
   }

@@ -4,6 +4,8 @@
  * `loadBalance: options.proxyTimeout must be a non-negative number of milliseconds, got -5`.
  */
 
+import { MAX_TIMER_MS, MAX_TIMER_SECONDS } from './timer.js';
+
 /** Where a factory's options are named in errors: `<fn>: options`. */
 export const LOAD_BALANCE_OPTIONS = 'loadBalance: options';
 
@@ -37,11 +39,17 @@ export function isPositiveInteger(value: unknown): value is number {
 export interface IntegerRange {
   /** Smallest allowed value; default 0. */
   min?: number;
-  /** Largest allowed value; default none. */
+  /** Largest allowed value; default none, but {@link MAX_TIMER_MS} or {@link MAX_TIMER_SECONDS} for a duration (unit 'milliseconds' or 'seconds'). */
   max?: number;
   /** What the integer counts, for the message. */
   unit?: string;
 }
+
+/**
+ * The default bound of a duration, by unit: what a timer holds, so an option can never become a
+ * timer that overflows (Node then fires it after 1 ms) or a socket timeout cut short with a warning.
+ */
+const DURATION_MAX: Readonly<Record<string, number>> = { milliseconds: MAX_TIMER_MS, seconds: MAX_TIMER_SECONDS };
 
 /** Returns `value` if it is an integer within `range`, else throws naming `<prefix>.<name>`. */
 export function integer(prefix: string, name: string, value: unknown, { min = 0, max, unit }: IntegerRange = {}): number {
@@ -56,19 +64,58 @@ export function integer(prefix: string, name: string, value: unknown, { min = 0,
             : `an integer of at least ${min}`;
     invalidOption(prefix, name, unit === undefined ? kind : `${kind} of ${unit}`, value);
   }
+  const longest = max === undefined && unit !== undefined ? DURATION_MAX[unit] : undefined;
+  if (longest !== undefined && value > longest) tooLong(prefix, name, longest, unit!, value);
   return value;
+}
+
+/** Bounds of a duration option in milliseconds. */
+export interface DurationRange {
+  /** Above 0 (else 0 or more); default false. */
+  positive?: boolean;
+  /** Smallest allowed value; default none beyond `positive`. */
+  min?: number;
+  /** Whole milliseconds only; default false. */
+  integer?: boolean;
+  /** Largest allowed value; default {@link MAX_TIMER_MS}, the longest a timer holds. */
+  max?: number;
 }
 
 /**
  * Returns `value` if it is a finite number of milliseconds (above 0 when `positive`, else 0 or
- * more; at most `max` when given), else throws naming `<prefix>.<name>`.
+ * more; whole with `integer`; at least `min`; at most `max`, by default what a timer holds), else
+ * throws naming `<prefix>.<name>`.
  */
-export function milliseconds(prefix: string, name: string, value: unknown, { positive = false, max }: { positive?: boolean; max?: number } = {}): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || (positive ? value <= 0 : value < 0) || (max !== undefined && value > max)) {
-    const kind = `a ${positive ? 'positive' : 'non-negative'} number of milliseconds`;
-    invalidOption(prefix, name, max === undefined ? kind : `${kind} (at most ${max})`, value);
+export function milliseconds(
+  prefix: string,
+  name: string,
+  value: unknown,
+  { positive = false, min, integer: whole = false, max = MAX_TIMER_MS }: DurationRange = {},
+): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || (whole && !Number.isInteger(value)) || (positive ? value <= 0 : value < 0)) {
+    invalidOption(prefix, name, `a ${positive ? 'positive' : 'non-negative'} ${whole ? 'integer' : 'number'} of milliseconds`, value);
   }
+  if (min !== undefined && value < min) invalidOption(prefix, name, `at least ${min} milliseconds`, value);
+  if (value > max) tooLong(prefix, name, max, 'milliseconds', value);
   return value;
+}
+
+/** Throws `<prefix>.<name> must be at most 2147483647 milliseconds (about 24.8 days), got …`. */
+function tooLong(prefix: string, name: string, max: number, unit: string, value: number): never {
+  const ms = unit === 'seconds' ? max * 1000 : max;
+  return invalidOption(prefix, name, `at most ${max} ${unit} (${roughly(ms)})`, value);
+}
+
+/** A duration for people: 'about 24.8 days' (rounded down, so it never promises more than the bound). */
+function roughly(ms: number): string {
+  for (const [size, unit] of [
+    [86_400_000, 'days'],
+    [3_600_000, 'hours'],
+    [60_000, 'minutes'],
+  ] as const) {
+    if (ms >= size) return `about ${Math.floor((ms / size) * 10) / 10} ${unit}`;
+  }
+  return `about ${Math.floor(ms / 100) / 10} seconds`;
 }
 
 /** A non-negative integer option of `loadBalance` (`prefix` + `name`, e.g. 'circuitBreaker.maxPending'), or `fallback` when absent. */

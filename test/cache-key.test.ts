@@ -5,6 +5,7 @@ import connect from 'connect';
 import express5 from 'express';
 import express4 from 'express4';
 import { loadBalance, redisStore, responseCache, type CacheStore, type LoadBalancer, type PathRewrite } from 'proxy-balancer';
+import { front, raw } from './abuse/harness.js';
 import { closeAll, listen, request, type TestServer } from './helpers.js';
 import { startRedisWithClient } from './redis-server.js';
 import { skipUnless } from './services.js';
@@ -117,4 +118,77 @@ describe('cache key: the URL the client asked for (Redis store)', { skip: skipUn
     test(`${name} with pathRewrite: two balancers sharing one Redis store do not cross-serve`, () =>
       checkSharedCache(mount, redisStore(redis.client, { prefix: `${name}:rw:` }), true, bare));
   }
+});
+
+/** `<x-cache> <body>` of a raw HTTP/1.1 reply. */
+function cacheAndBody(text: string): string {
+  const status = /^x-cache: (\S+)/im.exec(text)?.[1] ?? 'none';
+  return `${status} ${text.slice(text.indexOf('\r\n\r\n') + 4)}`;
+}
+
+describe('cache key: Host and path cannot run into each other', () => {
+  /** An origin answering the path it saw, fresh for a minute, whatever the Host. */
+  const pathOrigin = (req: IncomingMessage, res: ServerResponse): void => {
+    res.setHeader('cache-control', 'max-age=60');
+    res.end(`path ${req.url}`);
+  };
+  const get = (port: number, host: string, path: string) => raw(port, `GET ${path} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`).then((r) => r.text);
+
+  // `Host: h/static` + `/app.js` and `Host: h` + `/static/app.js` used to make the same key, so
+  // either request could store the answer the other one then got.
+  const fronts: Record<string, () => Promise<{ port: number; close(): Promise<void> }>> = {
+    'through the balancer': async () => {
+      const origin = await listen(pathOrigin);
+      const lb = loadBalance({ targets: [origin.url], cache: responseCache() });
+      const server = await front(lb);
+      return { port: server.port, close: async () => (await lb.close(), await closeAll(server, origin)) };
+    },
+    // responseCache() in front of a handler of your own: no front-door Host check on the way.
+    'standalone (wrap)': async () => {
+      const server = await front(responseCache().wrap(pathOrigin));
+      return server;
+    },
+  };
+
+  for (const [name, start] of Object.entries(fronts)) {
+    test(`${name}: an odd Host first never answers the clean request`, async () => {
+      const server = await start();
+      try {
+        const odd = await get(server.port, 'h/static', '/app.js');
+        assert.doesNotMatch(cacheAndBody(odd), /^HIT /);
+        assert.equal(cacheAndBody(await get(server.port, 'h', '/static/app.js')), 'MISS path /static/app.js');
+        assert.equal(cacheAndBody(await get(server.port, 'h', '/static/app.js')), 'HIT path /static/app.js', 'the clean entry is cached');
+      } finally {
+        await server.close();
+      }
+    });
+
+    test(`${name}: the clean request first never answers the odd Host`, async () => {
+      const server = await start();
+      try {
+        assert.equal(cacheAndBody(await get(server.port, 'h', '/static/app.js')), 'MISS path /static/app.js');
+        const odd = cacheAndBody(await get(server.port, 'h/static', '/app.js'));
+        assert.doesNotMatch(odd, /^HIT /);
+        assert.doesNotMatch(odd, /static/);
+      } finally {
+        await server.close();
+      }
+    });
+  }
+
+  test('purge(url) still finds the entry of the URL (and only that one)', async () => {
+    const cache = responseCache();
+    const server = await front(cache.wrap(pathOrigin));
+    try {
+      await get(server.port, 'h', '/static/app.js');
+      await get(server.port, 'h/static', '/app.js');
+      assert.equal(await cache.purge('http://h/static/app.js'), 1);
+      assert.equal(cacheAndBody(await get(server.port, 'h', '/static/app.js')), 'MISS path /static/app.js');
+      assert.match(cacheAndBody(await get(server.port, 'h/static', '/app.js')), /^HIT /, 'the odd-Host entry was not the one purged');
+      assert.equal(await cache.purge({ prefix: 'http://h/static/' }), 1);
+      assert.equal(cacheAndBody(await get(server.port, 'h', '/static/app.js')), 'MISS path /static/app.js');
+    } finally {
+      await server.close();
+    }
+  });
 });

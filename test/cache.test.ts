@@ -415,7 +415,10 @@ describe('response cache on its own', () => {
   test('invalid options throw a TypeError naming the option', () => {
     assert.throws(() => responseCache({ maxSize: -1 }), /options\.maxSize/);
     assert.throws(() => responseCache({ maxEntrySize: 1.5 }), /options\.maxEntrySize/);
-    assert.throws(() => responseCache({ keepStale: -1 }), /^TypeError: responseCache: options\.keepStale must be a non-negative integer, got -1$/);
+    assert.throws(
+      () => responseCache({ keepStale: -1 }),
+      /^TypeError: responseCache: options\.keepStale must be a non-negative integer of milliseconds, got -1$/,
+    );
     assert.throws(() => responseCache({ header: '' }), /options\.header/);
     assert.throws(() => responseCache({ store: {} as never }), /options\.store/);
     assert.throws(() => loadBalance({ targets: ['http://127.0.0.1:1'], cache: {} as never }), /options\.cache/);

@@ -448,10 +448,10 @@ describe('retry option validation', () => {
     [{ onStatus: [200] }, /options\.retry\.onStatus must be an array of status codes from 400 to 599, got \[200\]/],
     [{ onStatus: ['503'] }, /options\.retry\.onStatus must be an array of status codes from 400 to 599, got \["503"\]/],
     [{ onStatus: 503 }, /options\.retry\.onStatus must be an array .*, got 503/],
-    [{ maxRetryAfter: -1 }, /options\.retry\.maxRetryAfter must be an integer >= 0, got -1/],
+    [{ maxRetryAfter: -1 }, /options\.retry\.maxRetryAfter must be a non-negative integer of milliseconds, got -1/],
     [{ backoff: 'fast' }, /options\.retry\.backoff must be an object or false, got fast/],
-    [{ backoff: { base: 0 } }, /options\.retry\.backoff\.base must be an integer >= 1 \(ms\), got 0/],
-    [{ backoff: { base: 100, max: 50 } }, /options\.retry\.backoff\.max must be an integer >= backoff\.base \(100 ms\), got 50/],
+    [{ backoff: { base: 0 } }, /options\.retry\.backoff\.base must be a positive integer of milliseconds, got 0/],
+    [{ backoff: { base: 100, max: 50 } }, /options\.retry\.backoff\.max must be at least retry\.backoff\.base \(100 milliseconds\), got 50/],
     [{ condition: 'yes' }, /options\.retry\.condition must be a function, got string/],
   ];
   for (const [retry, message] of cases) {

@@ -1,4 +1,4 @@
-import { fail, knownKeys } from '../validate.js';
+import { fail, knownKeys, LOAD_BALANCE_OPTIONS, milliseconds } from '../validate.js';
 
 /**
  * Session affinity by cookie (HAProxy `cookie … insert`, NGINX `sticky cookie`, Envoy stateful
@@ -13,7 +13,7 @@ export interface AffinityOptions {
    * share it and the same target URLs give the same values, so any of them honours any one's cookie.
    */
   secret: string | Uint8Array;
-  /** Milliseconds the cookie lives (`Max-Age`, rounded up to seconds) from the response that set it; default 0 (a session cookie, gone when the browser closes). */
+  /** Milliseconds the cookie lives (`Max-Age`, rounded up to seconds) from the response that set it, at most 400 days; default 0 (a session cookie, gone when the browser closes). */
   ttl?: number;
   /** Add `Secure` (sent over HTTPS only); default false. Required by `sameSite: 'none'`. */
   secure?: boolean;
@@ -35,6 +35,7 @@ export interface ResolvedAffinity {
 
 const KNOWN = ['cookie', 'secret', 'ttl', 'secure', 'sameSite', 'httpOnly', 'path'];
 const MIN_SECRET_BYTES = 16;
+const MAX_COOKIE_AGE_MS = 400 * 86_400_000;
 /** RFC 6265 cookie-name: an RFC 9110 token. */
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 /** RFC 6265 path-value: printable ASCII but ';'. */
@@ -49,8 +50,8 @@ export function resolveAffinity(input: unknown): ResolvedAffinity | undefined {
   const cookie = options.cookie ?? 'lb';
   if (typeof cookie !== 'string' || !TOKEN.test(cookie)) fail('affinity.cookie', 'a cookie name (an RFC 6265 token)', cookie);
   const secret = secretBytes(options.secret);
-  const ttl = options.ttl ?? 0;
-  if (typeof ttl !== 'number' || !Number.isFinite(ttl) || ttl < 0) fail('affinity.ttl', 'a non-negative number of milliseconds', ttl);
+  // No timer runs on it, so the bound is the browsers' instead: they cap Max-Age at 400 days (RFC 6265bis).
+  const ttl = milliseconds(LOAD_BALANCE_OPTIONS, 'affinity.ttl', options.ttl ?? 0, { max: MAX_COOKIE_AGE_MS });
   const secure = flag(options, 'secure', false);
   const httpOnly = flag(options, 'httpOnly', true);
   const sameSite = options.sameSite ?? 'lax';

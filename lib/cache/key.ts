@@ -1,9 +1,14 @@
 import type { IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { kUrlBeforeRewrite } from '../protect/path-rewrite.js';
+import { UNKEYED_HEADERS } from '../proxy/unkeyed-headers.js';
 import { preferredEncoding } from './compress.js';
 
 const ENCODINGS = ['br', 'gzip', 'deflate'];
+// Request headers the upstream may build a response from that the URL does not show. The
+// balancer removes the unkeyed ones unless `passHeaders` lets them through, but this key also
+// serves responseCache() in front of handlers that read them.
+const KEYED_HEADERS = ['x-forwarded-host', 'x-forwarded-proto', 'forwarded', ...UNKEYED_HEADERS];
 
 /** Computes the primary cache key of a request. */
 export type CacheKey = (req: IncomingMessage) => string;
@@ -28,26 +33,32 @@ export function requestTarget(req: IncomingMessage): string {
 }
 
 /**
- * `GET <scheme>://<host><path+query>` of the URL the client asked for, plus any forwarding
+ * `GET <scheme>://<host>\0<path+query>` of the URL the client asked for, plus any forwarding
  * headers the request carries: whatever the upstream may build a response from is in the key, so
- * a client sending its own `X-Forwarded-Host` only ever fragments its own entries and cannot
- * poison anyone else's. Two balancers mounted at /users and /orders sharing one cache never see
- * each other's entries. HEAD shares GET's entries.
+ * a client sending its own `X-Forwarded-Host` or `X-Original-URL` only ever fragments its own
+ * entries and cannot poison anyone else's. Two balancers mounted at /users and /orders sharing
+ * one cache never see each other's entries. HEAD shares GET's entries.
+ *
+ * NUL separates the parts because Node's parsers refuse it in a header value or a request target
+ * (llhttp, unless `insecureHTTPParser`, and nghttp2): with `/` or nothing between them,
+ * `Host: h/static` asking for `/app.js` would share the entry of `Host: h` asking for
+ * `/static/app.js`. Each header is written with its name, so values cannot shift from one header
+ * to the next either.
  */
 export function defaultCacheKey(req: IncomingMessage): string {
   const headers = req.headers;
   const scheme = (req.socket as TLSSocket).encrypted ? 'https' : 'http';
-  let key = `GET ${scheme}://${headers.host ?? ''}${requestTarget(req)}`;
-  const xfh = headers['x-forwarded-host'];
-  const xfp = headers['x-forwarded-proto'];
-  const fwd = headers.forwarded;
-  if (xfh !== undefined || xfp !== undefined || fwd !== undefined) key += `\u0000${xfh ?? ''}\u0000${xfp ?? ''}\u0000${fwd ?? ''}`;
+  let key = `GET ${scheme}://${headers.host ?? ''}\u0000${requestTarget(req)}`;
+  for (const name of KEYED_HEADERS) {
+    const value = headers[name];
+    if (value !== undefined) key += `\u0000${name}:${value}`;
+  }
   return key;
 }
 
 /** The key of a URL's GET entry under the default key function (for purge and invalidation). */
 export function keyOfUrl(url: URL): string {
-  return `GET ${url.protocol.slice(0, -1)}://${url.host}${url.pathname}${url.search}`;
+  return `GET ${url.protocol.slice(0, -1)}://${url.host}\u0000${url.pathname}${url.search}`;
 }
 
 /** Secondary key of the variant that `req` selects among responses varying on `names`. */

@@ -1,3 +1,4 @@
+import { mayHaveBody } from '../protect/reject.js';
 import createDebug from 'debug';
 import { LRUCache } from 'lru-cache';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
@@ -15,7 +16,8 @@ import { partialAnswers, serveEntry } from './serve.js';
 import { markCacheStatus } from './status.js';
 import { entrySize, isPromise, isVaryIndex, settle, type CachedResponse, type CacheEntry, type CacheStore } from './store.js';
 import { guardStore, selfGuarded } from '../store-guard.js';
-import { integer } from '../validate.js';
+import { clampDelay } from '../timer.js';
+import { integer, milliseconds } from '../validate.js';
 
 const log = createDebug('proxy-balancer:cache');
 
@@ -27,7 +29,7 @@ export interface ResponseCacheOptions {
   maxEntrySize?: number;
   /** Where entries live; default an in-memory LRU store of `maxSize` bytes. `redisStore(client)` shares them between instances. */
   store?: CacheStore;
-  /** Primary cache key of a request; default `GET <scheme>://<host><path+query>` plus any forwarding headers. */
+  /** Primary cache key of a request; default `defaultCacheKey`: scheme, `Host`, path and query, plus any forwarding (and other unkeyed) headers the request carries. */
   key?: CacheKey;
   /** Response header reporting HIT, MISS, STALE, REVALIDATED or BYPASS; default 'x-cache'; false for none. */
   header?: string | false;
@@ -88,6 +90,7 @@ type Kind = 'fetch' | 'range' | 'revalidate' | 'background' | 'unsafe' | 'pass';
 
 /** The methods RFC 9110 §9.2.1 defines as safe; every other method invalidates on success (RFC 9111 §4.4). */
 const SAFE = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE']);
+const PREFIX = 'responseCache: options';
 /** How long a key whose response was not storable skips miss coalescing, ms. */
 const HIT_FOR_PASS_MS = 10_000;
 
@@ -168,10 +171,8 @@ export class ResponseCache implements CaptureOwner {
     this.#storePost = options.storePost ?? false;
     if (typeof this.#storePost !== 'boolean') throw new TypeError(`responseCache: options.storePost must be a boolean, got ${String(options.storePost)}`);
     this.#targets = targetedFields(options.targetedFields);
-    this.#coalesceTimeout = options.coalesceTimeout ?? 5000;
-    this.#keepStale = options.keepStale ?? 3600_000;
-    positiveInteger('coalesceTimeout', this.#coalesceTimeout, true);
-    positiveInteger('keepStale', this.#keepStale, true);
+    this.#coalesceTimeout = milliseconds(PREFIX, 'coalesceTimeout', options.coalesceTimeout ?? 5000, { integer: true });
+    this.#keepStale = milliseconds(PREFIX, 'keepStale', options.keepStale ?? 3600_000, { integer: true });
     this.#compress = resolveCompress(options.compress);
   }
 
@@ -194,7 +195,9 @@ export class ResponseCache implements CaptureOwner {
       return;
     }
     const requestCc = requestDirectives(req);
-    if (requestCc.noStore) {
+    // A GET with a body ("fat GET") is answered by a backend that may read the body, which is not in
+    // the key: storing that answer would let one client's body shape everyone's.
+    if (requestCc.noStore || mayHaveBody(req)) {
       this.#stats.bypass++;
       this.#label(res, 'BYPASS');
       next(req, res);
@@ -315,7 +318,7 @@ export class ResponseCache implements CaptureOwner {
 
   #waitFor(pending: Promise<void>): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, this.#coalesceTimeout)));
+    const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, clampDelay(this.#coalesceTimeout))));
     return Promise.race([pending, timeout]).finally(() => clearTimeout(timer));
   }
 
@@ -549,8 +552,8 @@ export class ResponseCache implements CaptureOwner {
   }
 }
 
-function positiveInteger(name: string, value: unknown, allowZero = false): void {
-  integer('responseCache: options', name, value, { min: allowZero ? 0 : 1 });
+function positiveInteger(name: string, value: unknown): void {
+  integer(PREFIX, name, value, { min: 1 });
 }
 
 const PRAGMA_NO_CACHE = parseCacheControl('no-cache');

@@ -5,6 +5,7 @@ import { currentAge } from './policy.js';
 import type { RedisCacheStore } from './redis-store.js';
 import { entrySize, isPromise, isVaryIndex, settle, type CacheEntry, type CacheStore } from './store.js';
 import { guardStore, StoreGuard } from '../store-guard.js';
+import { milliseconds } from '../validate.js';
 
 const log = createDebug('proxy-balancer:cache');
 
@@ -77,10 +78,7 @@ export function tieredStore(options: TieredStoreOptions): TieredStore {
   const l2Prefix = (given as Partial<RedisCacheStore>).prefix;
   const channel = options.channel ?? `${l2Prefix ?? 'proxy-balancer:cache:'}invalidate`;
   if (typeof channel !== 'string' || channel === '') throw new TypeError(`tieredStore: options.channel must be a non-empty string, got ${String(channel)}`);
-  const l1MaxTtl = options.l1MaxTtl ?? 60_000;
-  if (typeof l1MaxTtl !== 'number' || !(l1MaxTtl > 0)) {
-    throw new TypeError(`tieredStore: options.l1MaxTtl must be a positive number of milliseconds, got ${String(l1MaxTtl)}`);
-  }
+  const l1MaxTtl = milliseconds('tieredStore: options', 'l1MaxTtl', options.l1MaxTtl ?? 60_000, { positive: true });
   // Invalidations travel on L2's own client when they can: one guard then tells of one Redis.
   const busGuard = redis === fromL2 ? l2.guard! : new StoreGuard('tieredStore pub/sub', {}, redis);
   return new Tiered(l1, l2, l2.guard!, redis, channel, l1MaxTtl, busGuard);

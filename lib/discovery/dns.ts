@@ -1,6 +1,7 @@
 import { promises as dns, type RecordWithTtl, type SrvRecord } from 'node:dns';
 import { isIP } from 'node:net';
-import { invalidOption } from '../validate.js';
+import { clampDelay } from '../timer.js';
+import { invalidOption, milliseconds } from '../validate.js';
 import type { TargetOptions } from '../pool.js';
 import type { Discovery, DiscoveryListener } from './discovery.js';
 
@@ -39,12 +40,8 @@ interface Round {
 
 const PREFIX = 'dnsTargets: options';
 
-function milliseconds(options: Record<string, unknown>, name: string, fallback: number): number {
-  const value = options[name] ?? fallback;
-  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0 || value > 2 ** 31 - 1) {
-    invalidOption(PREFIX, name, 'a positive number of milliseconds', value);
-  }
-  return value;
+function duration(options: Record<string, unknown>, name: string, fallback: number, integer = false): number {
+  return milliseconds(PREFIX, name, options[name] ?? fallback, { positive: true, integer });
 }
 
 /**
@@ -111,8 +108,8 @@ class DnsDiscovery implements Discovery {
     this.#port = url.port;
     this.#path = url.pathname === '/' || url.pathname === '' ? '' : url.pathname;
 
-    this.#interval = milliseconds(record, 'interval', 5000);
-    this.#minInterval = milliseconds(record, 'minInterval', 1000);
+    this.#interval = duration(record, 'interval', 5000);
+    this.#minInterval = duration(record, 'minInterval', 1000);
     if (this.#minInterval > this.#interval) invalidOption(PREFIX, 'minInterval', `at most options.interval (${this.#interval})`, this.#minInterval);
     const family = options.family ?? 0;
     if (family !== 0 && family !== 4 && family !== 6) invalidOption(PREFIX, 'family', '0, 4 or 6', family);
@@ -125,7 +122,8 @@ class DnsDiscovery implements Discovery {
     const name = options.name ?? (input.endsWith('/') ? input.slice(0, -1) : input);
     if (typeof name !== 'string' || name === '') invalidOption(PREFIX, 'name', 'a non-empty string', name);
     this.name = name;
-    this.#resolver = new dns.Resolver({ timeout: milliseconds(record, 'timeout', 2000), tries });
+    // The resolver takes whole milliseconds only (a fraction throws a RangeError naming no option).
+    this.#resolver = new dns.Resolver({ timeout: duration(record, 'timeout', 2000, true), tries });
     const servers = options.servers;
     if (servers !== undefined) {
       if (!Array.isArray(servers) || servers.length === 0 || !servers.every((s) => typeof s === 'string')) {
@@ -170,7 +168,7 @@ class DnsDiscovery implements Discovery {
       this.#listener!.error(new Error(`${this.#srv ? 'SRV' : 'address'} lookup of ${this.#hostname} failed: ${error.code ?? error.message}`));
       delay = Math.min(this.#interval, this.#minInterval * 2 ** (this.#failures - 1));
     }
-    this.#timer = setTimeout(this.#next, delay).unref();
+    this.#timer = setTimeout(this.#next, clampDelay(delay)).unref();
   }
 
   /** A and/or AAAA records of `hostname` as targets. No records of one family is fine when the other has some. */

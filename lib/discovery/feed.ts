@@ -1,6 +1,7 @@
 import createDebug from 'debug';
 import { parseTarget, type Pool, type TargetOptions, type TargetSpec } from '../pool.js';
 import type { Discovery, DiscoveryListener } from './discovery.js';
+import { MAX_TIMER_MS } from '../timer.js';
 
 /** Sets received, targets added and drained, failed rounds and the set kept. */
 export const logDiscovery = createDebug('proxy-balancer:discovery');
@@ -126,7 +127,7 @@ export class DiscoveryFeeds {
 
   /** Resolves once every source has reported once, a set or an error. Keeps the process alive meanwhile. */
   async firstRound(): Promise<void> {
-    const keepAlive = setInterval(noop, 2 ** 31 - 1);
+    const keepAlive = setInterval(noop, MAX_TIMER_MS);
     try {
       await Promise.all(this.#feeds.map((feed) => feed.reported));
     } finally {

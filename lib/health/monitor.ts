@@ -1,6 +1,7 @@
 import createDebug from 'debug';
 import type { Target } from '../target.js';
 import { failureReason } from '../proxy/connect-error.js';
+import { clampDelay, MAX_TIMER_MS } from '../timer.js';
 import { describeValue, integer, invalidOption, milliseconds } from '../validate.js';
 import type { CheckResult, HealthCheckSchedule, HealthCheckSpec, HealthProbe } from './checker.js';
 
@@ -33,9 +34,7 @@ const DEFAULTS: Required<HealthCheckSchedule> = {
   initialState: 'healthy',
 };
 
-/** setTimeout fires at once (with a warning) beyond this many ms, which would turn a typo into a probe storm. */
-const MAX_DELAY = 2 ** 31 - 1;
-const DELAY = { positive: true, max: MAX_DELAY };
+const DELAY = { positive: true };
 
 const TIMED_OUT = Symbol('timed out');
 
@@ -127,7 +126,7 @@ class Watch {
     const controller = new AbortController();
     this.controller = controller;
     const deadline = new Promise<typeof TIMED_OUT>((resolve) => {
-      this.timer = setTimeout(resolve, this.checker.timeout, TIMED_OUT).unref();
+      this.timer = setTimeout(resolve, clampDelay(this.checker.timeout), TIMED_OUT).unref();
     });
     let result: CheckResult;
     try {
@@ -162,7 +161,9 @@ class Watch {
   }
 
   private wait(ms: number): void {
-    this.timer = setTimeout(runProbe, ms, this).unref();
+    // Jitter stretches an interval by up to 100%: one at the bound would overflow the timer, and
+    // an overflowing timer fires after 1 ms, a probe storm.
+    this.timer = setTimeout(runProbe, clampDelay(ms), this).unref();
   }
 
   private nextDelay(): number {
@@ -244,7 +245,7 @@ export class HealthMonitor {
     if (firsts.length === 0) return;
     // The monitor's timers are unref'd, so `await monitor.firstRound()` at start-up, before
     // anything else holds the event loop, would otherwise let the process exit mid-await.
-    const keepAlive = setInterval(noop, MAX_DELAY);
+    const keepAlive = setInterval(noop, MAX_TIMER_MS);
     try {
       await Promise.all(firsts);
     } finally {

@@ -1,6 +1,7 @@
 import createDebug from 'debug';
 import type { Pool } from '../pool.js';
 import type { Target } from '../target.js';
+import { clampDelay } from '../timer.js';
 import { fail, type IntegerRange, integer, knownKeys, milliseconds } from '../validate.js';
 import {
   analyse,
@@ -167,7 +168,7 @@ export class OutlierDetector {
     this.#recheckDelay = recheckDelay;
     this.#intervals = options.intervals;
     if (this.#intervals !== undefined) {
-      this.#ticker = setInterval(this.#analyse, this.#intervals.interval);
+      this.#ticker = setInterval(this.#analyse, clampDelay(this.#intervals.interval));
       this.#ticker.unref();
     }
   }
@@ -304,7 +305,8 @@ export class OutlierDetector {
     if (record.readmittedAt !== 0 && now - record.readmittedAt > this.#options.maxEjectionTime) record.inARow = 0;
     record.inARow++;
     record.ejections++;
-    const duration = Math.min(this.#options.baseEjectionTime * record.inARow, this.#options.maxEjectionTime);
+    // base × n grows without end over a long outage; the clamp holds whatever maxEjectionTime allows.
+    const duration = clampDelay(Math.min(this.#options.baseEjectionTime * record.inARow, this.#options.maxEjectionTime));
     record.ejectedAt = now;
     record.ejectedUntil = now + duration;
     record.ejectionReason = reason;
@@ -320,7 +322,7 @@ export class OutlierDetector {
     const record = this.#records.get(target);
     if (record === undefined) return;
     if (!this.#events.confirm(target, since)) {
-      record.timer = setTimeout(this.#expire, this.#recheckDelay, target, since);
+      record.timer = setTimeout(this.#expire, clampDelay(this.#recheckDelay), target, since);
       record.timer.unref();
       return;
     }

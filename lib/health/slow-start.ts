@@ -1,6 +1,7 @@
 import createDebug from 'debug';
 import type { Pool } from '../pool.js';
 import type { Target } from '../target.js';
+import { clampDelay } from '../timer.js';
 
 const log = createDebug('proxy-balancer:health');
 
@@ -31,7 +32,7 @@ export class SlowStart {
     target.weight = target.configuredWeight * MIN_FACTOR;
     log('%s slow start over %d ms', target.key, this.#window);
     if (this.#timer === undefined) {
-      this.#timer = setInterval(this.#tick, Math.max(this.#window / STEPS, 10));
+      this.#timer = setInterval(this.#tick, clampDelay(Math.max(this.#window / STEPS, 10)));
       this.#timer.unref();
     }
   }

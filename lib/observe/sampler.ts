@@ -1,5 +1,6 @@
 import type { Pool } from '../pool.js';
 import type { Target } from '../target.js';
+import { clampDelay } from '../timer.js';
 
 /** Samples kept per target: one minute at the default interval. */
 export const SAMPLE_COUNT = 60;
@@ -54,7 +55,7 @@ export class Sampler {
   constructor(pool: Pool, intervalMs = SAMPLE_INTERVAL) {
     this.#pool = pool;
     this.sample();
-    this.#timer = setInterval(() => this.sample(), intervalMs);
+    this.#timer = setInterval(() => this.sample(), clampDelay(intervalMs));
     this.#timer.unref();
   }
 

@@ -7,7 +7,7 @@ import type { DiscoveryStats } from '../discovery/feed.js';
 import type { StoreHealth } from '../store-guard.js';
 import type { StrategyTargetStats } from '../strategies/strategy.js';
 import type { TargetState } from '../target.js';
-import { fail } from '../validate.js';
+import { fail, milliseconds } from '../validate.js';
 import type { MetricsFeatures, MetricsSubject } from './metrics.js';
 import type { Sampler } from './sampler.js';
 import { STATUS_CSS, STATUS_JS } from './status-assets.js';
@@ -102,9 +102,8 @@ export function validateStatusPageOptions(input: unknown): Required<StatusPageOp
   for (const name of Object.keys(input)) if (!OPTIONS.has(name)) throw new TypeError(`lb.statusPage: unknown option ${JSON.stringify(name)}`);
   const { title = 'proxy-balancer', refreshMs = 2000 } = input as StatusPageOptions;
   if (typeof title !== 'string') fail('title', 'a string', title, 'lb.statusPage');
-  if (typeof refreshMs !== 'number' || !Number.isFinite(refreshMs) || refreshMs < 250)
-    fail('refreshMs', 'a number of milliseconds, at least 250', refreshMs, 'lb.statusPage');
-  return { title, refreshMs };
+  // The page's own setTimeout polls with it: browsers, like Node, fire at once past what a timer holds.
+  return { title, refreshMs: milliseconds('lb.statusPage: options', 'refreshMs', refreshMs, { min: 250 }) };
 }
 
 /** Reads the balancer's figures for the page. */

@@ -23,8 +23,6 @@ export interface AdmissionGate {
 export interface AdmissionChecks {
   methods: MethodFilter | undefined;
   ipFilter: IpFilter | undefined;
-  /** Most header fields, count. */
-  maxHeaders: number;
   /** Most header bytes. */
   maxHeaderSize: number;
   /** Largest declared body, bytes (the streaming count is the balancer's). */
@@ -74,9 +72,8 @@ export class Admission {
       return this.#conclude(req, res, socket, head, checks.methods.refusal, 'method not allowed');
     if (checks.ipFilter !== undefined && !checks.ipFilter.permits(clientIp(req)))
       return this.#conclude(req, res, socket, head, FORBIDDEN, 'client address filtered');
-    if ((checks.maxHeaders > 0 || checks.maxHeaderSize > 0) && headersTooLarge(req, checks.maxHeaders, checks.maxHeaderSize)) {
-      return this.#conclude(req, res, socket, head, HEADERS_TOO_LARGE, 'header fields over the limit');
-    }
+    if (checks.maxHeaderSize > 0 && headersTooLarge(req, checks.maxHeaderSize))
+      return this.#conclude(req, res, socket, head, HEADERS_TOO_LARGE, 'header bytes over maxHeaderSize');
     if (checks.maxBodySize > 0 && declaredTooLarge(req, checks.maxBodySize))
       return this.#conclude(req, res, socket, head, BODY_TOO_LARGE, 'declared body over the limit');
     if (checks.pathRewrite !== undefined) {

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Target } from '../target.js';
+import { clampDelay } from '../timer.js';
 import { logProtect } from './log.js';
 import { rejectRequest, type Rejection } from './reject.js';
 
@@ -99,7 +100,7 @@ export class ConnectionQueue {
     line.tail = waiting;
     line.length++;
     this.#pending++;
-    if (this.#options.queueTimeout > 0) waiting.timer = setTimeout(onQueueTimeout, this.#options.queueTimeout, waiting);
+    if (this.#options.queueTimeout > 0) waiting.timer = setTimeout(onQueueTimeout, clampDelay(this.#options.queueTimeout), waiting);
     (res as Holder)[kWaiting] = waiting;
     res.on('close', onWaitingClientClose);
     if (logProtect.enabled) logProtect('queued %s %s for %s (%d waiting)', req.method, req.url, target.key, line.length);

@@ -24,7 +24,11 @@ export interface ProtectionOptions {
   circuitBreaker?: CircuitBreakerOptions;
   /** Largest request body, bytes, counted while it streams (a chunked body or a lying `Content-Length` cannot pass more): 413; default 0 (no limit). */
   maxBodySize?: number;
-  /** Most request header fields, count: 431; default 0 (only Node's own `maxHeadersCount`, 2000, which drops the excess silently). */
+  /**
+   * Most request header fields, count: 431 past it, as Envoy (100) and HAProxy (101) answer; default
+   * 100. 0 lifts this limit, but a request Node cut short at its own `maxHeadersCount` (whose extra
+   * fields it drops though it framed the body by them) is still refused with 431.
+   */
   maxHeaders?: number;
   /** Most request header bytes (names, values, `: ` and CRLF): 431; default 0 (only Node's own `maxHeaderSize`, 16 KiB, also answered 431). */
   maxHeaderSize?: number;
@@ -114,7 +118,7 @@ export function resolveProtection(options: Record<string, unknown>): ResolvedPro
     maxPending,
     maxRetries: count(caps, 'maxRetries', 0, 'retries', 'circuitBreaker.'),
     maxBodySize: count(options, 'maxBodySize', 0, 'bytes'),
-    maxHeaders: count(options, 'maxHeaders', 0, 'header fields'),
+    maxHeaders: count(options, 'maxHeaders', 100, 'header fields'),
     maxHeaderSize: count(options, 'maxHeaderSize', 0, 'bytes'),
     methods: methods === undefined ? undefined : new MethodFilter(methods as string[]),
     ipFilter: ipFilter === undefined ? undefined : new IpFilter(ipFilter as IpFilterOptions),
@@ -126,7 +130,6 @@ export function resolveProtection(options: Record<string, unknown>): ResolvedPro
   resolved.admission =
     resolved.methods !== undefined ||
     resolved.ipFilter !== undefined ||
-    resolved.maxHeaders > 0 ||
     resolved.maxHeaderSize > 0 ||
     resolved.maxBodySize > 0 ||
     resolved.pathRewrite !== undefined ||

@@ -5,7 +5,7 @@ import type { Rejection } from './reject.js';
 import type { RateLimitResult, RateLimitStore, TokenBucket } from './rate-limit-store.js';
 import { MemoryRateLimitStore } from './token-bucket-store.js';
 import { guardStore, selfGuarded } from '../store-guard.js';
-import { fail as failOption, isPositiveInteger, knownKeys } from '../validate.js';
+import { fail as failOption, isPositiveInteger, knownKeys, LOAD_BALANCE_OPTIONS, milliseconds } from '../validate.js';
 
 /**
  * Token-bucket rate limiting per key (NGINX `limit_req`, Envoy's local rate limit): each key's
@@ -71,8 +71,7 @@ export class RateLimiter {
     const options = input as RateLimitOptions;
     const limit = options.limit;
     if (!isPositiveInteger(limit)) fail('limit', 'a positive integer of requests', limit);
-    const windowMs = options.windowMs ?? 60_000;
-    if (typeof windowMs !== 'number' || !Number.isFinite(windowMs) || windowMs <= 0) fail('windowMs', 'a positive number of milliseconds', windowMs);
+    const windowMs = milliseconds(LOAD_BALANCE_OPTIONS, 'rateLimit.windowMs', options.windowMs ?? 60_000, { positive: true });
     const burst = options.burst ?? limit;
     if (!isPositiveInteger(burst)) fail('burst', 'a positive integer of requests', burst);
     if (options.key !== undefined && typeof options.key !== 'function') fail('key', 'a function (req) => string | undefined', options.key);

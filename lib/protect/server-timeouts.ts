@@ -1,5 +1,5 @@
 import type { Server } from 'node:http';
-import { fail, knownKeys } from '../validate.js';
+import { fail, knownKeys, milliseconds } from '../validate.js';
 
 /** Timeouts against slow clients for `serverTimeouts()`; every value in ms. */
 export interface ServerTimeoutOptions {
@@ -31,10 +31,7 @@ export function serverTimeouts<S extends Server>(server: S, options: ServerTimeo
   for (const name of Object.keys(DEFAULTS) as Array<keyof typeof DEFAULTS>) {
     const value = options[name];
     if (value === undefined) continue;
-    if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || (name === 'checkInterval' && value === 0)) {
-      fail(name, name === 'checkInterval' ? 'a positive integer of milliseconds' : 'a non-negative integer of milliseconds', value, 'serverTimeouts');
-    }
-    values[name] = value;
+    values[name] = milliseconds('serverTimeouts: options', name, value, { integer: true, positive: name === 'checkInterval' });
   }
   if (values.requestTimeout !== 0 && values.headersTimeout > values.requestTimeout) {
     fail('requestTimeout', `at least headersTimeout (${values.headersTimeout})`, values.requestTimeout, 'serverTimeouts');

@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { clampDelay } from '../timer.js';
 
 /**
  * Closes a WebSocket tunnel that stays silent for `ms`. The client socket carries both directions
@@ -9,7 +10,7 @@ import type { Duplex } from 'node:stream';
 export function watchTunnelIdle(socket: Duplex, ms: number): void {
   const timed = socket as Partial<Socket>;
   if (typeof timed.setTimeout !== 'function') return;
-  timed.setTimeout(ms);
+  timed.setTimeout(clampDelay(ms));
   socket.on('timeout', onTunnelIdle);
 }
 

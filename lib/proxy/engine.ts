@@ -4,6 +4,7 @@ import { isIP } from 'node:net';
 import type { Duplex, Readable } from 'node:stream';
 import { restoreExtend } from './engine-shim.js';
 import { LOOPBACK_CONNECT } from './loopback.js';
+import { frameUpstreamBody } from './upstream-framing.js';
 import httpProxy from 'http-proxy';
 import type { Target } from '../target.js';
 
@@ -43,7 +44,10 @@ export interface EngineOptions {
 // The call shapes used here. The callback must be the third argument of `web`: any options object
 // there makes http-proxy copy its configuration on every request.
 type WebCallback = (err: Error, req: IncomingMessage, res: ServerResponse, upstream: object) => void;
+type Pass = (...args: never[]) => unknown;
 interface Proxy {
+  webPasses: Pass[];
+  wsPasses: Pass[];
   web(req: IncomingMessage, res: ServerResponse, callback: WebCallback): void;
   web(req: IncomingMessage, res: ServerResponse, options: { buffer: Readable }, callback: WebCallback): void;
   ws(req: IncomingMessage, socket: Duplex, head: Buffer, callback: (err: Error, req: IncomingMessage, socket: Duplex) => void): void;
@@ -152,6 +156,7 @@ export class ProxyEngine {
       // write and stop the body the moment the exchange fails.
       selfHandleResponse: true,
     }) as unknown as Proxy;
+    ownPasses(proxy);
     const events = this.#events;
     proxy.on('proxyReq', events.request);
     proxy.on('proxyRes', events.response);
@@ -166,6 +171,28 @@ export class ProxyEngine {
   readonly #onUpgradeError = (err: Error, req: IncomingMessage, socket: Duplex): void => {
     this.#events.upgradeError(err, req, socket);
   };
+}
+
+/**
+ * Keeps of http-proxy's per-request passes only those reviewed (README, Security). Web: `deleteLength`
+ * smuggles (CVE-2026-29057) and is replaced by `frameUpstreamBody`; `timeout` and `XHeaders` do
+ * nothing under the options set here (`timeout` unset, `xfwd: false`) and are dropped; `stream`,
+ * which builds and pipes the upstream request, stays. WebSocket: `checkMethodAndHeader` and `stream`
+ * stay, `XHeaders` goes for the same reason.
+ */
+function ownPasses(proxy: Proxy): void {
+  const webStream = passNamed(proxy.webPasses, 'stream');
+  proxy.webPasses.splice(0, proxy.webPasses.length, frameUpstreamBody, webStream);
+  const wsCheck = passNamed(proxy.wsPasses, 'checkMethodAndHeader');
+  const wsStream = passNamed(proxy.wsPasses, 'stream');
+  proxy.wsPasses.splice(0, proxy.wsPasses.length, wsCheck, wsStream);
+}
+
+function passNamed(passes: readonly Pass[], name: string): Pass {
+  const pass = passes.find((p) => p.name === name);
+  // Another http-proxy release would need its passes reviewed again before it proxies anything.
+  if (pass === undefined) throw new Error(`http-proxy has no '${name}' pass: this release of it has not been reviewed`);
+  return pass;
 }
 
 /**

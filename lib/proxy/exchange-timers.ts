@@ -1,18 +1,19 @@
 import type { ServerResponse } from 'node:http';
 import { UpstreamTimeoutError } from './errors.js';
 import { type Exchange, exchangeOf } from './exchange.js';
+import { clampDelay } from '../timer.js';
 
 // Timers and the client's 'close' of an exchange: shared functions taking the exchange as their
 // argument or reading it off `this`, so arming them costs no closure per request.
 
 /** Abandons this attempt (to be retried) when its response head is not in after `ms`. */
 export function armTryTimeout(exchange: Exchange, ms: number): void {
-  exchange.tryTimer = setTimeout(onTryTimeout, ms, exchange);
+  exchange.tryTimer = setTimeout(onTryTimeout, clampDelay(ms), exchange);
 }
 
 /** Answers 504 when the response head of the request (whichever attempt) is not in after `ms`. */
 export function armDeadline(exchange: Exchange, ms: number): void {
-  exchange.deadline = setTimeout(onDeadline, ms, exchange);
+  exchange.deadline = setTimeout(onDeadline, clampDelay(ms), exchange);
 }
 
 /** Ends the exchange when the client response closes, stopping upstream work the client no longer waits for. */

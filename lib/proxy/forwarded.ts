@@ -1,12 +1,13 @@
 import type { IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
+import { clientIp } from './client-ip.js';
 import { publicPrefix } from './public-prefix.js';
 
 /** Which forwarding headers the balancer writes on proxied requests. */
 export interface ForwardingOptions {
-  /** Append to `X-Forwarded-For` and set `X-Forwarded-Proto/-Host/-Port/-Prefix`; default true. */
+  /** Append to `X-Forwarded-For` and set `X-Forwarded-Proto/-Host/-Port/-Prefix` and `X-Real-IP`; default true. */
   xForwarded: boolean;
-  /** Append an RFC 7239 `Forwarded` element (`for`, `host`, `proto`); default false. */
+  /** Append an RFC 7239 `Forwarded` element (`for`, `host`, `proto`); default false (a client's own `Forwarded` then goes through from a trusted peer only). */
   forwarded: boolean;
 }
 
@@ -23,6 +24,14 @@ export function clientProto(req: IncomingMessage): 'http' | 'https' {
  * `X-Forwarded-Prefix` is the public path stripped before the backend sees it (Traefik's
  * StripPrefix convention, read by Spring and ASP.NET Core): the mount path and the prefix a
  * `pathRewrite` rule matched, after a trusted peer's own prefix.
+ *
+ * Single-address headers are another matter: a backend reading `X-Real-IP` or `True-Client-IP`
+ * (chi's RealIP, many PHP apps) takes them as the client address, and one reading `Forwarded`
+ * (Spring prefers it to `X-Forwarded-*`) takes its first element as the client. So a client's own
+ * copy must not look as if this server vouched for it: they pass only from a trusted peer.
+ * `X-Real-IP` is set like NGINX's usual `proxy_set_header X-Real-IP $remote_addr` (with the
+ * realip module: the client address resolved through `trustProxy`) along with `X-Forwarded-*`.
+ * `Forwarded`, when this server does not append to it, is removed unless the peer is trusted.
  */
 export function addForwardingHeaders(req: IncomingMessage, options: ForwardingOptions, trustedPeer: boolean): void {
   const headers = req.headers;
@@ -43,12 +52,14 @@ export function addForwardingHeaders(req: IncomingMessage, options: ForwardingOp
     if (trustedPeer && priorPrefix !== undefined) headers['x-forwarded-prefix'] = joinPrefixes(String(priorPrefix), prefix);
     else if (prefix !== '') headers['x-forwarded-prefix'] = prefix;
     else if (priorPrefix !== undefined) delete headers['x-forwarded-prefix'];
-  }
+    if (!trustedPeer || headers['x-real-ip'] === undefined) headers['x-real-ip'] = clientIp(req);
+  } else if (!trustedPeer && headers['x-real-ip'] !== undefined) delete headers['x-real-ip'];
+  if (!trustedPeer && headers['true-client-ip'] !== undefined) delete headers['true-client-ip'];
   if (options.forwarded) {
     const element = forwardedElement(peer, host, proto);
     const prior = headers.forwarded;
     headers.forwarded = prior ? `${prior}, ${element}` : element;
-  }
+  } else if (!trustedPeer && headers.forwarded !== undefined) delete headers.forwarded;
 }
 
 /** A trusted proxy's prefix (possibly a comma-joined list, one per hop, as Spring reads it) with ours after it. */

@@ -1,6 +1,7 @@
 import { logPool } from '../observe/log.js';
 import type { Pool } from '../pool.js';
 import type { Target } from '../target.js';
+import { clampDelay } from '../timer.js';
 
 const DELTA_SECONDS = /^\s*(\d+)\s*$/;
 
@@ -39,7 +40,9 @@ export class HoldOff {
     const now = Date.now();
     const asked = retryAfterMs(retryAfter, now);
     if (asked === undefined || asked === 0) return;
-    const duration = Math.min(asked, this.#max);
+    // `max` is bounded where it is validated; the clamp keeps a header of any size (99999999999
+    // seconds, a date in the year 9999) from reaching the timer as more than it holds.
+    const duration = clampDelay(Math.min(asked, this.#max));
     const until = now + duration;
     const hold = this.#holds.get(target);
     if (hold !== undefined) {

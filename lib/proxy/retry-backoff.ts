@@ -1,5 +1,7 @@
 import { armTryTimeout } from './exchange-timers.js';
 import type { Exchange } from './exchange.js';
+import { clampDelay } from '../timer.js';
+import { invalidOption, LOAD_BALANCE_OPTIONS, milliseconds } from '../validate.js';
 
 /** Back-off between attempts: exponential with full jitter (Envoy's `retry_back_off`). */
 export interface BackoffOptions {
@@ -20,14 +22,9 @@ export function resolveBackoff(input: unknown): BackoffPolicy | undefined {
     throw new TypeError(`loadBalance: options.retry.backoff must be an object or false, got ${String(input)}`);
   }
   const options = (input ?? {}) as BackoffOptions;
-  const base = options.base ?? 25;
-  if (typeof base !== 'number' || !Number.isInteger(base) || base < 1) {
-    throw new TypeError(`loadBalance: options.retry.backoff.base must be an integer >= 1 (ms), got ${String(base)}`);
-  }
-  const max = options.max ?? Math.max(250, base);
-  if (typeof max !== 'number' || !Number.isInteger(max) || max < base) {
-    throw new TypeError(`loadBalance: options.retry.backoff.max must be an integer >= backoff.base (${base} ms), got ${String(max)}`);
-  }
+  const base = milliseconds(LOAD_BALANCE_OPTIONS, 'retry.backoff.base', options.base ?? 25, { integer: true, positive: true });
+  const max = milliseconds(LOAD_BALANCE_OPTIONS, 'retry.backoff.max', options.max ?? Math.max(250, base), { integer: true, positive: true });
+  if (max < base) invalidOption(LOAD_BALANCE_OPTIONS, 'retry.backoff.max', `at least retry.backoff.base (${base} milliseconds)`, max);
   return { base, max };
 }
 
@@ -46,7 +43,7 @@ export function sendAfter(exchange: Exchange, delay: number, perTryTimeout: numb
     clearTimeout(exchange.tryTimer);
     exchange.tryTimer = undefined;
   }
-  exchange.backoff = setTimeout(onBackoffEnd, delay, exchange, perTryTimeout, send);
+  exchange.backoff = setTimeout(onBackoffEnd, clampDelay(delay), exchange, perTryTimeout, send);
 }
 
 function onBackoffEnd(exchange: Exchange, perTryTimeout: number, send: (exchange: Exchange) => void): void {

@@ -7,6 +7,7 @@ import type { Exchange } from './exchange.js';
 import { type BackoffOptions, type BackoffPolicy, resolveBackoff } from './retry-backoff.js';
 import type { RetryCondition } from './retry-decision.js';
 import { resolveOnStatus } from './retry-status.js';
+import { integer as checkInteger, LOAD_BALANCE_OPTIONS, milliseconds } from '../validate.js';
 
 /** Failover: when and how often a failed request is sent again, to another target. */
 export interface RetryOptions {
@@ -67,35 +68,31 @@ export function resolveRetryOptions(input: unknown): RetryPolicy | undefined {
   if (input === false) return undefined;
   if (input !== undefined && (typeof input !== 'object' || input === null)) throw new TypeError('loadBalance: options.retry must be an object or false');
   const options = (input ?? {}) as RetryOptions;
-  const integer = (name: keyof RetryOptions, fallback: number, min = 0): number => {
-    const value = options[name] ?? fallback;
-    if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
-      throw new TypeError(`loadBalance: options.retry.${name} must be an integer >= ${min}, got ${String(value)}`);
-    }
-    return value;
-  };
+  const integer = (name: keyof RetryOptions, fallback: number, unit: string): number =>
+    checkInteger(LOAD_BALANCE_OPTIONS, `retry.${name}`, options[name] ?? fallback, { unit });
+  const ms = (name: keyof RetryOptions, fallback: number, positive = false): number =>
+    milliseconds(LOAD_BALANCE_OPTIONS, `retry.${name}`, options[name] ?? fallback, { integer: true, positive });
   const methods = options.methods ?? IDEMPOTENT;
   if (!Array.isArray(methods) || !methods.every((m) => typeof m === 'string')) {
     throw new TypeError('loadBalance: options.retry.methods must be an array of method names');
   }
-  const budgetPercent = integer('budgetPercent', 20);
-  if (budgetPercent > 100) throw new TypeError(`loadBalance: options.retry.budgetPercent must be at most 100, got ${budgetPercent}`);
+  const budgetPercent = checkInteger(LOAD_BALANCE_OPTIONS, 'retry.budgetPercent', options.budgetPercent ?? 20, { max: 100 });
   const condition = options.condition;
   if (condition !== undefined && typeof condition !== 'function') {
     throw new TypeError(`loadBalance: options.retry.condition must be a function, got ${typeof condition}`);
   }
   return {
-    retries: integer('retries', 2),
+    retries: integer('retries', 2, 'retries'),
     methods: new Set(methods.map((m) => m.toUpperCase())),
-    maxBodyBytes: integer('maxBodyBytes', 64 * 1024),
-    perTryTimeout: integer('perTryTimeout', 0),
+    maxBodyBytes: integer('maxBodyBytes', 64 * 1024, 'bytes'),
+    perTryTimeout: ms('perTryTimeout', 0),
     budgetPercent,
-    minRetries: integer('minRetries', 10),
+    minRetries: integer('minRetries', 10, 'retries'),
     onStatus: resolveOnStatus(options.onStatus),
-    maxRetryAfter: integer('maxRetryAfter', 60_000),
+    maxRetryAfter: ms('maxRetryAfter', 60_000),
     backoff: resolveBackoff(options.backoff),
-    tryDuration: integer('tryDuration', 1000),
-    interval: integer('interval', 100, 1),
+    tryDuration: ms('tryDuration', 1000),
+    interval: ms('interval', 100, true),
     condition,
   };
 }

@@ -5,6 +5,7 @@ import type { SessionAffinity } from '../affinity/session-affinity.js';
 import type { ResolvedOptions } from '../options.js';
 import { logProxy } from '../observe/log.js';
 import type { Target } from '../target.js';
+import { clampDelay } from '../timer.js';
 import { describeConnectError, failureReason } from './connect-error.js';
 import type { EngineEvents } from './engine.js';
 import { respondError, statusForError, UpstreamProtocolError, UpstreamTimeoutError } from './errors.js';
@@ -167,7 +168,8 @@ export class UpstreamEvents implements EngineEvents {
   };
 
   #watchUpstream(proxyReq: ClientRequest): void {
-    const timeout = this.#options.proxyTimeout;
+    // Node cuts a socket timeout past what a timer holds down to it, with a warning.
+    const timeout = clampDelay(this.#options.proxyTimeout);
     if (timeout === 0) return;
     proxyReq.setTimeout(timeout, onUpstreamIdle);
     // ClientRequest only arms its timer once connected; a blackholed upstream must time out too.
