@@ -144,7 +144,7 @@ for (const front of FRONTS) {
             const mark = rig.backend.mark();
             const figures = targetFigures(rig.lb);
             const { outcome, sent } = await run(rig, front, method, path, f, body);
-            await rig.backend.settled(front === 'h2 DATA after END_STREAM' ? 60 : 25);
+            await rig.backend.settled(front === 'h2 DATA after END_STREAM' ? 40 : 15);
             const received = rig.backend.since(mark);
             const bytesUpstream = received.reduce((n, b) => n + b.length, 0);
             const problems: string[] = [];
