@@ -157,22 +157,25 @@ export function judge(c: FuzzCase, ref: Reference, reply: ClientReply): { outcom
 }
 
 /**
- * The backend's side of a request-framing case: at most one request for it (a second, or a request
- * line naming it inside another request's bytes, is a smuggled one), carrying the client's body (a
- * prefix when the backend closed mid-upload), and none when the balancer refused it.
+ * The backend's side of a request-framing case. Every request for it is the case's own request line
+ * carrying the client's body (a prefix when the backend closed mid-upload): more than one only as
+ * retries (`retry` is on), never a request line found inside another request's bytes (smuggled);
+ * none when the balancer refused it.
  */
 export function judgeFraming(c: FuzzCase, reply: ClientReply, requests: readonly RawRequest[]): Omit<Failure, 'index'> | undefined {
+  const own = `${c.method} /c/${c.id} HTTP/1.1`;
   const mine = requests.filter((r) => r.head.includes(`/c/${c.id} `) || r.head.includes(`/smuggled/${c.id} `));
   const seen = mine.map((r) => `${JSON.stringify(r.head.split('\r\n', 1)[0])} (${r.received} B body${r.complete ? '' : ', incomplete'})`).join(', ');
+  const smuggled = mine.filter((r) => r.head.split('\r\n', 1)[0] !== own);
+  if (smuggled.length > 0) return { kind: 'smuggled', detail: `the backend read ${mine.length} request(s): ${seen}` };
   const status = reply.final?.status;
-  if (mine.length > 1) return { kind: 'smuggled', detail: `the backend read ${mine.length} requests: ${seen}` };
   if (status !== undefined && [400, 413, 431].includes(status) && header(reply.final!, 'x-case') === undefined && mine.length > 0)
     return { kind: 'refused-but-forwarded', detail: `the client got ${status}, the backend read ${seen}` };
-  const r = mine[0];
-  if (r === undefined) return undefined;
   const owed = c.framing!.body;
-  const ok = r.complete ? r.body.equals(owed) : c.finish !== 'keep' && owed.subarray(0, r.received).equals(r.body);
-  if (!ok) return { kind: 'framing-corrupt', detail: `the backend read ${seen}: ${show(r.body, 200)}, the client sent ${owed.length} B ${show(owed, 200)}` };
+  for (const r of mine) {
+    const ok = r.complete ? r.body.equals(owed) : c.finish !== 'keep' && owed.subarray(0, r.received).equals(r.body);
+    if (!ok) return { kind: 'framing-corrupt', detail: `the backend read ${seen}: ${show(r.body, 200)}, the client sent ${owed.length} B ${show(owed, 200)}` };
+  }
   return undefined;
 }
 
