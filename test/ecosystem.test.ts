@@ -231,6 +231,39 @@ describe("http-proxy-middleware's fixRequestBody carried over", () => {
   }
 });
 
+describe('on.proxyReq and the request body', () => {
+  test('a hook writing to a streamed body (no parser) or changing its framing cannot add bytes past Content-Length; retries too', async () => {
+    const b = await byteBackend();
+    const rude = await listen((req) => req.socket.destroy());
+    const lb = loadBalance({
+      targets: [rude.url, b.url],
+      // The first attempt goes to a backend that resets it; the retry replays the body to the other.
+      strategy: { name: 'first', pick: (targets) => targets[0] },
+      retry: { methods: ['POST'] },
+      on: {
+        proxyReq: (proxyReq) => {
+          // http-proxy runs the hook once the upstream socket is assigned: a streamed body may have sent the head already.
+          if (!proxyReq.headersSent) proxyReq.setHeader('content-length', '999');
+          proxyReq.write('smuggled');
+          proxyReq.end('GET /admin HTTP/1.1\r\n\r\n');
+        },
+      },
+    });
+    const front = await listen(lb);
+    try {
+      const reply = await request(`${front.url}/x`, { method: 'POST', body: 'hello', headers: { 'content-type': 'text/plain' } });
+      assert.equal(reply.status, 200);
+      assert.equal(b.seen.length, 1);
+      assert.equal(b.seen[0]!.rest, 'hello');
+      assert.match(b.seen[0]!.head, /\r\ncontent-length: 5\r\n/i);
+      assert.equal(lb.stats().retries, 1, 'the body reached the backend on a retry');
+    } finally {
+      await lb.close();
+      await closeAll(front, rude, b);
+    }
+  });
+});
+
 describe('framework matrix', () => {
   async function check(lb: LoadBalancer, front: TestServer, prefix: string): Promise<void> {
     const first = JSON.parse((await request(`${front.url}${prefix}/echo/x?y=1`, { method: 'POST', body: 'payload' })).body);
