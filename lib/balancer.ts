@@ -32,6 +32,7 @@ import type { ExchangeObserver } from './observe/recorder.js';
 import { Pool } from './pool.js';
 import { adaptHttp2Request, isHttp2 } from './proxy/http2.js';
 import { isHttp2WebSocket, tunnelHttp2WebSocket } from './proxy/http2-websocket.js';
+import { type MountScope, outOfScope } from './proxy/mount-scope.js';
 import { parsedBody } from './proxy/parsed-body.js';
 import { bodyStream, emptyBody, nextTarget, RequestBody, RetryBudget, type RetryPolicy } from './proxy/retry.js';
 import { backoffDelay, sendAfter } from './proxy/retry-backoff.js';
@@ -66,6 +67,9 @@ export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOw
   readonly #responses: ResponseEvents;
   readonly #tracing: Tracing | undefined;
   readonly #stores: StoreWatch;
+  readonly #mounts: MountScope;
+  /** The middleware function `loadBalance()` returned, to recognise it as a server's request listener. */
+  entry: unknown = undefined;
   #inFlight = 0;
   #unavailable = 0;
   #retries = 0;
@@ -78,6 +82,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOw
   constructor(options: ResolvedOptions) {
     super();
     this.#options = options;
+    this.#mounts = options.mounts;
     this.pool = new Pool(options.targets, options.panicThreshold);
     this.strategy = options.strategy ?? roundRobin();
     this.#resolver = options.trustProxy === false ? undefined : new ClientIpResolver(options.trustProxy, options.trustedHeader);
@@ -119,6 +124,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOw
 
   /** The middleware entry point: framing and admission checks, then the response cache if any, then the proxy. */
   handle(req: IncomingMessage, res: ServerResponse): void {
+    if (this.#mounts.learning) this.#mounts.saw(req);
     if (this.listenerCount('response') > 0 && !isDetached(req)) this.#responses.watch(req, res);
     if (isHttp2(req)) {
       if (!adaptHttp2Request(req)) {
@@ -208,6 +214,11 @@ export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOw
 
   /** Tunnels one WebSocket upgrade; the `server.on('upgrade')` entry point. */
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    // First, before anything answers it: an upgrade outside the mount paths may be another listener's.
+    if (!this.#mounts.admits(req, this.entry)) {
+      outOfScope(req, socket);
+      return;
+    }
     socket.on('error', ignore);
     if (refusedUpgradeHead(req, socket, this.#options.protection.maxHeaders)) return;
     if (!toOriginForm(req)) {
@@ -238,6 +249,11 @@ export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOw
     // After the engine, which clears the client socket's timeout.
     const idle = this.#options.protection.webSocketIdleTimeout;
     if (idle > 0) watchTunnelIdle(socket, idle);
+  }
+
+  /** `lb.upgrade` is in use: HTTP requests teach the mount paths from now on (unless `mountPath` named them). */
+  upgradeInUse(): void {
+    this.#mounts.learn();
   }
 
   /** Resolves once every target with an active health check has been checked once. */

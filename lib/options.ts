@@ -6,6 +6,7 @@ import type { ResponseCacheMiddleware } from './cache/middleware.js';
 import { ResponseCache } from './cache/response-cache.js';
 import type { HealthCheckSpec } from './health/checker.js';
 import { resolveHooks, type ProxyHooks } from './proxy/hooks.js';
+import { MountScope } from './proxy/mount-scope.js';
 import { resolveOutlierOptions, type OutlierDetectionOptions, type ResolvedOutlierOptions } from './health/outlier.js';
 import { PROTECTION_OPTIONS, resolveProtection, type ProtectionOptions, type ResolvedProtection } from './protect/options.js';
 import { resolveRetryOptions, type RetryOptions, type RetryPolicy } from './proxy/retry.js';
@@ -16,7 +17,7 @@ import { isDiscovery, type Discovery } from './discovery/discovery.js';
 import type { TargetSpec } from './pool.js';
 import { resolveStripHeaders } from './proxy/unkeyed-headers.js';
 import { type CookieRewrite, type CookieRewriter, resolveCookieRewrite } from './proxy/cookie-rewrite.js';
-import { fail, integer, LOAD_BALANCE_OPTIONS, milliseconds } from './validate.js';
+import { fail, integer, LOAD_BALANCE_OPTIONS, milliseconds, nestedObject } from './validate.js';
 
 /** Options of `loadBalance()`. Every one is optional but `targets`. The protection options (rate limit, caps, filters) are documented in `ProtectionOptions`. */
 export interface LoadBalanceOptions extends ProtectionOptions {
@@ -93,6 +94,13 @@ export interface LoadBalanceOptions extends ProtectionOptions {
   transformResponse?: TransformResponseOptions | TransformBody;
   /** An OpenTelemetry CLIENT span per upstream attempt, when `@opentelemetry/api` is installed and a tracer provider registered; default true; false never loads the API. */
   tracing?: boolean;
+  /**
+   * The path(s) the app mounts the balancer at (`app.use('/api', lb)` → `'/api'`; `'/'` for the
+   * whole server), for WebSocket upgrades, which reach `lb.upgrade` outside the app's router: only
+   * upgrades under a mount path are tunnelled, with it stripped as for HTTP. Default: learned from
+   * the HTTP requests the balancer handles once `lb.upgrade` is in use.
+   */
+  mountPath?: string | readonly string[];
 }
 
 /** Options after validation and defaults. */
@@ -129,10 +137,12 @@ export interface ResolvedOptions {
   transformer: ResponseTransformer | undefined;
   tracing: boolean;
   protection: ResolvedProtection;
+  mounts: MountScope;
 }
 
-const KNOWN = new Set([
+const KNOWN: readonly string[] = [
   'targets',
+  'mountPath',
   'dynamic',
   'strategy',
   'proxyTimeout',
@@ -163,7 +173,60 @@ const KNOWN = new Set([
   'transformResponse',
   'tracing',
   ...PROTECTION_OPTIONS,
-]);
+];
+
+/**
+ * http-proxy-middleware (and http-proxy) options this library has under another name or not at
+ * all, with what to write instead: people migrating paste their old options, and a bare "unknown
+ * option" would leave them to find the equivalent in the README. Keep in step with README's
+ * "Migrating from http-proxy-middleware". Those of the same name and meaning (`changeOrigin`,
+ * `proxyTimeout`, `cookieDomainRewrite`, `cookiePathRewrite`, `pathRewrite`, `agent`, `on`) are
+ * options here; `timeout` is too, though here it bounds the upstream response head.
+ */
+const HPM_OPTIONS: Readonly<Record<string, string>> = (() => {
+  const mount = "mount the balancer where it applies: app.use('/api', lb) (it answers every request it gets)";
+  const hook = (name: string) => `http-proxy-middleware's; here: on: { ${name}: (…) => {…} }`;
+  const logs = "http-proxy-middleware's; here: DEBUG=proxy-balancer:* for decisions, lb.on('response', info => …) for access logs";
+  const location =
+    "http-proxy-middleware's; here Location and Content-Location are rewritten to the client's address by default (rewriteLocation, default true)";
+  const none = "http-proxy-middleware's; it has no equivalent here";
+  return {
+    target: "http-proxy-middleware's; here: targets: ['http://…'] (several targets balance)",
+    router: "http-proxy-middleware's; here: targets (every URL it routes to) and strategy: (targets, req) => one of targets, or consistentHash({ key })",
+    ws: "http-proxy-middleware's; here: server.on('upgrade', lb.upgrade)",
+    pathFilter: `http-proxy-middleware's; here: ${mount}`,
+    context: `http-proxy-middleware's; here: ${mount}`,
+    onProxyReq: hook('proxyReq'),
+    onProxyRes: hook('proxyRes'),
+    onError: hook('error'),
+    onProxyReqWs: "http-proxy-middleware's; WebSocket upgrades take no hook here (the handshake is forwarded as received)",
+    onOpen: "http-proxy-middleware's; WebSocket tunnels take no hook here",
+    onClose: "http-proxy-middleware's; WebSocket tunnels take no hook here",
+    logger: logs,
+    logLevel: logs,
+    logProvider: logs,
+    secure:
+      "http-proxy-middleware's; here certificates of https: targets are verified by default, and secure: false is agentOptions: { rejectUnauthorized: false }",
+    ca: "http-proxy's; here: agentOptions: { ca }",
+    followRedirects: "http-proxy-middleware's; not supported: redirects reach the client, with Location rewritten to the client's address",
+    headers: "http-proxy-middleware's; here: on: { proxyReq: (proxyReq) => proxyReq.setHeader(name, value) }",
+    auth: "http-proxy-middleware's; here: on: { proxyReq: (proxyReq) => proxyReq.setHeader('authorization', 'Basic ' + btoa('user:password')) }",
+    xfwd: "http-proxy-middleware's; here: xForwarded (default true)",
+    selfHandleResponse: "http-proxy-middleware's; here: transformResponse (the decoded body in, a new body out) or on: { proxyRes } to change the head",
+    autoRewrite: location,
+    hostRewrite: location,
+    protocolRewrite: location,
+    buffer: "http-proxy-middleware's; not needed: a body a body parser already read is forwarded re-serialised",
+    ignorePath: "http-proxy-middleware's; here: pathRewrite: () => '/'",
+    prependPath: "http-proxy-middleware's; here a target URL's path is always prepended ({ url: 'http://host/v2' } sends /users as /v2/users)",
+    toProxy: none,
+    forward: none,
+    preserveHeaderKeyCase: none,
+    plugins: "http-proxy-middleware's; it has no equivalent here: hooks (on: { proxyReq, proxyRes, error }) and events (lb.on('response', …)) instead",
+    ejectPlugins: "http-proxy-middleware's; there are no default plugins here to eject (errors are answered 502/504, on.error may answer instead)",
+    ssl: "http-proxy's; here terminate TLS with your own https.createServer(options, app)",
+  };
+})();
 
 function bool(options: Record<string, unknown>, name: string, fallback: boolean): boolean {
   const value = options[name];
@@ -189,9 +252,7 @@ function isTrustProxy(value: unknown): value is TrustProxy {
 
 /** Checks every option and fills defaults; throws a TypeError naming the first bad option. */
 export function resolveOptions(input: LoadBalanceOptions | undefined): ResolvedOptions {
-  if (typeof input !== 'object' || input === null) fail('', 'an object', input);
-  const options = input as Record<string, unknown>;
-  for (const name of Object.keys(options)) if (!KNOWN.has(name)) throw new TypeError(`loadBalance: unknown option ${JSON.stringify(name)}`);
+  const options = nestedObject(input, '', KNOWN, { hints: HPM_OPTIONS }) ?? fail('', 'an object', input);
   const dynamic = bool(options, 'dynamic', false);
   const given = options.targets ?? [];
   const list: unknown[] = isDiscovery(given) ? [given] : (given as unknown[]);
@@ -210,7 +271,7 @@ export function resolveOptions(input: LoadBalanceOptions | undefined): ResolvedO
   const hideHeaders = options.hideHeaders ?? ['server', 'x-powered-by'];
   if (!Array.isArray(hideHeaders) || !hideHeaders.every((h) => typeof h === 'string')) fail('hideHeaders', 'an array of header names', hideHeaders);
   const agentOptions = options.agentOptions ?? {};
-  if (typeof agentOptions !== 'object' || agentOptions === null) fail('agentOptions', 'an object', agentOptions);
+  if (typeof agentOptions !== 'object' || agentOptions === null || Array.isArray(agentOptions)) fail('agentOptions', 'an object', agentOptions);
   // The agent hands it to socket.setTimeout, which cuts a longer one down with a warning.
   const agentTimeout = (agentOptions as https.AgentOptions).timeout;
   if (agentTimeout !== undefined) milliseconds(LOAD_BALANCE_OPTIONS, 'agentOptions.timeout', agentTimeout);
@@ -257,6 +318,7 @@ export function resolveOptions(input: LoadBalanceOptions | undefined): ResolvedO
     transformer: options.transformResponse === undefined ? undefined : new ResponseTransformer(options.transformResponse as TransformResponseOptions),
     tracing: bool(options, 'tracing', true),
     protection: resolveProtection(options),
+    mounts: new MountScope(options.mountPath),
   };
 }
 

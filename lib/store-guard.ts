@@ -3,7 +3,7 @@ import { EventEmitter } from 'node:events';
 import { isPromise } from './cache/store.js';
 import { StoreUnavailableError } from './proxy/errors.js';
 import { clampDelay } from './timer.js';
-import { integer, milliseconds } from './validate.js';
+import { integer, milliseconds, optionsObject } from './validate.js';
 
 const log = createDebug('proxy-balancer:store');
 
@@ -25,6 +25,12 @@ export interface StoreGuardOptions {
 }
 
 export const STORE_GUARD_OPTIONS = ['timeout', 'failureThreshold', 'coolDown', 'maxPending'] as const;
+
+/** The guard's own options among a store factory's (which also holds e.g. `prefix`). */
+export function guardOptions(options: StoreGuardOptions): StoreGuardOptions {
+  const { timeout, failureThreshold, coolDown, maxPending } = options;
+  return { timeout, failureThreshold, coolDown, maxPending };
+}
 
 /** `closed`: operations go to the store; `open`: none do (they fail at once); `half-open`: one probe is out. */
 export type StoreCircuit = 'closed' | 'open' | 'half-open';
@@ -100,11 +106,12 @@ export class StoreGuard extends EventEmitter<StoreGuardEvents> {
    * once instead of waiting in its offline queue), and which an open circuit pings after each
    * cool-down, so the store comes back without waiting for a request to probe it (a tiered store
    * serving from L1 sends none). `fn` names the factory in option errors.
-   * Unknown keys are the factory's to refuse (its options hold more than these).
+   * A factory whose options hold more than these passes only these.
    */
   constructor(name: string, options: StoreGuardOptions = {}, client?: ClientStatus, fn = name) {
     super();
     const prefix = `${fn}: options`;
+    optionsObject(options, fn, STORE_GUARD_OPTIONS);
     this.name = name;
     this.timeout = milliseconds(prefix, 'timeout', options.timeout ?? 50, { positive: true });
     this.#threshold = integer(prefix, 'failureThreshold', options.failureThreshold ?? 5, { min: 1, unit: 'failures' });

@@ -124,11 +124,111 @@ export function count(options: Record<string, unknown>, name: string, fallback: 
   return value === undefined ? fallback : integer(LOAD_BALANCE_OPTIONS, prefix + name, value, { unit });
 }
 
-/** Throws for a key of a nested option object that is not one of `known`: a typo must not silently turn a protection off. */
-export function knownKeys(object: Record<string, unknown>, option: string, known: readonly string[], fn = 'loadBalance'): void {
-  for (const name of Object.keys(object)) {
-    if (!known.includes(name)) throw new TypeError(`${fn}: unknown option ${option === '' ? name : `${option}.${name}`} (expected one of ${known.join(', ')})`);
+/**
+ * Marks an exported factory, so one passed uncalled (`strategy: leastConnections`) is refused at
+ * construction instead of being taken for its product: a factory is a function, and a strategy or
+ * health check may legitimately be a plain function, so only identity tells them apart. A
+ * registered symbol rather than a module-level set, so two copies of the package (CommonJS and
+ * ESM side by side) still recognise each other's factories. `call` shows it called:
+ * 'consistentHash({ key })'.
+ */
+export function markFactory<F extends (...args: never[]) => unknown>(fn: F, call: string): F {
+  Object.defineProperty(fn, FACTORY, { value: call });
+  return fn;
+}
+
+const FACTORY = Symbol.for('proxy-balancer.factory');
+
+/** How library factory `value` is called ('leastConnections()'), or undefined if it is not one. */
+export function factoryCall(value: unknown): string | undefined {
+  return typeof value === 'function' ? (value as { [FACTORY]?: string })[FACTORY] : undefined;
+}
+
+/**
+ * Throws if `value` (option `<fn>: options.<option>`, or an element of it) is a library factory
+ * itself rather than what it makes: `loadBalance: options.strategy is the factory leastConnections
+ * itself: call it, strategy: leastConnections()`.
+ */
+export function notFactory(value: unknown, option: string, fn = 'loadBalance'): void {
+  for (const item of Array.isArray(value) ? value : [value]) {
+    const call = factoryCall(item);
+    if (call === undefined) continue;
+    const name = (item as { name: string }).name;
+    const key = /[A-Za-z0-9_$]+$/.exec(option)?.[0];
+    // A target's fields are named as its other errors name them: `targets[0]: healthCheck ...`.
+    const where = /[\])]$/.test(fn) ? `${fn}: ${option}` : option === '' ? `${fn}: options` : `${fn}: options.${option}`;
+    const usage = key === undefined || option.endsWith(']') ? call : Array.isArray(value) ? `${key}: [${call}]` : `${key}: ${call}`;
+    throw new TypeError(`${where} ${Array.isArray(value) ? 'holds' : 'is'} the factory ${name} itself: call it, ${usage}`);
   }
+}
+
+/**
+ * The one check of the keys of an options object, top level or nested (`option` its dotted path,
+ * '' for the top): a key not in `known` throws naming it with the closest known name, what it is
+ * called here when `hints` has it (options of other libraries), or the known names; a known key
+ * holding an uncalled library factory throws too. A typo must not silently turn an option off.
+ */
+export function knownKeys(
+  object: Record<string, unknown>,
+  option: string,
+  known: readonly string[],
+  fn = 'loadBalance',
+  hints: Readonly<Record<string, string>> = {},
+): void {
+  for (const name of Object.keys(object)) {
+    const path = option === '' ? name : `${option}.${name}`;
+    if (known.includes(name)) {
+      notFactory(object[name], path, fn);
+      continue;
+    }
+    const hint = Object.hasOwn(hints, name) ? hints[name] : undefined;
+    if (hint !== undefined) throw new TypeError(`${fn}: unknown option ${JSON.stringify(path)}: ${hint}`);
+    const near = closest(name, known);
+    const prefix = option === '' ? '' : `${option}.`;
+    throw new TypeError(
+      near === undefined
+        ? `${fn}: unknown option ${JSON.stringify(path)} (expected one of ${known.join(', ')})`
+        : `${fn}: unknown option ${JSON.stringify(path)} — did you mean ${JSON.stringify(prefix + near)}?`,
+    );
+  }
+}
+
+/**
+ * The known name nearest to `name` (case ignored) by optimal string alignment distance (Damerau:
+ * a swap of neighbours counts one), if within 2 edits and one per 3 letters of the longer name, so
+ * a short stranger ('foo') is not offered an unrelated short name ('on').
+ */
+export function closest(name: string, known: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Number.POSITIVE_INFINITY;
+  for (const candidate of known) {
+    const distance = editDistance(name.toLowerCase(), candidate.toLowerCase());
+    const allowed = Math.min(2, Math.floor(Math.max(name.length, candidate.length) / 3));
+    if (distance <= allowed && distance < bestDistance) {
+      best = candidate;
+      bestDistance = distance;
+    }
+  }
+  return best;
+}
+
+function editDistance(a: string, b: string): number {
+  if (Math.abs(a.length - b.length) > 2) return 3;
+  const rows: number[][] = [];
+  for (let i = 0; i <= a.length; i++) {
+    rows.push([i]);
+    for (let j = 1; j <= b.length; j++) {
+      if (i === 0) {
+        rows[0].push(j);
+        continue;
+      }
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let d = Math.min(rows[i - 1][j] + 1, rows[i][j - 1] + 1, rows[i - 1][j - 1] + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d = Math.min(d, rows[i - 2][j - 2] + 1);
+      rows[i].push(d);
+    }
+  }
+  return rows[a.length][b.length];
 }
 
 /** Bounds of a real-number option: at least `min` (or above it with `exclusive`), at most `max`. */
@@ -151,10 +251,38 @@ export function finiteNumber(prefix: string, name: string, value: unknown, { min
   return value;
 }
 
-/** The options object of factory `fn`: undefined reads as {}; anything but an object, or a key not in `known`, throws. */
-export function optionsObject(input: unknown, fn: string, known: readonly string[]): Record<string, unknown> {
-  if (input === undefined) return {};
-  if (typeof input !== 'object' || input === null || Array.isArray(input)) fail('', 'an object', input, fn);
-  knownKeys(input as Record<string, unknown>, '', known, fn);
+/**
+ * The options object of factory `fn`: undefined reads as {}; anything but a plain object (an
+ * uncalled factory named as such), or a key not in `known`, throws. See {@link knownKeys}.
+ */
+export function optionsObject(input: unknown, fn: string, known: readonly string[], hints?: Readonly<Record<string, string>>): Record<string, unknown> {
+  return nestedObject(input, '', known, { fn, hints }) ?? {};
+}
+
+/** Where a nested options object sits and what it is, for {@link nestedObject}. */
+export interface NestedObject {
+  /** Factory named in errors; default 'loadBalance'. */
+  fn?: string;
+  /** What the object must be, for the message; default 'an object'. */
+  expected?: string;
+  /** Messages for names of other libraries' options, by name. */
+  hints?: Readonly<Record<string, string>>;
+}
+
+/**
+ * Option `option` (a dotted path, '' for a factory's options themselves) as an options object with
+ * the keys `known`, or undefined when absent. Every factory and every nested object goes through
+ * here, so all of them refuse the same mistakes with the same words.
+ */
+export function nestedObject(
+  input: unknown,
+  option: string,
+  known: readonly string[],
+  { fn = 'loadBalance', expected = 'an object', hints }: NestedObject = {},
+): Record<string, unknown> | undefined {
+  if (input === undefined) return undefined;
+  notFactory(input, option, fn);
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) fail(option, expected, input, fn);
+  knownKeys(input as Record<string, unknown>, option, known, fn, hints);
   return input as Record<string, unknown>;
 }

@@ -351,7 +351,7 @@ describe('session affinity by cookie', () => {
       [{ secret: SECRET, sameSite: 'none' }, /options\.affinity\.secure must be true with sameSite: 'none'/],
       [{ secret: SECRET, httpOnly: 'yes' }, /options\.affinity\.httpOnly must be a boolean/],
       [{ secret: SECRET, path: 'x;y' }, /options\.affinity\.path must be a cookie path/],
-      [{ secret: SECRET, domain: 'x' }, /unknown option affinity\.domain/],
+      [{ secret: SECRET, domain: 'x' }, /unknown option "affinity\.domain" \(expected one of cookie, secret, ttl, secure, sameSite, httpOnly, path\)/],
     ];
     for (const [affinity, message] of cases) {
       assert.throws(

@@ -520,7 +520,10 @@ describe('a custom Discovery', () => {
       [() => dnsTargets('http://api.internal', { servers: [] }), /^dnsTargets: options\.servers must be a non-empty array of addresses, got an array$/],
       [() => dnsTargets('http://api.internal', { tries: 0 }), /^dnsTargets: options\.tries must be a positive integer, got 0$/],
       [() => dnsTargets('http://api.internal', { weight: 0 }), /^dnsTargets: options\.weight must be a positive finite number, got 0$/],
-      [() => dnsTargets('http://api.internal', { ttl: true } as object), /^dnsTargets: unknown option "ttl"$/],
+      [
+        () => dnsTargets('http://api.internal', { ttl: true } as object),
+        /^dnsTargets: unknown option "ttl" \(expected one of interval, minInterval, family, servers, timeout, tries, weight, name\)$/,
+      ],
       [
         () => loadBalance({ targets: 'http://a' as unknown as [] }),
         /^loadBalance: options\.targets must be an array of URLs, \{ url, weight \} objects and discoveries, or a discovery/,

@@ -67,7 +67,10 @@ describe('peakEwma', () => {
     for (const defaultLatency of [-1, Number.NaN, null]) {
       assert.throws(() => peakEwma({ defaultLatency } as never), { name: 'TypeError', message: /^peakEwma: options\.defaultLatency must be/ });
     }
-    assert.throws(() => peakEwma({ decayTime: 5 } as never), { name: 'TypeError', message: /peakEwma: unknown option decayTime/ });
+    assert.throws(() => peakEwma({ decayTime: 5 } as never), {
+      name: 'TypeError',
+      message: /peakEwma: unknown option "decayTime" \(expected one of decay, defaultLatency\)/,
+    });
     assert.throws(() => peakEwma(5 as never), { name: 'TypeError', message: /peakEwma: options must be an object/ });
     assert.equal(peakEwma({ defaultLatency: 0 }).name, 'peak-ewma');
   });
@@ -114,7 +117,10 @@ describe('leastRequest', () => {
         message: /^leastRequest: options\.activeRequestBias must be a number/,
       });
     }
-    assert.throws(() => leastRequest({ choices: 3 } as never), { name: 'TypeError', message: /leastRequest: unknown option choices/ });
+    assert.throws(() => leastRequest({ choices: 3 } as never), {
+      name: 'TypeError',
+      message: /leastRequest: unknown option "choices" \(expected one of choiceCount, activeRequestBias\)/,
+    });
     assert.throws(() => leastRequest([] as never), { name: 'TypeError', message: /leastRequest: options must be an object/ });
   });
 });

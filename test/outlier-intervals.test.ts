@@ -214,10 +214,13 @@ describe('outlier detection over intervals', () => {
   test('options are validated, naming the option', () => {
     const bad = (outlierDetection: object, message: RegExp) =>
       assert.throws(() => loadBalance({ targets: ['http://127.0.0.1:1'], outlierDetection }), { name: 'TypeError', message });
-    bad({ successrate: true }, /unknown option outlierDetection\.successrate/);
+    bad({ successrate: true }, /unknown option "outlierDetection\.successrate" — did you mean "outlierDetection\.successRate"\?/);
     bad({ successRate: { stdevFactor: 0 } }, /outlierDetection\.successRate\.stdevFactor must be a number above 0/);
     bad({ successRate: { minimumHosts: 0 } }, /outlierDetection\.successRate\.minimumHosts must be a positive integer/);
-    bad({ successRate: { requestVolum: 5 } }, /unknown option outlierDetection\.successRate\.requestVolum/);
+    bad(
+      { successRate: { requestVolum: 5 } },
+      /unknown option "outlierDetection\.successRate\.requestVolum" — did you mean "outlierDetection\.successRate\.requestVolume"\?/,
+    );
     bad({ successRate: 'on' }, /outlierDetection\.successRate must be an object, true or false/);
     bad({ failurePercentage: { threshold: 101 } }, /outlierDetection\.failurePercentage\.threshold must be a number at least 0 and at most 100/);
     bad({ failurePercentage: { threshold: Number.NaN } }, /failurePercentage\.threshold/);

@@ -32,7 +32,7 @@ describe('runtime membership', () => {
       assert.throws(() => lb.pool.add('nope'), /pool\.add\(target\): invalid URL/);
       assert.throws(
         () => lb.pool.add({ url: c!.url, wieght: 2 } as never),
-        /^TypeError: pool\.add\(target\): unknown option wieght \(expected one of url, weight, healthCheck, backup, hostname\)$/,
+        /^TypeError: pool\.add\(target\): unknown option "wieght" — did you mean "weight"\?$/,
       );
       assert.equal(lb.pool.get(c!.url)!.weight, 2, 'a refused add changes nothing');
     } finally {

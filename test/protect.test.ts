@@ -21,7 +21,7 @@ describe('protection options are validated', () => {
     ['rateLimit without limit', { rateLimit: {} }, /options\.rateLimit\.limit must be a positive integer/],
     ['rateLimit.windowMs negative', { rateLimit: { limit: 1, windowMs: -1 } }, /options\.rateLimit\.windowMs/],
     ['rateLimit.burst fractional', { rateLimit: { limit: 1, burst: 1.5 } }, /options\.rateLimit\.burst/],
-    ['rateLimit typo', { rateLimit: { limit: 1, window: 1000 } }, /unknown option rateLimit\.window/],
+    ['rateLimit typo', { rateLimit: { limit: 1, window: 1000 } }, /unknown option "rateLimit\.window" — did you mean "rateLimit\.windowMs"\?/],
     ['rateLimit.store without take', { rateLimit: { limit: 1, store: {} } }, /options\.rateLimit\.store/],
     ['rateLimit.maxKeys with a store', { rateLimit: { limit: 1, store: memoryRateLimitStore(), maxKeys: 5 } }, /options\.rateLimit\.maxKeys/],
     ['rateLimit.key not a function', { rateLimit: { limit: 1, key: 'ip' } }, /options\.rateLimit\.key/],
@@ -35,7 +35,11 @@ describe('protection options are validated', () => {
     ['maxQueue without maxConnections', { maxQueue: 5 }, /options\.maxQueue must be left out unless maxConnections/],
     ['queueTimeout not a number', { maxConnections: 1, queueTimeout: '1s' }, /options\.queueTimeout/],
     ['circuitBreaker.maxPending without maxConnections', { circuitBreaker: { maxPending: 1 } }, /options\.circuitBreaker\.maxPending/],
-    ['circuitBreaker typo', { circuitBreaker: { maxRequest: 1 } }, /unknown option circuitBreaker\.maxRequest/],
+    [
+      'circuitBreaker typo',
+      { circuitBreaker: { maxRequest: 1 } },
+      /unknown option "circuitBreaker\.maxRequest" — did you mean "circuitBreaker\.maxRequests"\?/,
+    ],
     ['circuitBreaker.maxRetries negative', { circuitBreaker: { maxRetries: -1 } }, /options\.circuitBreaker\.maxRetries/],
     ['maxBodySize fractional', { maxBodySize: 1.5 }, /options\.maxBodySize/],
     ['maxHeaders negative', { maxHeaders: -1 }, /options\.maxHeaders/],
@@ -45,7 +49,7 @@ describe('protection options are validated', () => {
     ['ipFilter prefix too long', { ipFilter: { allow: ['10.0.0.0/33'] } }, /options\.ipFilter\.allow .*"10\.0\.0\.0\/33"/],
     ['ipFilter empty prefix', { ipFilter: { deny: ['10.0.0.0/'] } }, /options\.ipFilter\.deny/],
     ['ipFilter not an address', { ipFilter: { deny: ['localhost'] } }, /options\.ipFilter\.deny/],
-    ['ipFilter typo', { ipFilter: { allowed: ['10.0.0.0/8'] } }, /unknown option ipFilter\.allowed/],
+    ['ipFilter typo', { ipFilter: { allowed: ['10.0.0.0/8'] } }, /unknown option "ipFilter\.allowed" — did you mean "ipFilter\.allow"\?/],
     ['filter not a function', { filter: true }, /options\.filter/],
     ['pathRewrite relative prefix', { pathRewrite: { api: '/v2' } }, /options\.pathRewrite\["api"\]/],
     ['pathRewrite empty', { pathRewrite: {} }, /options\.pathRewrite/],
@@ -71,7 +75,7 @@ describe('protection options are validated', () => {
       /serverTimeouts: options\.requestTimeout must be at least headersTimeout/,
     );
     assert.throws(() => serverTimeouts(server, { checkInterval: 0 }), /serverTimeouts: options\.checkInterval/);
-    assert.throws(() => serverTimeouts(server, { idle: 5 } as never), /serverTimeouts: unknown option idle/);
+    assert.throws(() => serverTimeouts(server, { idle: 5 } as never), /serverTimeouts: unknown option "idle"/);
   });
 
   test('serverTimeouts sets the server timeouts and returns the server', () => {

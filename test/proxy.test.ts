@@ -240,10 +240,7 @@ describe('proxy options', () => {
       [{ targets: ['ftp://a.example'] }, /targets\[0\]: URL must use http: or https:/],
       [{ targets: [{ url: 'http://a.example', weight: -1 }] }, /targets\[0\]: weight must be a positive/],
       [{ targets: [{ url: 'http://a.example', weight: Number.NaN }] }, /targets\[0\]: weight/],
-      [
-        { targets: [{ url: 'http://a.example', bakup: true }] },
-        /^targets\[0\]: unknown option bakup \(expected one of url, weight, healthCheck, backup, hostname\)$/,
-      ],
+      [{ targets: [{ url: 'http://a.example', bakup: true }] }, /^targets\[0\]: unknown option "bakup" — did you mean "backup"\?$/],
       [{ targets: [{ weight: 2 }] }, /^targets\[0\]: url must be a string or URL, got undefined$/],
       [
         { targets: [{ url: 'http://a.example', healthCheck: 'yes' }] },

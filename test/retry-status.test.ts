@@ -449,7 +449,7 @@ describe('retry option validation', () => {
     [{ onStatus: ['503'] }, /options\.retry\.onStatus must be an array of status codes from 400 to 599, got \["503"\]/],
     [{ onStatus: 503 }, /options\.retry\.onStatus must be an array .*, got 503/],
     [{ maxRetryAfter: -1 }, /options\.retry\.maxRetryAfter must be a non-negative integer of milliseconds, got -1/],
-    [{ backoff: 'fast' }, /options\.retry\.backoff must be an object or false, got fast/],
+    [{ backoff: 'fast' }, /options\.retry\.backoff must be an object or false, got "fast"/],
     [{ backoff: { base: 0 } }, /options\.retry\.backoff\.base must be a positive integer of milliseconds, got 0/],
     [{ backoff: { base: 100, max: 50 } }, /options\.retry\.backoff\.max must be at least retry\.backoff\.base \(100 milliseconds\), got 50/],
     [{ condition: 'yes' }, /options\.retry\.condition must be a function, got string/],

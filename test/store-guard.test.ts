@@ -190,7 +190,7 @@ describe('StoreGuard', () => {
       eval: () => Promise.resolve(),
     };
     assert.throws(() => redisStore(client as never, { timeout: -5 }), /redisStore: options\.timeout must be a positive number of milliseconds, got -5/);
-    assert.throws(() => redisStore(client as never, { timout: 5 } as never), /redisStore: unknown option timout \(expected one of prefix, timeout/);
+    assert.throws(() => redisStore(client as never, { timout: 5 } as never), /redisStore: unknown option "timout" — did you mean "timeout"\?/);
     assert.throws(() => redisRateLimitStore(client as never, { coolDown: 'x' } as never), /redisRateLimitStore: options\.coolDown must be/);
     assert.throws(
       () => loadBalance({ targets: ['http://127.0.0.1:1'], rateLimit: { limit: 1, failClosed: 'yes' as never } }),

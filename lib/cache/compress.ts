@@ -2,6 +2,7 @@ import type { OutgoingHttpHeaders } from 'node:http';
 import zlib from 'node:zlib';
 import type { Transform } from 'node:stream';
 import { isEventStream } from '../proxy/event-stream.js';
+import { nestedObject } from '../validate.js';
 
 /** On-the-fly compression of responses the upstream sent uncompressed. */
 export interface CompressOptions {
@@ -23,8 +24,9 @@ const COMPRESSIBLE = /^(text\/|application\/(json|javascript|xml|[\w.+-]+\+(json
 
 export function resolveCompress(input: unknown): ResolvedCompress | undefined {
   if (input === undefined || input === false) return undefined;
-  const options = (input === true ? {} : input) as CompressOptions;
-  if (typeof options !== 'object' || options === null) throw new TypeError('responseCache: options.compress must be true, false or an object');
+  const options = (
+    input === true ? {} : nestedObject(input, 'compress', ['encodings', 'minSize', 'types'], { fn: 'responseCache', expected: 'true, false or an object' })
+  ) as CompressOptions;
   const encodings = options.encodings ?? ['br', 'gzip'];
   if (!Array.isArray(encodings) || encodings.length === 0 || !encodings.every((e) => e === 'br' || e === 'gzip')) {
     throw new TypeError("responseCache: options.compress.encodings must list 'br' and/or 'gzip'");

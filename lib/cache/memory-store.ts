@@ -1,5 +1,6 @@
 import { LRUCache } from 'lru-cache';
 import type { CacheEntry, CacheStore } from './store.js';
+import { markFactory, optionsObject } from '../validate.js';
 
 export interface MemoryStoreOptions {
   /** Bytes the store may hold, all entries together; default 64 MiB. Least recently used entries are evicted past it. */
@@ -10,7 +11,8 @@ export interface MemoryStoreOptions {
  * The default store: one process's memory, bounded by bytes, least recently used evicted first.
  * Answers synchronously, so cache hits never wait on a promise.
  */
-export function memoryStore(options: MemoryStoreOptions = {}): CacheStore {
+export function memoryStore(input: MemoryStoreOptions = {}): CacheStore {
+  const options = optionsObject(input, 'memoryStore', ['maxSize']) as MemoryStoreOptions;
   const maxSize = options.maxSize ?? 64 * 1024 * 1024;
   if (typeof maxSize !== 'number' || !Number.isInteger(maxSize) || maxSize <= 0) {
     throw new TypeError(`memoryStore: options.maxSize must be a positive integer of bytes, got ${String(maxSize)}`);
@@ -36,3 +38,5 @@ export function memoryStore(options: MemoryStoreOptions = {}): CacheStore {
     },
   };
 }
+
+markFactory(memoryStore, 'memoryStore()');

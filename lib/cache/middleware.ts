@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ResponseCache, type CacheStats, type Handler, type ResponseCacheOptions } from './response-cache.js';
 import type { CacheStore } from './store.js';
+import { markFactory } from '../validate.js';
 
 type Next = (err?: unknown) => void;
 
@@ -43,5 +44,7 @@ export function responseCache(options: ResponseCacheOptions = {}): ResponseCache
     },
   }) as ResponseCacheMiddleware;
 }
+
+markFactory(responseCache, 'responseCache()');
 
 function ignore(): void {}

@@ -1,6 +1,6 @@
 import { decodeEntry, encodeEntry, type CacheStore } from './store.js';
-import { STORE_GUARD_OPTIONS, StoreGuard, type StoreGuardOptions } from '../store-guard.js';
-import { knownKeys } from '../validate.js';
+import { guardOptions, STORE_GUARD_OPTIONS, StoreGuard, type StoreGuardOptions } from '../store-guard.js';
+import { markFactory, optionsObject } from '../validate.js';
 
 /**
  * The part of an ioredis client the store uses (ioredis is an optional peer dependency): a `Redis`
@@ -56,13 +56,12 @@ export function redisStore(client: RedisLike, options: RedisStoreOptions = {}): 
   if (typeof client?.getBuffer !== 'function' || typeof client.scan !== 'function') {
     throw new TypeError('redisStore: client must be an ioredis client');
   }
-  if (typeof options !== 'object' || options === null) throw new TypeError('redisStore: options must be an object');
-  knownKeys(options as Record<string, unknown>, '', ['prefix', ...STORE_GUARD_OPTIONS], 'redisStore');
+  optionsObject(options, 'redisStore', ['prefix', ...STORE_GUARD_OPTIONS]);
   const prefix = options.prefix ?? 'proxy-balancer:cache:';
   if (typeof prefix !== 'string') throw new TypeError('redisStore: options.prefix must be a string');
   const cluster = client.isCluster === true;
   if (cluster && typeof client.nodes !== 'function') throw new TypeError('redisStore: a Cluster client must have nodes()');
-  const guard = new StoreGuard('redisStore', options, client);
+  const guard = new StoreGuard('redisStore', guardOptions(options), client);
   return {
     client,
     prefix,
@@ -91,6 +90,8 @@ export function redisStore(client: RedisLike, options: RedisStoreOptions = {}): 
     },
   };
 }
+
+markFactory(redisStore, 'redisStore(client)');
 
 /** SCANs one server for `pattern`, deleting what it finds batch by batch; returns how many went. Each command has the guard's deadline, not the whole purge. */
 async function purgeNode(guard: StoreGuard, node: RedisLike, pattern: string, del: (keys: string[]) => Promise<number>): Promise<number> {

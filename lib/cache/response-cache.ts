@@ -17,7 +17,7 @@ import { markCacheStatus } from './status.js';
 import { entrySize, isPromise, isVaryIndex, settle, type CachedResponse, type CacheEntry, type CacheStore } from './store.js';
 import { guardStore, selfGuarded } from '../store-guard.js';
 import { clampDelay } from '../timer.js';
-import { integer, milliseconds } from '../validate.js';
+import { integer, milliseconds, optionsObject, invalidOption } from '../validate.js';
 
 const log = createDebug('proxy-balancer:cache');
 
@@ -91,6 +91,19 @@ type Kind = 'fetch' | 'range' | 'revalidate' | 'background' | 'unsafe' | 'pass';
 /** The methods RFC 9110 §9.2.1 defines as safe; every other method invalidates on success (RFC 9111 §4.4). */
 const SAFE = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE']);
 const PREFIX = 'responseCache: options';
+const OPTIONS: readonly string[] = [
+  'maxSize',
+  'maxEntrySize',
+  'store',
+  'key',
+  'header',
+  'storeSetCookie',
+  'targetedFields',
+  'storePost',
+  'coalesceTimeout',
+  'keepStale',
+  'compress',
+];
 /** How long a key whose response was not storable skips miss coalescing, ms. */
 const HIT_FOR_PASS_MS = 10_000;
 
@@ -153,8 +166,8 @@ export class ResponseCache implements CaptureOwner {
   readonly #refreshing = new Set<string>();
   readonly #stats: CacheStats = { hits: 0, misses: 0, stale: 0, revalidated: 0, bypass: 0, stored: 0, coalesced: 0 };
 
-  constructor(options: ResponseCacheOptions = {}) {
-    if (typeof options !== 'object' || options === null) throw new TypeError('responseCache: options must be an object');
+  constructor(input: ResponseCacheOptions = {}) {
+    const options = optionsObject(input, 'responseCache', OPTIONS) as ResponseCacheOptions;
     const maxEntrySize = options.maxEntrySize ?? 1024 * 1024;
     positiveInteger('maxEntrySize', maxEntrySize);
     if (options.maxSize !== undefined) positiveInteger('maxSize', options.maxSize);
@@ -168,6 +181,7 @@ export class ResponseCache implements CaptureOwner {
     this.#maxEntrySize = maxEntrySize;
     this.#header = header === false ? undefined : header.toLowerCase();
     this.#storeSetCookie = options.storeSetCookie ?? false;
+    if (typeof this.#storeSetCookie !== 'boolean') invalidOption(PREFIX, 'storeSetCookie', 'a boolean', options.storeSetCookie);
     this.#storePost = options.storePost ?? false;
     if (typeof this.#storePost !== 'boolean') throw new TypeError(`responseCache: options.storePost must be a boolean, got ${String(options.storePost)}`);
     this.#targets = targetedFields(options.targetedFields);

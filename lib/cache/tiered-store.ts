@@ -5,7 +5,7 @@ import { currentAge } from './policy.js';
 import type { RedisCacheStore } from './redis-store.js';
 import { entrySize, isPromise, isVaryIndex, settle, type CacheEntry, type CacheStore } from './store.js';
 import { guardStore, StoreGuard } from '../store-guard.js';
-import { milliseconds } from '../validate.js';
+import { milliseconds, markFactory, optionsObject } from '../validate.js';
 
 const log = createDebug('proxy-balancer:cache');
 
@@ -62,8 +62,9 @@ export interface TieredStore extends CacheStore {
  * have been missed meanwhile; L1 is emptied again whenever it goes from one mode to the other. Reads
  * that L2 fails or does not answer within its guard's timeout are misses, never errors or stalls.
  */
-export function tieredStore(options: TieredStoreOptions): TieredStore {
-  if (typeof options !== 'object' || options === null) throw new TypeError('tieredStore: options must be an object');
+export function tieredStore(input: TieredStoreOptions): TieredStore {
+  if (input === undefined) throw new TypeError('tieredStore: options must be an object { l2, l1?, redis?, channel?, l1MaxTtl? }');
+  const options = optionsObject(input, 'tieredStore', ['l1', 'l2', 'redis', 'channel', 'l1MaxTtl']) as unknown as TieredStoreOptions;
   const given = options.l2;
   if (typeof given?.get !== 'function') throw new TypeError(`tieredStore: options.l2 must be a CacheStore (e.g. redisStore(client)), got ${String(given)}`);
   // L2 is the store the circuit decides about: one without a guard of its own gets one here.
@@ -83,6 +84,8 @@ export function tieredStore(options: TieredStoreOptions): TieredStore {
   const busGuard = redis === fromL2 ? l2.guard! : new StoreGuard('tieredStore pub/sub', {}, redis);
   return new Tiered(l1, l2, l2.guard!, redis, channel, l1MaxTtl, busGuard);
 }
+
+markFactory(tieredStore, 'tieredStore({ l2 })');
 
 class Tiered implements TieredStore {
   readonly #l1: CacheStore;

@@ -1,7 +1,7 @@
 import { promises as dns, type RecordWithTtl, type SrvRecord } from 'node:dns';
 import { isIP } from 'node:net';
 import { clampDelay } from '../timer.js';
-import { invalidOption, milliseconds } from '../validate.js';
+import { invalidOption, milliseconds, markFactory, optionsObject } from '../validate.js';
 import type { TargetOptions } from '../pool.js';
 import type { Discovery, DiscoveryListener } from './discovery.js';
 
@@ -63,6 +63,8 @@ export function dnsTargets(url: string, options: DnsTargetsOptions = {}): Discov
   return new DnsDiscovery(url, options);
 }
 
+markFactory(dnsTargets, "dnsTargets('http://…')");
+
 class DnsDiscovery implements Discovery {
   readonly name: string;
   readonly #srv: boolean;
@@ -84,9 +86,7 @@ class DnsDiscovery implements Discovery {
   #stopped = false;
 
   constructor(input: string, options: DnsTargetsOptions) {
-    if (typeof options !== 'object' || options === null) invalidOption(PREFIX, '', 'an object', options);
-    const record = options as Record<string, unknown>;
-    for (const key of Object.keys(record)) if (!OPTIONS.has(key)) throw new TypeError(`dnsTargets: unknown option ${JSON.stringify(key)}`);
+    const record = optionsObject(options, 'dnsTargets', OPTIONS);
     let url: URL;
     try {
       url = new URL(input);
@@ -228,4 +228,4 @@ class DnsDiscovery implements Discovery {
   }
 }
 
-const OPTIONS = new Set(['interval', 'minInterval', 'family', 'servers', 'timeout', 'tries', 'weight', 'name']);
+const OPTIONS: readonly string[] = ['interval', 'minInterval', 'family', 'servers', 'timeout', 'tries', 'weight', 'name'];

@@ -4,7 +4,7 @@ import { describeConnectError } from '../proxy/connect-error.js';
 import { LOOPBACK_CONNECT } from '../proxy/loopback.js';
 import type { Target } from '../target.js';
 import type { HealthCheckSchedule, HealthChecker } from './checker.js';
-import { invalidOption } from '../validate.js';
+import { invalidOption, markFactory, optionsObject } from '../validate.js';
 import { validateSchedule } from './monitor.js';
 
 export interface HttpHealthCheckOptions extends HealthCheckSchedule {
@@ -31,7 +31,7 @@ export interface HttpHealthCheckOptions extends HealthCheckSchedule {
 const PREFIX = 'httpHealthCheck: options';
 /** A health page larger than this is not a health page; stop reading instead of buffering it. */
 const MAX_BODY = 64 * 1024;
-const KNOWN = new Set([
+const KNOWN: readonly string[] = [
   'interval',
   'timeout',
   'healthyThreshold',
@@ -45,7 +45,7 @@ const KNOWN = new Set([
   'headers',
   'rejectUnauthorized',
   'ca',
-]);
+];
 
 interface HttpProbeConfig {
   path: string;
@@ -224,9 +224,10 @@ function readBody(res: IncomingMessage, expect: string | RegExp, finish: (error:
  * expected status (and body). Options are validated here; a TypeError names the bad one.
  */
 export function httpHealthCheck(options: HttpHealthCheckOptions = {}): HealthChecker {
-  if (typeof options !== 'object' || options === null) invalidOption(PREFIX, '', 'an object', options);
-  for (const name of Object.keys(options)) if (!KNOWN.has(name)) throw new TypeError(`httpHealthCheck: unknown option ${JSON.stringify(name)}`);
+  optionsObject(options, 'httpHealthCheck', KNOWN);
   const schedule = validateSchedule(options, PREFIX);
   const config = configure(options);
   return { ...schedule, check: (target, signal) => probe(target, signal, config) };
 }
+
+markFactory(httpHealthCheck, 'httpHealthCheck()');

@@ -1,4 +1,4 @@
-import { fail, finiteNumber, integer, knownKeys } from '../validate.js';
+import { fail, finiteNumber, integer, nestedObject } from '../validate.js';
 
 /** Why passive detection ejected a target. */
 export type EjectionReason = 'consecutive' | 'successRate' | 'failurePercentage' | 'latency';
@@ -73,9 +73,7 @@ const PREFIX = 'loadBalance: options.outlierDetection';
 function section<T extends object>(input: unknown, name: string, known: readonly string[]): Partial<T> | undefined {
   if (input === undefined || input === false) return undefined;
   if (input === true) return {};
-  if (typeof input !== 'object' || input === null || Array.isArray(input)) fail(`outlierDetection.${name}`, 'an object, true or false', input);
-  knownKeys(input as Record<string, unknown>, `outlierDetection.${name}`, known);
-  return input as Partial<T>;
+  return nestedObject(input, `outlierDetection.${name}`, known, { expected: 'an object, true or false' }) as Partial<T>;
 }
 
 function count(prefix: string, name: string, value: unknown, fallback: number, min = 1): number {

@@ -2,7 +2,7 @@ import createDebug from 'debug';
 import type { Pool } from '../pool.js';
 import type { Target } from '../target.js';
 import { clampDelay } from '../timer.js';
-import { fail, type IntegerRange, integer, knownKeys, milliseconds } from '../validate.js';
+import { fail, type IntegerRange, integer, milliseconds, nestedObject } from '../validate.js';
 import {
   analyse,
   type Candidate,
@@ -115,9 +115,7 @@ interface Record extends OutlierStatus {
 
 export function resolveOutlierOptions(input: unknown): ResolvedOutlierOptions | undefined {
   if (input === false) return undefined;
-  const options = (input ?? {}) as OutlierDetectionOptions;
-  if (typeof options !== 'object' || options === null) fail('outlierDetection', 'an object or false', options);
-  knownKeys(options as { [key: string]: unknown }, 'outlierDetection', OPTIONS);
+  const options = (nestedObject(input, 'outlierDetection', OPTIONS, { expected: 'an object or false' }) ?? {}) as OutlierDetectionOptions;
   const count = (name: keyof OutlierDetectionOptions, fallback: number, range: IntegerRange = {}): number =>
     integer('loadBalance: options.outlierDetection', name, options[name] ?? fallback, { min: 1, ...range });
   const count5xx = options.count5xx ?? false;

@@ -3,7 +3,7 @@ import { describeConnectError } from '../proxy/connect-error.js';
 import { LOOPBACK_CONNECT } from '../proxy/loopback.js';
 import type { Target } from '../target.js';
 import type { HealthCheckSchedule, HealthChecker } from './checker.js';
-import { invalidOption } from '../validate.js';
+import { invalidOption, markFactory, optionsObject } from '../validate.js';
 import { validateSchedule } from './monitor.js';
 
 export interface TcpHealthCheckOptions extends HealthCheckSchedule {
@@ -16,7 +16,7 @@ export interface TcpHealthCheckOptions extends HealthCheckSchedule {
 const PREFIX = 'tcpHealthCheck: options';
 /** Enough for any banner or greeting; past this the reply is judged a mismatch rather than buffered. */
 const MAX_REPLY = 64 * 1024;
-const KNOWN = new Set(['interval', 'timeout', 'healthyThreshold', 'unhealthyThreshold', 'jitter', 'initialState', 'send', 'expect']);
+const KNOWN: readonly string[] = ['interval', 'timeout', 'healthyThreshold', 'unhealthyThreshold', 'jitter', 'initialState', 'send', 'expect'];
 
 interface TcpProbeConfig {
   send: Buffer | undefined;
@@ -85,9 +85,10 @@ function configure(options: TcpHealthCheckOptions): TcpProbeConfig {
  * 80, or 443 for `https:`), or, with `send`/`expect`, once the expected reply arrives.
  */
 export function tcpHealthCheck(options: TcpHealthCheckOptions = {}): HealthChecker {
-  if (typeof options !== 'object' || options === null) invalidOption(PREFIX, '', 'an object', options);
-  for (const name of Object.keys(options)) if (!KNOWN.has(name)) throw new TypeError(`tcpHealthCheck: unknown option ${JSON.stringify(name)}`);
+  optionsObject(options, 'tcpHealthCheck', KNOWN);
   const schedule = validateSchedule(options, PREFIX);
   const config = configure(options);
   return { ...schedule, check: (target, signal) => probe(target, signal, config) };
 }
+
+markFactory(tcpHealthCheck, 'tcpHealthCheck()');

@@ -3,7 +3,7 @@ import { EJECTION_REASONS } from '../health/outlier-analysis.js';
 import type { Pool } from '../pool.js';
 import type { BalancerStats } from './stats.js';
 import type { Target, TargetState } from '../target.js';
-import { fail } from '../validate.js';
+import { fail, optionsObject } from '../validate.js';
 import { isLabelName, PROMETHEUS_CONTENT_TYPE, renderExposition, type Labels, type MetricFamily, type MetricType, type Sample } from './exposition.js';
 import { CODE_CLASSES, DEFAULT_BUCKETS, METHODS, type MetricsRecorder, type TargetSeries } from './recorder.js';
 import { refusedMethod } from './read-only.js';
@@ -65,7 +65,7 @@ const STORE_RESULT_LABELS: Record<(typeof STORE_RESULTS)[number], string> = {
 };
 const AFFINITY_RESULTS = ['sticky', 'placed', 'replaced'] as const;
 const STATES: readonly TargetState[] = ['up', 'down', 'ejected', 'draining'];
-const OPTIONS = new Set(['labels', 'buckets', 'registry']);
+const OPTIONS: readonly string[] = ['labels', 'buckets', 'registry'];
 
 interface FamilyDef {
   name: string;
@@ -155,13 +155,10 @@ const FN = 'lb.metrics';
 
 /** Checks `lb.metrics()` options; a TypeError names the bad one. */
 export function validateMetricsOptions(input: unknown): MetricsOptions {
-  if (input === undefined) return {};
-  if (typeof input !== 'object' || input === null) fail('', 'an object', input, FN);
-  for (const name of Object.keys(input)) if (!OPTIONS.has(name)) throw new TypeError(`lb.metrics: unknown option ${JSON.stringify(name)}`);
-  const options = input as MetricsOptions;
+  const options = optionsObject(input, FN, OPTIONS) as MetricsOptions;
   const labels = options.labels;
   if (labels !== undefined) {
-    if (typeof labels !== 'object' || labels === null) fail('labels', 'an object of label names to string values', labels, FN);
+    if (typeof labels !== 'object' || labels === null || Array.isArray(labels)) fail('labels', 'an object of label names to string values', labels, FN);
     for (const [name, value] of Object.entries(labels)) {
       if (!isLabelName(name) || RESERVED_LABELS.has(name))
         throw new TypeError(`lb.metrics: options.labels: ${JSON.stringify(name)} is not a usable label name`);

@@ -7,7 +7,7 @@ import type { DiscoveryStats } from '../discovery/feed.js';
 import type { StoreHealth } from '../store-guard.js';
 import type { StrategyTargetStats } from '../strategies/strategy.js';
 import type { TargetState } from '../target.js';
-import { fail, milliseconds } from '../validate.js';
+import { fail, milliseconds, optionsObject } from '../validate.js';
 import type { MetricsFeatures, MetricsSubject } from './metrics.js';
 import type { Sampler } from './sampler.js';
 import { STATUS_CSS, STATUS_JS } from './status-assets.js';
@@ -94,13 +94,10 @@ export interface StatusSnapshot {
   targets: TargetStatus[];
 }
 
-const OPTIONS = new Set(['title', 'refreshMs']);
+const OPTIONS: readonly string[] = ['title', 'refreshMs'];
 
 export function validateStatusPageOptions(input: unknown): Required<StatusPageOptions> {
-  if (input === undefined) input = {};
-  if (typeof input !== 'object' || input === null) fail('', 'an object', input, 'lb.statusPage');
-  for (const name of Object.keys(input)) if (!OPTIONS.has(name)) throw new TypeError(`lb.statusPage: unknown option ${JSON.stringify(name)}`);
-  const { title = 'proxy-balancer', refreshMs = 2000 } = input as StatusPageOptions;
+  const { title = 'proxy-balancer', refreshMs = 2000 } = optionsObject(input, 'lb.statusPage', OPTIONS) as StatusPageOptions;
   if (typeof title !== 'string') fail('title', 'a string', title, 'lb.statusPage');
   // The page's own setTimeout polls with it: browsers, like Node, fire at once past what a timer holds.
   return { title, refreshMs: milliseconds('lb.statusPage: options', 'refreshMs', refreshMs, { min: 250 }) };

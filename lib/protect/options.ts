@@ -32,7 +32,7 @@ export interface ProtectionOptions {
   maxHeaders?: number;
   /** Most request header bytes (names, values, `: ` and CRLF): 431; default 0 (only Node's own `maxHeaderSize`, 16 KiB, also answered 431). */
   maxHeaderSize?: number;
-  /** Methods let through; others get 405 with `Allow`. Case-sensitive, e.g. `['GET', 'HEAD', 'POST']`; default all. */
+  /** Methods let through, e.g. `['GET', 'HEAD', 'POST']`, upper-cased (`'get'` means GET); others get 405 with `Allow`; default all. */
   allowedMethods?: readonly string[];
   /** Client addresses allowed and denied, single IPs or CIDR ranges, IPv4 and IPv6 (the client IP honours `trustProxy`): 403; default none. */
   ipFilter?: IpFilterOptions;
@@ -106,7 +106,11 @@ export function resolveProtection(options: Record<string, unknown>): ResolvedPro
     fail('ipFilter', 'an object { allow?, deny? }', ipFilter);
   if (ipFilter !== undefined) knownKeys(ipFilter as Record<string, unknown>, 'ipFilter', ['allow', 'deny']);
   const filter = options.filter;
-  if (filter !== undefined && typeof filter !== 'function') fail('filter', 'a function (req) => verdict', filter);
+  if (filter !== undefined && typeof filter !== 'function') {
+    // http-proxy-middleware's `filter`/`pathFilter` is a path or glob: say where that goes here.
+    const paths = typeof filter === 'string' || Array.isArray(filter) ? " (to proxy some paths only, mount the balancer: app.use('/api', lb))" : '';
+    fail('filter', `a function (req) => verdict${paths}`, filter);
+  }
   const rateLimit = options.rateLimit === undefined ? undefined : new RateLimiter(options.rateLimit);
   const maxQueue = maxConnections === 0 ? 0 : count(options, 'maxQueue', 100, 'requests');
   const resolved: ResolvedProtection = {
@@ -120,7 +124,9 @@ export function resolveProtection(options: Record<string, unknown>): ResolvedPro
     maxBodySize: count(options, 'maxBodySize', 0, 'bytes'),
     maxHeaders: count(options, 'maxHeaders', 100, 'header fields'),
     maxHeaderSize: count(options, 'maxHeaderSize', 0, 'bytes'),
-    methods: methods === undefined ? undefined : new MethodFilter(methods as string[]),
+    // Methods are case-sensitive (RFC 9110 §9.1) and every registered one is upper case: a lower-case
+    // `get` in configuration is always meant as GET, and kept as written it would refuse every GET.
+    methods: methods === undefined ? undefined : new MethodFilter([...new Set((methods as string[]).map((m) => m.toUpperCase()))]),
     ipFilter: ipFilter === undefined ? undefined : new IpFilter(ipFilter as IpFilterOptions),
     filter: filter as RequestFilter | undefined,
     pathRewrite: options.pathRewrite === undefined ? undefined : new PathRewriter(options.pathRewrite),

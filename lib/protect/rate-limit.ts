@@ -5,7 +5,7 @@ import type { Rejection } from './reject.js';
 import type { RateLimitResult, RateLimitStore, TokenBucket } from './rate-limit-store.js';
 import { MemoryRateLimitStore } from './token-bucket-store.js';
 import { guardStore, selfGuarded } from '../store-guard.js';
-import { fail as failOption, isPositiveInteger, knownKeys, LOAD_BALANCE_OPTIONS, milliseconds } from '../validate.js';
+import { fail as failOption, isPositiveInteger, LOAD_BALANCE_OPTIONS, milliseconds, nestedObject } from '../validate.js';
 
 /**
  * Token-bucket rate limiting per key (NGINX `limit_req`, Envoy's local rate limit): each key's
@@ -55,19 +55,9 @@ export class RateLimiter {
   readonly #policy: string;
 
   constructor(input: unknown) {
-    if (typeof input !== 'object' || input === null) fail('', 'an object with at least a limit', input);
-    knownKeys(input as Record<string, unknown>, 'rateLimit', [
-      'limit',
-      'windowMs',
-      'burst',
-      'key',
-      'ipv6Subnet',
-      'store',
-      'maxKeys',
-      'headers',
-      'failClosed',
-      'failOpen',
-    ]);
+    nestedObject(input, 'rateLimit', ['limit', 'windowMs', 'burst', 'key', 'ipv6Subnet', 'store', 'maxKeys', 'headers', 'failClosed', 'failOpen'], {
+      expected: 'an object with at least a limit',
+    });
     const options = input as RateLimitOptions;
     const limit = options.limit;
     if (!isPositiveInteger(limit)) fail('limit', 'a positive integer of requests', limit);

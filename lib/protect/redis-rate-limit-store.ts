@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { RateLimitResult, RateLimitStore, TokenBucket } from './rate-limit-store.js';
-import { STORE_GUARD_OPTIONS, StoreGuard, type StoreGuardOptions } from '../store-guard.js';
-import { knownKeys } from '../validate.js';
+import { guardOptions, STORE_GUARD_OPTIONS, StoreGuard, type StoreGuardOptions } from '../store-guard.js';
+import { markFactory, optionsObject } from '../validate.js';
 
 /** The part of an ioredis client (`Redis` or `Cluster`) the store uses (ioredis is an optional peer dependency, never imported). */
 export interface RedisScriptClient {
@@ -75,13 +75,12 @@ export class RedisRateLimitStore implements RateLimitStore {
     if (typeof client?.evalsha !== 'function' || typeof client.eval !== 'function') {
       throw new TypeError('redisRateLimitStore: client must be an ioredis client (with eval and evalsha)');
     }
-    if (typeof options !== 'object' || options === null) throw new TypeError('redisRateLimitStore: options must be an object');
-    knownKeys(options as Record<string, unknown>, '', ['prefix', ...STORE_GUARD_OPTIONS], 'redisRateLimitStore');
+    optionsObject(options, 'redisRateLimitStore', ['prefix', ...STORE_GUARD_OPTIONS]);
     const prefix = options.prefix ?? 'proxy-balancer:ratelimit:';
     if (typeof prefix !== 'string') throw new TypeError('redisRateLimitStore: options.prefix must be a string');
     this.#client = client;
     this.#prefix = prefix;
-    this.guard = new StoreGuard('redisRateLimitStore', options, client);
+    this.guard = new StoreGuard('redisRateLimitStore', guardOptions(options), client);
   }
 
   async take(key: string, cost: number, _now: number, bucket: TokenBucket): Promise<RateLimitResult> {
@@ -105,3 +104,5 @@ export class RedisRateLimitStore implements RateLimitStore {
 export function redisRateLimitStore(client: RedisScriptClient, options?: RedisRateLimitStoreOptions): RedisRateLimitStore {
   return new RedisRateLimitStore(client, options);
 }
+
+markFactory(redisRateLimitStore, 'redisRateLimitStore(client)');

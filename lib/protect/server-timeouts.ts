@@ -1,5 +1,5 @@
 import type { Server } from 'node:http';
-import { fail, knownKeys, milliseconds } from '../validate.js';
+import { fail, milliseconds, optionsObject } from '../validate.js';
 
 /** Timeouts against slow clients for `serverTimeouts()`; every value in ms. */
 export interface ServerTimeoutOptions {
@@ -25,8 +25,7 @@ export function serverTimeouts<S extends Server>(server: S, options: ServerTimeo
   if (typeof server !== 'object' || server === null || typeof (server as Server).listen !== 'function' || !('headersTimeout' in server)) {
     throw new TypeError('serverTimeouts: server must be an http.Server or https.Server');
   }
-  if (typeof options !== 'object' || options === null) fail('', 'an object', options, 'serverTimeouts');
-  knownKeys(options as Record<string, unknown>, '', Object.keys(DEFAULTS), 'serverTimeouts');
+  optionsObject(options, 'serverTimeouts', Object.keys(DEFAULTS));
   const values = { ...DEFAULTS };
   for (const name of Object.keys(DEFAULTS) as Array<keyof typeof DEFAULTS>) {
     const value = options[name];

@@ -1,5 +1,5 @@
 import { LRUCache } from 'lru-cache';
-import { integer } from '../validate.js';
+import { integer, markFactory, optionsObject } from '../validate.js';
 import type { RateLimitResult, RateLimitStore, TokenBucket } from './rate-limit-store.js';
 
 export interface MemoryRateLimitStoreOptions {
@@ -21,7 +21,8 @@ export class MemoryRateLimitStore implements RateLimitStore {
   readonly local = true;
   readonly #buckets: LRUCache<string, Bucket>;
 
-  constructor(options: MemoryRateLimitStoreOptions = {}) {
+  constructor(input: MemoryRateLimitStoreOptions = {}) {
+    const options = optionsObject(input, 'memoryRateLimitStore', ['maxKeys']) as MemoryRateLimitStoreOptions;
     const maxKeys = options.maxKeys ?? 10_000;
     integer('memoryRateLimitStore: options', 'maxKeys', maxKeys, { min: 1 });
     this.#buckets = new LRUCache({ max: maxKeys });
@@ -54,3 +55,5 @@ export class MemoryRateLimitStore implements RateLimitStore {
 export function memoryRateLimitStore(options?: MemoryRateLimitStoreOptions): MemoryRateLimitStore {
   return new MemoryRateLimitStore(options);
 }
+
+markFactory(memoryRateLimitStore, 'memoryRateLimitStore()');

@@ -1,7 +1,7 @@
 import { armTryTimeout } from './exchange-timers.js';
 import type { Exchange } from './exchange.js';
 import { clampDelay } from '../timer.js';
-import { invalidOption, LOAD_BALANCE_OPTIONS, milliseconds } from '../validate.js';
+import { invalidOption, LOAD_BALANCE_OPTIONS, milliseconds, nestedObject } from '../validate.js';
 
 /** Back-off between attempts: exponential with full jitter (Envoy's `retry_back_off`). */
 export interface BackoffOptions {
@@ -18,10 +18,7 @@ export interface BackoffPolicy {
 
 export function resolveBackoff(input: unknown): BackoffPolicy | undefined {
   if (input === false) return undefined;
-  if (input !== undefined && (typeof input !== 'object' || input === null || Array.isArray(input))) {
-    throw new TypeError(`loadBalance: options.retry.backoff must be an object or false, got ${String(input)}`);
-  }
-  const options = (input ?? {}) as BackoffOptions;
+  const options = (nestedObject(input, 'retry.backoff', ['base', 'max'], { expected: 'an object or false' }) ?? {}) as BackoffOptions;
   const base = milliseconds(LOAD_BALANCE_OPTIONS, 'retry.backoff.base', options.base ?? 25, { integer: true, positive: true });
   const max = milliseconds(LOAD_BALANCE_OPTIONS, 'retry.backoff.max', options.max ?? Math.max(250, base), { integer: true, positive: true });
   if (max < base) invalidOption(LOAD_BALANCE_OPTIONS, 'retry.backoff.max', `at least retry.backoff.base (${base} milliseconds)`, max);

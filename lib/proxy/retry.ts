@@ -7,7 +7,7 @@ import type { Exchange } from './exchange.js';
 import { type BackoffOptions, type BackoffPolicy, resolveBackoff } from './retry-backoff.js';
 import type { RetryCondition } from './retry-decision.js';
 import { resolveOnStatus } from './retry-status.js';
-import { integer as checkInteger, LOAD_BALANCE_OPTIONS, milliseconds } from '../validate.js';
+import { integer as checkInteger, LOAD_BALANCE_OPTIONS, milliseconds, nestedObject } from '../validate.js';
 
 /** Failover: when and how often a failed request is sent again, to another target. */
 export interface RetryOptions {
@@ -63,11 +63,24 @@ export interface RetryPolicy {
 }
 
 const IDEMPOTENT = ['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE'];
+const RETRY_OPTIONS: readonly string[] = [
+  'retries',
+  'methods',
+  'maxBodyBytes',
+  'perTryTimeout',
+  'budgetPercent',
+  'minRetries',
+  'onStatus',
+  'maxRetryAfter',
+  'backoff',
+  'tryDuration',
+  'interval',
+  'condition',
+];
 
 export function resolveRetryOptions(input: unknown): RetryPolicy | undefined {
   if (input === false) return undefined;
-  if (input !== undefined && (typeof input !== 'object' || input === null)) throw new TypeError('loadBalance: options.retry must be an object or false');
-  const options = (input ?? {}) as RetryOptions;
+  const options = (nestedObject(input, 'retry', RETRY_OPTIONS, { expected: 'an object or false' }) ?? {}) as RetryOptions;
   const integer = (name: keyof RetryOptions, fallback: number, unit: string): number =>
     checkInteger(LOAD_BALANCE_OPTIONS, `retry.${name}`, options[name] ?? fallback, { unit });
   const ms = (name: keyof RetryOptions, fallback: number, positive = false): number =>

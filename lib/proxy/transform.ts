@@ -5,6 +5,7 @@ import { logProxy } from '../observe/log.js';
 import { UpstreamProtocolError } from './errors.js';
 import { type Exchange, exchangeOf } from './exchange.js';
 import { writeHead } from './write-head.js';
+import { knownKeys } from '../validate.js';
 
 /** What a body transform is told about the response it rewrites. */
 export interface TransformContext {
@@ -72,9 +73,7 @@ export class ResponseTransformer {
     if (typeof spec !== 'object' || spec === null || typeof spec.transform !== 'function') {
       throw new TypeError(`loadBalance: options.transformResponse must be a function or { transform, types?, maxBytes? }, got ${typeof options}`);
     }
-    for (const name of Object.keys(spec)) {
-      if (name !== 'transform' && name !== 'types' && name !== 'maxBytes') throw new TypeError(`loadBalance: unknown option "transformResponse.${name}"`);
-    }
+    knownKeys(spec as unknown as Record<string, unknown>, 'transformResponse', ['transform', 'types', 'maxBytes']);
     const types = spec.types ?? ['text/html'];
     if (!Array.isArray(types) || types.length === 0 || !types.every((t) => typeof t === 'string' && t.includes('/'))) {
       throw new TypeError(

@@ -3,7 +3,7 @@ import { clientIp } from '../proxy/client-ip.js';
 import { hash32, hash32Words } from './hash.js';
 import type { Strategy } from './strategy.js';
 import type { Target } from '../target.js';
-import { fail, integer } from '../validate.js';
+import { fail, integer, markFactory, optionsObject, knownKeys } from '../validate.js';
 
 /**
  * What a request is hashed on: `'path'` is the path of `req.url` without the query, `'url'` is
@@ -149,9 +149,12 @@ function radixPass(fromKeys: Uint32Array, fromValues: Uint32Array, toKeys: Uint3
 }
 
 export function consistentHash(options: ConsistentHashOptions): Strategy {
-  if (typeof options !== 'object' || options === null) fail('', 'an object with a key', options, 'consistentHash');
-  return new ConsistentHash('consistent-hash', keyReader(options.key), replicasOption(options.replicas, 'consistentHash'));
+  if (options === undefined) fail('', 'an object with a key', options, 'consistentHash');
+  const { key, replicas } = optionsObject(options, 'consistentHash', ['key', 'replicas']);
+  return new ConsistentHash('consistent-hash', keyReader(key as HashKey), replicasOption(replicas, 'consistentHash'));
 }
+
+markFactory(consistentHash, 'consistentHash({ key })');
 
 /** Validates `replicas` for `factory`; undefined means the default. */
 export function replicasOption(replicas: unknown, factory: string): number {
@@ -164,7 +167,8 @@ function keyReader(key: HashKey): KeyReader {
   if (key === 'path') return pathOf;
   if (key === 'url') return urlOf;
   if (key === 'ip') return clientIp;
-  if (typeof key === 'object' && key !== null) {
+  if (typeof key === 'object' && key !== null && !Array.isArray(key)) {
+    knownKeys(key as Record<string, unknown>, 'key', ['header', 'cookie'], 'consistentHash');
     const { header, cookie } = key as { header?: unknown; cookie?: unknown };
     if (isName(header) && cookie === undefined) return headerReader(header.toLowerCase());
     if (isName(cookie) && header === undefined) return cookieReader(cookie);

@@ -1,6 +1,7 @@
 import type { Strategy } from './strategy.js';
 import type { Target } from '../target.js';
 import { IndexHeap } from './index-heap.js';
+import { markFactory } from '../validate.js';
 
 /**
  * The target with the fewest requests in flight per unit of weight, in O(log n): an indexed binary
@@ -79,3 +80,5 @@ class LeastConnections implements Strategy {
 export function leastConnections(): Strategy {
   return new LeastConnections();
 }
+
+markFactory(leastConnections, 'leastConnections()');

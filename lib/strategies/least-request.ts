@@ -1,6 +1,6 @@
 import type { Strategy, StrategyTargetStats } from './strategy.js';
 import type { Target } from '../target.js';
-import { finiteNumber, integer, optionsObject } from '../validate.js';
+import { finiteNumber, integer, optionsObject, markFactory } from '../validate.js';
 import { IndexHeap } from './index-heap.js';
 
 export interface LeastRequestOptions {
@@ -119,3 +119,5 @@ export function leastRequest(options?: LeastRequestOptions): Strategy {
     o.activeRequestBias === undefined ? 1 : finiteNumber(prefix, 'activeRequestBias', o.activeRequestBias),
   );
 }
+
+markFactory(leastRequest, 'leastRequest()');

@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import type { Outcome, Strategy, StrategyTargetStats } from './strategy.js';
 import type { Target } from '../target.js';
-import { milliseconds, optionsObject } from '../validate.js';
+import { milliseconds, optionsObject, markFactory } from '../validate.js';
 
 export interface PeakEwmaOptions {
   /**
@@ -119,3 +119,5 @@ export function peakEwma(options?: PeakEwmaOptions): Strategy {
     o.defaultLatency === undefined ? 100 : milliseconds(prefix, 'defaultLatency', o.defaultLatency),
   );
 }
+
+markFactory(peakEwma, 'peakEwma()');

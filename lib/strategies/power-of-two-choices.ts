@@ -1,5 +1,6 @@
 import type { Strategy } from './strategy.js';
 import type { Target } from '../target.js';
+import { markFactory } from '../validate.js';
 
 /**
  * Power of two choices: samples two distinct targets at random and takes the one with fewer
@@ -26,3 +27,5 @@ class PowerOfTwoChoices implements Strategy {
 export function powerOfTwoChoices(): Strategy {
   return new PowerOfTwoChoices();
 }
+
+markFactory(powerOfTwoChoices, 'powerOfTwoChoices()');

@@ -1,5 +1,6 @@
 import type { Strategy } from './strategy.js';
 import type { Target } from '../target.js';
+import { markFactory } from '../validate.js';
 
 /**
  * Weighted random choice: uniform in O(1) when every weight is equal, otherwise a binary search
@@ -42,3 +43,5 @@ class WeightedRandom implements Strategy {
 export function random(): Strategy {
   return new WeightedRandom();
 }
+
+markFactory(random, 'random()');

@@ -1,5 +1,6 @@
 import type { Strategy } from './strategy.js';
 import type { Target } from '../target.js';
+import { markFactory } from '../validate.js';
 
 /**
  * Each target in turn, ignoring weights. The position survives snapshot changes (taken modulo the
@@ -20,3 +21,5 @@ class RoundRobin implements Strategy {
 export function roundRobin(): Strategy {
   return new RoundRobin();
 }
+
+markFactory(roundRobin, 'roundRobin()');

@@ -1,6 +1,7 @@
 import type { Strategy } from './strategy.js';
 import type { Target } from '../target.js';
 import { IndexHeap } from './index-heap.js';
+import { markFactory } from '../validate.js';
 
 /**
  * Smooth weighted round robin in O(log n) per pick.
@@ -79,3 +80,5 @@ class WeightedRoundRobin implements Strategy {
 export function weightedRoundRobin(): Strategy {
   return new WeightedRoundRobin();
 }
+
+markFactory(weightedRoundRobin, 'weightedRoundRobin()');
