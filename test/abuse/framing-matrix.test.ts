@@ -175,6 +175,9 @@ for (const front of FRONTS) {
         }
       }
 
+      // On the 'DATA after END_STREAM' front, Node (20.20) answers the DATA with GOAWAY(STREAM_CLOSED) and
+      // then never closes that session, its socket, stream or compat response, even once the client has
+      // closed: a request the balancer already dispatched stays in flight for ever (and lb.close() waits).
       test('afterwards, no request is left in flight', async () => {
         const inFlight = (): number => balancers.reduce((n, lb) => n + lb.stats().inFlight, 0);
         const end = Date.now() + 3000;
