@@ -119,6 +119,7 @@ const OPTIONS: readonly string[] = [
   'maxEntrySize',
   'store',
   'key',
+  'cacheStatus',
   'header',
   'storeSetCookie',
   'targetedFields',
