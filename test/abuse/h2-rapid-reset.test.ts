@@ -3,7 +3,7 @@ import http2, { type ClientHttp2Session, type Http2Server, type ServerHttp2Sessi
 import type { AddressInfo } from 'node:net';
 import { describe, test } from 'node:test';
 import { type CacheStore, type LoadBalancer, loadBalance, type LoadBalanceOptions, memoryStore, responseCache } from 'proxy-balancer';
-import { delay, waitFor } from '../helpers.js';
+import { delay, listen, request, waitFor } from '../helpers.js';
 import { type CountingBackend, countingBackend } from './harness.js';
 import { data, ENHANCE_YOUR_CALM, headers, rapidResets, rawH2, RST_STREAM, rstStream } from './h2-frames.js';
 
@@ -181,6 +181,12 @@ describe('HTTP/2 premature resets: a connection resetting most of its streams is
       assert.deepEqual(client.goaway, { lastStreamId: 501, code: ENHANCE_YOUR_CALM }, 'more than half of 500 streams reset early');
       assert.equal(lb.stats().prematureResetCloses, 1);
       assert.equal(backend.connections, 0);
+      const metrics = await listen(lb.metrics());
+      try {
+        assert.match((await request(metrics.url)).body, /^proxy_balancer_premature_reset_closes_total 1$/m);
+      } finally {
+        await metrics.close();
+      }
       // The process and the balancer go on serving.
       assert.equal(await h2get(front.port), 200);
       assert.equal(lb.stats().prematureResetCloses, 1);
