@@ -112,7 +112,11 @@ export const FAMILIES = {
   ),
   retries: def('retries_total', 'counter', 'Attempts sent again after a failure or a status in retry.onStatus.'),
   unavailable: def('unavailable_total', 'counter', 'Requests answered 503 because no target was available.'),
-  prematureResetCloses: def('premature_reset_closes_total', 'counter', 'HTTP/2 client connections closed for resetting most of their streams early (prematureResets).'),
+  prematureResetCloses: def(
+    'premature_reset_closes_total',
+    'counter',
+    'HTTP/2 client connections closed for resetting most of their streams early (prematureResets).',
+  ),
   panic: def('panic', 'gauge', 'Panic mode: 1 while too few targets are up and traffic goes to all of them.', 'max'),
   backupsActive: def('backups_active', 'gauge', 'Backup targets serving: 1 while too few primary targets are up.', 'max'),
   affinity: def(
