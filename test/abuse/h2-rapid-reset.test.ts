@@ -213,6 +213,27 @@ describe('HTTP/2 premature resets: a connection resetting most of its streams is
     }
   });
 
+  test('resets after the request went upstream: each costs that upstream connection, until the session is closed', async () => {
+    // An HTTP/1.1 request cannot be cancelled but by closing its connection; the threshold bounds how often.
+    const { backend, lb, front, close } = await setup({ prematureResets: { totalStreams: 20 } }, () => {});
+    try {
+      const client = await rawH2(front.port);
+      for (let i = 0; i < 15 && client.goaway === undefined; i++) {
+        const id = 1 + 2 * i;
+        client.write(headers(id, `/late/${i}`));
+        await waitFor(() => backend.arrivals.length === i + 1);
+        client.write(rstStream(id));
+        await waitFor(() => lb.stats().inFlight === 0 && backend.open.size === 0);
+        await waitFor(() => client.goaway !== undefined, i === 10 ? 2000 : 20);
+      }
+      assert.deepEqual(client.goaway, { lastStreamId: 21, code: ENHANCE_YOUR_CALM }, 'the 11th premature reset of 20 streams closes it');
+      assert.equal(backend.connections, 11, 'one upstream connection per reset, no more');
+      assert.equal(lb.stats().inFlight, 0);
+    } finally {
+      await close();
+    }
+  });
+
   test('an ordinary client, with cancels before and after the response head, is never closed', async () => {
     const { backend, lb, front, close } = await setup({}, (req, res) => {
       if (req.url?.startsWith('/slow')) {
