@@ -134,6 +134,30 @@ describe('HTTP/2 Rapid Reset: streams reset as soon as they are opened', () => {
     });
   }
 
+  test('a stream reset during an async cache lookup: nothing goes upstream for it, and the next request for its key is not held', async () => {
+    const { backend, lb, front, close } = await setup({ prematureResets: false, cache: responseCache({ store: slowStore() }) }, (_req, res) => {
+      res.setHeader('cache-control', 'max-age=60');
+      res.end('fresh');
+    });
+    try {
+      const client = await rawH2(front.port);
+      client.write(headers(1, '/key'));
+      await delay(5);
+      client.write(rstStream(1));
+      await delay(50);
+      client.socket.destroy();
+      const started = Date.now();
+      assert.equal(await h2get(front.port, '/key'), 200);
+      // The cache's default coalesceTimeout is 5 s: a request waiting on a leader that never settles takes that long.
+      assert.ok(Date.now() - started < 1000, `answered after ${Date.now() - started} ms`);
+      assert.equal(backend.arrivals.length, 1);
+      await waitFor(() => lb.stats().inFlight === 0);
+      assert.equal(lb.stats().inFlight, 0);
+    } finally {
+      await close();
+    }
+  });
+
   test('streams reset while they wait for a connection slot leave the queue and never reach the backend', async () => {
     let release!: () => void;
     const held = new Promise<void>((resolve) => (release = resolve));
