@@ -31,6 +31,8 @@ import type { ResolvedOptions } from './options.js';
 import type { ExchangeObserver } from './observe/recorder.js';
 import { Pool } from './pool.js';
 import { adaptHttp2Request, isHttp2 } from './proxy/http2.js';
+import { afterFramesRead } from './proxy/h2-settle.js';
+import type { PrematureResets } from './protect/premature-reset.js';
 import { isHttp2WebSocket, tunnelHttp2WebSocket } from './proxy/http2-websocket.js';
 import { type MountScope, outOfScope } from './proxy/mount-scope.js';
 import { parsedBody } from './proxy/parsed-body.js';
@@ -62,6 +64,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOw
   readonly #admission: Admission | undefined;
   readonly #queue: ConnectionQueue | undefined;
   readonly #breaker: CircuitBreaker | undefined;
+  readonly #resets: PrematureResets | undefined;
   readonly #affinity: SessionAffinity | undefined;
   readonly #discovery: DiscoveryFeeds | undefined;
   readonly #responses: ResponseEvents;
@@ -105,6 +108,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOw
     this.#admission = guards.admission;
     this.#queue = guards.queue;
     this.#breaker = guards.breaker;
+    this.#resets = guards.resets;
     this.#stores = new StoreWatch([this.#cache?.store.guard, options.protection.rateLimit?.store.guard], this.notify);
     // Last: a source may report its first set from start(), and the pool's observers must be in place.
     this.#discovery = options.discovery.length === 0 ? undefined : new DiscoveryFeeds(options.discovery, this.pool);
@@ -127,6 +131,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOw
     if (this.#mounts.learning) this.#mounts.saw(req);
     if (this.listenerCount('response') > 0 && !isDetached(req)) this.#responses.watch(req, res);
     if (isHttp2(req)) {
+      this.#resets?.watch(req);
       if (!adaptHttp2Request(req)) {
         respondError(res, 400);
         return;
@@ -161,13 +166,20 @@ export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOw
     // A client that left while an async step ran (a cache lookup in Redis) already had its 'close':
     // an exchange started now would never end.
     if (res.destroyed) return;
+    // HTTP/2: not before the frames read with this stream are processed (lib/proxy/h2-settle.ts).
+    if (isHttp2(req)) afterFramesRead(this.#route, req, res);
+    else this.#route(req, res);
+  }
+
+  /** Chooses the target of a request and sends it there, or queues or refuses it. */
+  readonly #route = (req: IncomingMessage, res: ServerResponse): void => {
     const target = this.#breaker?.admits(this.#inFlight) === false ? this.#refuse('circuit breaker: maxRequests in flight') : this.#choose(req);
     if (target === undefined) {
       respondError(res, 503, this.#options.retryAfter);
       return;
     }
     if (this.#queue === undefined || this.#queue.admit(target, req, res)) this.#dispatch(target, req, res);
-  }
+  };
 
   /** Sends a request to `target` (whose connection slot, when capped, is free). */
   #dispatch(target: Target, req: IncomingMessage, res: ServerResponse): void {
@@ -279,6 +291,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOw
       affinity: this.#affinity,
       discovery: this.#discovery,
       stores: this.#stores,
+      resets: this.#resets,
     });
   }
 
