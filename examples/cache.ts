@@ -40,7 +40,7 @@ const show = async (path: string): Promise<void> => {
   const before = upstreamRequests;
   const reply = await request(`${base}${path}`);
   console.log(
-    `GET ${path.padEnd(14)} -> ${reply.status} X-Cache: ${String(reply.headers['x-cache']).padEnd(11)} Age: ${reply.headers.age ?? '-'}  upstream requests: +${upstreamRequests - before}`,
+    `GET ${path.padEnd(14)} -> ${reply.status} Cache-Status: ${String(reply.headers['cache-status']).padEnd(46)} Age: ${reply.headers.age ?? '-'}  upstream requests: +${upstreamRequests - before}`,
   );
 };
 
@@ -56,7 +56,7 @@ const removed = await lb.cache!.purge(`http://127.0.0.1:${port}/products/1`);
 console.log(`purge removed ${removed} key(s)`);
 await show('/products/1');
 console.log('\ncache stats:', lb.stats().cache);
-console.log(`\nTry: curl -i ${base}/products/1   (repeat it: X-Cache: HIT, Age grows)\nCtrl+C to stop.`);
+console.log(`\nTry: curl -i ${base}/products/1   (repeat it: Cache-Status: proxy-balancer; hit, Age grows)\nCtrl+C to stop.`);
 
 onShutdown(async () => {
   await lb.close();

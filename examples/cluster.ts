@@ -39,7 +39,7 @@ if (cluster.isPrimary) {
     for (let i = 0; i < 6; i++) {
       const reply = await request(`http://127.0.0.1:${PORT}/catalog`, { agent: false });
       console.log(
-        `GET /catalog -> worker ${reply.headers['x-worker']}: X-Cache ${reply.headers['x-cache']}, RateLimit-Remaining ${reply.headers['ratelimit-remaining']}`,
+        `GET /catalog -> worker ${reply.headers['x-worker']}: Cache-Status ${reply.headers['cache-status']}, RateLimit-Remaining ${reply.headers['ratelimit-remaining']}`,
       );
     }
     console.log(`\nOne MISS, then HITs whichever worker answers: the workers share the Redis cache and the rate-limit buckets.`);

@@ -27,7 +27,7 @@ const reply = await new Promise<string>((resolve, reject) => {
   const stream = session.request({ ':path': '/whoami' });
   let data = '';
   stream.setEncoding('utf8');
-  stream.on('response', (headers) => console.log(`h2 response :status ${headers[':status']}, x-cache ${headers['x-cache']}`));
+  stream.on('response', (headers) => console.log(`h2 response :status ${headers[':status']}, cache-status ${headers['cache-status']}`));
   stream.on('data', (chunk: string) => (data += chunk));
   stream.on('end', () => resolve(data));
   stream.on('error', reject);

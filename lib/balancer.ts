@@ -31,7 +31,10 @@ import type { ResolvedOptions } from './options.js';
 import type { ExchangeObserver } from './observe/recorder.js';
 import { Pool } from './pool.js';
 import { adaptHttp2Request, isHttp2 } from './proxy/http2.js';
+import { afterFramesRead } from './proxy/h2-settle.js';
+import type { PrematureResets } from './protect/premature-reset.js';
 import { isHttp2WebSocket, tunnelHttp2WebSocket } from './proxy/http2-websocket.js';
+import { type MountScope, outOfScope } from './proxy/mount-scope.js';
 import { parsedBody } from './proxy/parsed-body.js';
 import { bodyStream, emptyBody, nextTarget, RequestBody, RetryBudget, type RetryPolicy } from './proxy/retry.js';
 import { backoffDelay, sendAfter } from './proxy/retry-backoff.js';
@@ -61,11 +64,15 @@ export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOw
   readonly #admission: Admission | undefined;
   readonly #queue: ConnectionQueue | undefined;
   readonly #breaker: CircuitBreaker | undefined;
+  readonly #resets: PrematureResets | undefined;
   readonly #affinity: SessionAffinity | undefined;
   readonly #discovery: DiscoveryFeeds | undefined;
   readonly #responses: ResponseEvents;
   readonly #tracing: Tracing | undefined;
   readonly #stores: StoreWatch;
+  readonly #mounts: MountScope;
+  /** The middleware function `loadBalance()` returned, to recognise it as a server's request listener. */
+  entry: unknown = undefined;
   #inFlight = 0;
   #unavailable = 0;
   #retries = 0;
@@ -78,6 +85,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOw
   constructor(options: ResolvedOptions) {
     super();
     this.#options = options;
+    this.#mounts = options.mounts;
     this.pool = new Pool(options.targets, options.panicThreshold);
     this.strategy = options.strategy ?? roundRobin();
     this.#resolver = options.trustProxy === false ? undefined : new ClientIpResolver(options.trustProxy, options.trustedHeader);
@@ -100,6 +108,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOw
     this.#admission = guards.admission;
     this.#queue = guards.queue;
     this.#breaker = guards.breaker;
+    this.#resets = guards.resets;
     this.#stores = new StoreWatch([this.#cache?.store.guard, options.protection.rateLimit?.store.guard], this.notify);
     // Last: a source may report its first set from start(), and the pool's observers must be in place.
     this.#discovery = options.discovery.length === 0 ? undefined : new DiscoveryFeeds(options.discovery, this.pool);
@@ -119,8 +128,10 @@ export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOw
 
   /** The middleware entry point: framing and admission checks, then the response cache if any, then the proxy. */
   handle(req: IncomingMessage, res: ServerResponse): void {
+    if (this.#mounts.learning) this.#mounts.saw(req);
     if (this.listenerCount('response') > 0 && !isDetached(req)) this.#responses.watch(req, res);
     if (isHttp2(req)) {
+      this.#resets?.watch(req);
       if (!adaptHttp2Request(req)) {
         respondError(res, 400);
         return;
@@ -155,13 +166,20 @@ export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOw
     // A client that left while an async step ran (a cache lookup in Redis) already had its 'close':
     // an exchange started now would never end.
     if (res.destroyed) return;
+    // HTTP/2: not before the frames read with this stream are processed (lib/proxy/h2-settle.ts).
+    if (isHttp2(req)) afterFramesRead(this.#route, req, res);
+    else this.#route(req, res);
+  }
+
+  /** Chooses the target of a request and sends it there, or queues or refuses it. */
+  readonly #route = (req: IncomingMessage, res: ServerResponse): void => {
     const target = this.#breaker?.admits(this.#inFlight) === false ? this.#refuse('circuit breaker: maxRequests in flight') : this.#choose(req);
     if (target === undefined) {
       respondError(res, 503, this.#options.retryAfter);
       return;
     }
     if (this.#queue === undefined || this.#queue.admit(target, req, res)) this.#dispatch(target, req, res);
-  }
+  };
 
   /** Sends a request to `target` (whose connection slot, when capped, is free). */
   #dispatch(target: Target, req: IncomingMessage, res: ServerResponse): void {
@@ -208,6 +226,11 @@ export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOw
 
   /** Tunnels one WebSocket upgrade; the `server.on('upgrade')` entry point. */
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    // First, before anything answers it: an upgrade outside the mount paths may be another listener's.
+    if (!this.#mounts.admits(req, this.entry)) {
+      outOfScope(req, socket);
+      return;
+    }
     socket.on('error', ignore);
     if (refusedUpgradeHead(req, socket, this.#options.protection.maxHeaders)) return;
     if (!toOriginForm(req)) {
@@ -240,6 +263,11 @@ export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOw
     if (idle > 0) watchTunnelIdle(socket, idle);
   }
 
+  /** `lb.upgrade` is in use: HTTP requests teach the mount paths from now on (unless `mountPath` named them). */
+  upgradeInUse(): void {
+    this.#mounts.learn();
+  }
+
   /** Resolves once every target with an active health check has been checked once. */
   firstHealthCheck(): Promise<void> {
     return this.#health.firstRound();
@@ -263,6 +291,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOw
       affinity: this.#affinity,
       discovery: this.#discovery,
       stores: this.#stores,
+      resets: this.#resets,
     });
   }
 

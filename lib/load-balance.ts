@@ -22,7 +22,13 @@ export interface LoadBalancer {
   readonly pool: Pool;
   /** The strategy choosing targets. */
   readonly strategy: Strategy;
-  /** WebSocket entry point: `server.on('upgrade', lb.upgrade)`. Same pool and strategy as HTTP. */
+  /**
+   * WebSocket entry point: `server.on('upgrade', lb.upgrade)`. Same pool and strategy as HTTP, and
+   * the same mount path: mounted with `app.use('/api', lb)`, it tunnels only upgrades under `/api`,
+   * with `/api` stripped; others get 404, or are left to the server's other upgrade listeners.
+   * The mount paths are the `mountPath` option, else learned from HTTP requests from the moment
+   * this property is read.
+   */
   readonly upgrade: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
   /** The response cache given as `cache` (purge, stats), if any. */
   readonly cache: ResponseCacheMiddleware | undefined;
@@ -57,6 +63,8 @@ export function loadBalance(options: LoadBalanceOptions): LoadBalancer {
   const resolved = resolveOptions(options);
   const balancer = new Balancer(resolved);
   const lb = ((req: IncomingMessage, res: ServerResponse) => balancer.handle(req, res)) as unknown as LoadBalancer;
+  balancer.entry = lb;
+  const upgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => balancer.upgrade(req, socket, head);
   const observe = new Observability(balancer, {
     rateLimit: resolved.protection.rateLimit,
     outlierDetection: resolved.outlierDetection !== undefined,
@@ -66,7 +74,15 @@ export function loadBalance(options: LoadBalanceOptions): LoadBalancer {
     pool: { value: balancer.pool, enumerable: true },
     strategy: { value: balancer.strategy, enumerable: true },
     cache: { value: resolved.cache, enumerable: true },
-    upgrade: { value: (req: IncomingMessage, socket: Duplex, head: Buffer) => balancer.upgrade(req, socket, head), enumerable: true },
+    // A getter so that learning mount paths from HTTP requests costs nothing until WebSockets are
+    // wired up (`server.on('upgrade', lb.upgrade)` reads it); always the same function, for `server.off`.
+    upgrade: {
+      get: () => {
+        balancer.upgradeInUse();
+        return upgrade;
+      },
+      enumerable: true,
+    },
     stats: { value: () => balancer.stats(), enumerable: true },
     firstHealthCheck: { value: () => balancer.firstHealthCheck(), enumerable: true },
     firstDiscovery: { value: () => balancer.firstDiscovery(), enumerable: true },

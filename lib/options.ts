@@ -6,6 +6,7 @@ import type { ResponseCacheMiddleware } from './cache/middleware.js';
 import { ResponseCache } from './cache/response-cache.js';
 import type { HealthCheckSpec } from './health/checker.js';
 import { resolveHooks, type ProxyHooks } from './proxy/hooks.js';
+import { MountScope } from './proxy/mount-scope.js';
 import { resolveOutlierOptions, type OutlierDetectionOptions, type ResolvedOutlierOptions } from './health/outlier.js';
 import { PROTECTION_OPTIONS, resolveProtection, type ProtectionOptions, type ResolvedProtection } from './protect/options.js';
 import { resolveRetryOptions, type RetryOptions, type RetryPolicy } from './proxy/retry.js';
@@ -93,6 +94,13 @@ export interface LoadBalanceOptions extends ProtectionOptions {
   transformResponse?: TransformResponseOptions | TransformBody;
   /** An OpenTelemetry CLIENT span per upstream attempt, when `@opentelemetry/api` is installed and a tracer provider registered; default true; false never loads the API. */
   tracing?: boolean;
+  /**
+   * The path(s) the app mounts the balancer at (`app.use('/api', lb)` → `'/api'`; `'/'` for the
+   * whole server), for WebSocket upgrades, which reach `lb.upgrade` outside the app's router: only
+   * upgrades under a mount path are tunnelled, with it stripped as for HTTP. Default: learned from
+   * the HTTP requests the balancer handles once `lb.upgrade` is in use.
+   */
+  mountPath?: string | readonly string[];
 }
 
 /** Options after validation and defaults. */
@@ -129,10 +137,12 @@ export interface ResolvedOptions {
   transformer: ResponseTransformer | undefined;
   tracing: boolean;
   protection: ResolvedProtection;
+  mounts: MountScope;
 }
 
 const KNOWN: readonly string[] = [
   'targets',
+  'mountPath',
   'dynamic',
   'strategy',
   'proxyTimeout',
@@ -308,6 +318,7 @@ export function resolveOptions(input: LoadBalanceOptions | undefined): ResolvedO
     transformer: options.transformResponse === undefined ? undefined : new ResponseTransformer(options.transformResponse as TransformResponseOptions),
     tracing: bool(options, 'tracing', true),
     protection: resolveProtection(options),
+    mounts: new MountScope(options.mountPath),
   };
 }
 

@@ -26,11 +26,19 @@ const ARGS = [
   '--disable-sync',
 ];
 
-export async function launchBrowser(viewport?: { width: number; height: number }): Promise<Browser> {
+/** `javaScriptEnabled: false` loads pages as a browser without JavaScript would (what a crawler or a no-JS reader sees). */
+export async function launchBrowser(viewport?: { width: number; height: number }, options: { javaScriptEnabled?: boolean } = {}): Promise<Browser> {
   const userDataDir = mkdtempSync(join(tmpdir(), 'pb-chromium-'));
   let context: BrowserContext;
   try {
-    context = await chromium.launchPersistentContext(userDataDir, { executablePath: chromiumPath(), headless: true, args: ARGS, viewport, timeout: 30_000 });
+    context = await chromium.launchPersistentContext(userDataDir, {
+      executablePath: chromiumPath(),
+      headless: true,
+      args: ARGS,
+      viewport,
+      timeout: 30_000,
+      ...options,
+    });
   } catch (err) {
     rmSync(userDataDir, { recursive: true, force: true });
     throw err;

@@ -118,3 +118,34 @@ export async function deadPort(): Promise<number> {
   await new Promise<void>((resolve) => server.close(() => resolve()));
   return port;
 }
+
+/**
+ * What this project's cache did, read from its Cache-Status member (RFC 9211) and said in the
+ * X-Cache words many tests were written in: HIT (served from storage without going forward, or
+ * collapsed into a response another request stored), STALE (served past its freshness: a hit with
+ * a negative ttl, or an error it stood in for), REVALIDATED (fwd-status=304), BYPASS (fwd=bypass
+ * or method), MISS (any other fwd); 'none' without our member.
+ */
+export function cacheOutcome(headers: http.IncomingHttpHeaders | Record<string, unknown>, name = 'proxy-balancer'): string {
+  const field = headers['cache-status'];
+  if (field === undefined) return 'none';
+  const members = String(field).split(/,\s*(?=[A-Za-z*"])/);
+  const ours = members.filter((m) => m.split(';')[0]!.trim() === name).at(-1);
+  if (ours === undefined) return 'none';
+  const params = new Map(
+    ours
+      .split(';')
+      .slice(1)
+      .map((p) => {
+        const [key, value = '?1'] = p.trim().split('=');
+        return [key!, value] as const;
+      }),
+  );
+  if (params.has('hit')) return Number(params.get('ttl') ?? 0) < 0 ? 'STALE' : 'HIT';
+  if (params.get('fwd-status') === '304') return 'REVALIDATED';
+  if (params.has('fwd-status')) return 'STALE';
+  if (params.get('collapsed') === '?1') return 'HIT';
+  const fwd = params.get('fwd');
+  if (fwd === 'bypass' || fwd === 'method') return 'BYPASS';
+  return fwd === undefined ? 'none' : 'MISS';
+}

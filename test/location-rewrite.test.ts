@@ -93,6 +93,22 @@ describe('Location and Content-Location with pathRewrite undone', () => {
     }
   });
 
+  test("a rule naming the mount path (app.use('/api', lb), http-proxy-middleware style) is undone the same way", async () => {
+    const stripping = await front((lb) => express().use('/api', lb) as unknown as RequestListener, strip);
+    const mapped = await front((lb) => express().use('/api', lb) as unknown as RequestListener, { pathRewrite: { '/api': '/internal/v2' } });
+    try {
+      seen.length = 0;
+      assert.deepEqual(await stripping.redirect('/api/cart', '/login'), { location: '/api/login', contentLocation: '/api/login' });
+      assert.equal(seen[0], '/cart?to=%2Flogin');
+      assert.equal((await mapped.redirect('/api/cart', '/internal/v2/login')).location, '/api/login');
+      assert.equal(seen[1], '/internal/v2/cart?to=%2Finternal%2Fv2%2Flogin');
+      assert.equal((await mapped.redirect('/api/cart', 'SELF/internal/v2')).location, 'http://shop.example/api/');
+    } finally {
+      await stripping.close();
+      await mapped.close();
+    }
+  });
+
   test('a target with a path: values under it lose it, values outside it are not the target and stay', async () => {
     const t = await front((lb) => express().use('/shop', lb) as unknown as RequestListener, strip, `${backend.url}/v2`);
     try {

@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, RequestListener } from 'node:http';
 import { after, before, describe, test } from 'node:test';
-import { loadBalance, type PathRewrite } from 'proxy-balancer';
+import connect from 'connect';
+import express5 from 'express';
+import express4 from 'express4';
+import { loadBalance, type LoadBalancer, type PathRewrite } from 'proxy-balancer';
 import { ESCAPES } from './abuse/escapes.js';
 import { countingBackend, front, raw } from './abuse/harness.js';
 
@@ -91,6 +94,79 @@ describe("pathRewrite in http-proxy-middleware's forms", () => {
     assert.match(refusal({ '^/(a|b)': '' }), /pass a function/);
     assert.match(refusal({ '^/api': 'v1' }), /an absolute path \(or ''\)/);
     assert.match(refusal({ '/api': '/a', '^/api/': '/b' }), /another key names "\/api" too/);
+  });
+});
+
+describe("pathRewrite under a mount (app.use('/api', lb))", () => {
+  const mounts: Record<string, (lb: LoadBalancer) => RequestListener> = {
+    'Express 4': (lb) => express4().use('/api', lb) as unknown as RequestListener,
+    'Express 5': (lb) => express5().use('/api', lb) as unknown as RequestListener,
+    Connect: (lb) => connect().use('/api', lb) as unknown as RequestListener,
+  };
+
+  async function mounted(build: (lb: LoadBalancer) => RequestListener, pathRewrite: PathRewrite) {
+    const backend = await countingBackend();
+    const lb = loadBalance({ targets: [backend.url], pathRewrite });
+    const server = await front(build(lb));
+    return {
+      backend,
+      async send(path: string) {
+        const before = backend.arrivals.length;
+        const reply = await raw(server.port, get(path));
+        const arrival = backend.arrivals.length > before ? backend.arrivals.at(-1) : undefined;
+        return { status: reply.statuses[0], url: arrival?.url, prefix: arrival?.headers['x-forwarded-prefix'] };
+      },
+      async close() {
+        await lb.close();
+        await server.close();
+        await backend.close();
+      },
+    };
+  }
+
+  for (const [name, build] of Object.entries(mounts)) {
+    test(`${name}: a rule naming the mount path is read against the path the client sent, as http-proxy-middleware's config meant it`, async () => {
+      const strip = await mounted(build, { '^/api': '' });
+      const mapped = await mounted(build, { '/api': '/internal/v2' });
+      const deeper = await mounted(build, { '/api/v1': '/v1', '/': '/site' });
+      try {
+        assert.deepEqual(await strip.send('/api/users?id=1'), { status: 200, url: '/users?id=1', prefix: '/api' });
+        assert.deepEqual(await strip.send('/api/api/users'), { status: 200, url: '/api/users', prefix: '/api' }, 'matched once, on the whole path');
+        assert.deepEqual(await mapped.send('/api/users?id=1'), { status: 200, url: '/internal/v2/users?id=1', prefix: '/api' });
+        assert.deepEqual(await mapped.send('/API/users'), { status: 200, url: '/internal/v2/users', prefix: '/api' }, 'the mount is case-blind');
+        assert.deepEqual(await deeper.send('/api/v1/users'), { status: 200, url: '/v1/users', prefix: '/api' });
+        assert.deepEqual(
+          await deeper.send('/api/other'),
+          { status: 200, url: '/site/api/other', prefix: undefined },
+          "'/' above the mount sees the whole path",
+        );
+      } finally {
+        await strip.close();
+        await mapped.close();
+        await deeper.close();
+      }
+    });
+
+    test(`${name}: confined as unmounted: every traversal form gets 400, nothing forwarded`, async () => {
+      const t = await mounted(build, { '/api': '/internal/api' });
+      try {
+        for (const path of ESCAPES) assert.equal((await t.send(path)).status, 400, path);
+        assert.equal(t.backend.arrivals.length, 0);
+        assert.equal(t.backend.connections, 0);
+      } finally {
+        await t.close();
+      }
+    });
+  }
+
+  test('rules that name no part of the mount path stay relative to it, as before', async () => {
+    const t = await mounted(mounts['Express 5']!, { '^/users': '/u', '/': '/v1' });
+    try {
+      assert.deepEqual(await t.send('/api/users/7'), { status: 200, url: '/u/7', prefix: '/api/users' });
+      assert.deepEqual(await t.send('/api/orders/7'), { status: 200, url: '/v1/orders/7', prefix: '/api' });
+    } finally {
+      await t.close();
+    }
   });
 });
 

@@ -48,10 +48,11 @@ describe('lb.statusPage()', () => {
       assert.match(csp, /script-src 'self'/);
       assert.doesNotMatch(csp, /unsafe-inline/);
       assert.equal(html.headers['cache-control'], 'no-store');
-      assert.match(html.body, /<title>Pool &lt;main&gt;<\/title>/, 'the title is escaped');
+      assert.match(html.body, /<title>Pool &lt;main&gt; – 2\/2 up<\/title>/, 'the title is escaped');
+      assert.match(html.body, /<h1><span id="title">Pool &lt;main&gt;<\/span>/);
       assert.match(html.body, /<script src="status\/app\.js" defer><\/script>/, 'assets are addressed relative to the page');
       assert.match(html.body, /<link rel="stylesheet" href="status\/app\.css">/);
-      assert.doesNotMatch(html.body, /<script>|<style>|style="|https?:\/\//, 'no inline script or style, no external asset');
+      assert.doesNotMatch(html.body, /<script>|<style>|style="|(src|href)="https?:/, 'no inline script or style, no external asset');
       assert.match((await request(`${server.url}/status/`)).body, /<script src="app\.js" defer>/);
 
       const js = await request(`${server.url}/status/app.js`);
@@ -233,6 +234,165 @@ describe('lb.statusPage()', () => {
       const left = (await browser?.close()) ?? [];
       await lb.close();
       await closeAll(server, slow, ...fast);
+      assert.deepEqual(left, [], 'no Chromium process outlives the test');
+    }
+  });
+});
+
+/**
+ * Three targets a health checker sees: one up, one down with a long reason (its /health answers
+ * 503 with a paragraph), one down with markup in its reason. The checker reads /health for real
+ * and throws what it got, which becomes the check's detail shown on the page.
+ */
+async function poolWithHealthDetails(): Promise<{ lb: ReturnType<typeof loadBalance>; server: TestServer; backends: TestServer[]; close(): Promise<void> }> {
+  const LONG =
+    'maintenance window until 04:00 UTC: the primary database is being migrated to the new cluster, see https://status.example.com/incidents/2026-12-06-database-migration for details';
+  const health: Record<string, [number, string]> = {};
+  const backends = await Promise.all(
+    ['up', 'long', 'markup'].map((name) =>
+      listen((req, res) => {
+        req.resume();
+        const [status, body] = health[name]!;
+        res.statusCode = req.url === '/health' ? status : 200;
+        res.end(req.url === '/health' ? body : name);
+      }),
+    ),
+  );
+  health.up = [200, 'ok'];
+  health.long = [503, LONG];
+  health.markup = [500, '<script>document.title="owned"</script><img src=x onerror=alert(1)> & "quoted"'];
+  const lb = loadBalance({
+    targets: backends.map((b) => b.url),
+    healthCheck: {
+      interval: 200,
+      timeout: 1000,
+      jitter: 0,
+      healthyThreshold: 1,
+      initialState: 'unhealthy',
+      check: async (target) => {
+        const reply = await request(new URL('/health', target.key).href);
+        if (reply.status !== 200) throw new Error(`status ${reply.status}: ${reply.body}`);
+        return true;
+      },
+    },
+    outlierDetection: false,
+  });
+  const page = lb.statusPage({ title: 'pool <b>1</b>', refreshMs: 300 });
+  const server = await listen((req, res) => (req.url!.startsWith('/status') ? page(req, res) : lb(req, res)));
+  await lb.firstHealthCheck();
+  return {
+    lb,
+    server,
+    backends,
+    async close() {
+      await lb.close();
+      await closeAll(server, ...backends);
+    },
+  };
+}
+
+/** What the page's layout measures: any sideways overflow of the page, of a table's box, of a cell. */
+async function overflow(page: Page): Promise<{ page: number; tables: number[]; cells: string[] }> {
+  return page.evaluate(() => ({
+    page: document.documentElement.scrollWidth - window.innerWidth,
+    tables: Array.from(document.querySelectorAll('.table-wrap')).map((w) => w.scrollWidth - w.clientWidth),
+    cells: Array.from(document.querySelectorAll('td'))
+      .filter((td) => td.scrollWidth > td.clientWidth)
+      .map((td) => `${td.getAttribute('data-label')}: ${td.scrollWidth} > ${td.clientWidth}`),
+  }));
+}
+
+describe('lb.statusPage(): first paint and layout', () => {
+  test('the page as served lists every target with its state and health, every outside value escaped', async () => {
+    const pool = await poolWithHealthDetails();
+    try {
+      const html = (await request(`${pool.server.url}/status`)).body;
+      for (const [backend, state] of [
+        [pool.backends[0]!, 'up'],
+        [pool.backends[1]!, 'down'],
+        [pool.backends[2]!, 'down'],
+      ] as const) {
+        assert.match(html, new RegExp(`<tr[^>]* data-target="${backend.url}" data-state="${state}"`), `${backend.url} is ${state}`);
+      }
+      assert.match(html, /failed: status 503: maintenance window until 04:00 UTC/);
+      assert.match(html, /<title>pool &lt;b&gt;1&lt;\/b&gt; – 1\/3 up<\/title>/);
+      assert.match(html, /<div id="banner" role="status" class="warn">2 of 3 targets not taking traffic/);
+      assert.match(
+        html,
+        /failed: status 500: &lt;script&gt;document\.title=&quot;owned&quot;&lt;\/script&gt;&lt;img src=x onerror=alert\(1\)&gt; &amp; &quot;quoted&quot;/,
+      );
+      assert.doesNotMatch(html, /<script>document|<img src=x/, 'no markup from a health detail reaches the page as markup');
+    } finally {
+      await pool.close();
+    }
+  });
+
+  test('in headless Chromium without JavaScript: the table lists every target with its state, markup in a health detail is text', {
+    skip: skipUnless('chromium'),
+    timeout: 60_000,
+  }, async () => {
+    const pool = await poolWithHealthDetails();
+    let browser: Browser | undefined;
+    try {
+      browser = await launchBrowser({ width: 1280, height: 800 }, { javaScriptEnabled: false });
+      const page = browser.page;
+      await page.goto(`${pool.server.url}/status`, { waitUntil: 'load' });
+      assert.equal(await page.locator('#targets tr').count(), 3);
+      const states = await page
+        .locator('#targets tr')
+        .evaluateAll((rows) => rows.map((r) => `${r.getAttribute('data-target')} ${(r.querySelector('.state') as HTMLElement).innerText.toLowerCase()}`));
+      assert.deepEqual(states, [`${pool.backends[0]!.url} up`, `${pool.backends[1]!.url} down`, `${pool.backends[2]!.url} down`]);
+      assert.equal(await page.title(), 'pool <b>1</b> – 1/3 up', 'the title is text, and no script changed it');
+      const markup = page.getByRole('row').filter({ hasText: pool.backends[2]!.url });
+      assert.match(
+        await markup.locator('td.check').innerText(),
+        /^failed: status 500: <script>document\.title="owned"<\/script><img src=x onerror=alert\(1\)> & "quoted"/,
+      );
+      assert.equal(await page.locator('#targets img, #targets script').count(), 0, 'the markup made no element');
+      assert.match(await page.locator('#banner').innerText(), /^2 of 3 targets not taking traffic/);
+      assert.match(await page.locator('#summary').innerText(), /TARGETS UP\s+1 of 3/i);
+      await page.screenshot({ path: '/tmp/status-page-nojs-1280.png', fullPage: true });
+    } finally {
+      const left = (await browser?.close()) ?? [];
+      await pool.close();
+      assert.deepEqual(left, [], 'no Chromium process outlives the test');
+    }
+  });
+
+  test('in headless Chromium at 1280 and 390 px: nothing overflows sideways, a long health detail wraps in its cell', {
+    skip: skipUnless('chromium'),
+    timeout: 60_000,
+  }, async () => {
+    const pool = await poolWithHealthDetails();
+    let browser: Browser | undefined;
+    try {
+      browser = await launchBrowser({ width: 1280, height: 800 });
+      const page = browser.page;
+      for (const width of [1280, 390]) {
+        await page.setViewportSize({ width, height: 800 });
+        await page.goto(`${pool.server.url}/status`, { waitUntil: 'load' });
+        await until(page, 'the script rendering', async () => /^updated /.test(await page.locator('#updated').innerText()));
+        const measured = await overflow(page);
+        assert.equal(measured.page <= 0, true, `the page is ${measured.page} px wider than the ${width} px window`);
+        assert.deepEqual(
+          measured.tables.filter((d) => d > 0),
+          [],
+          `no table scrolls sideways at ${width} px`,
+        );
+        assert.deepEqual(measured.cells, [], `no cell's content overflows it at ${width} px`);
+        // Measured in one step: the script replaces the rows every 300 ms.
+        const [text, right] = await page.evaluate((url) => {
+          const td = document.querySelector(`tr[data-target="${url}"] td.check`) as HTMLElement;
+          return [td.innerText, td.getBoundingClientRect().right] as const;
+        }, pool.backends[1]!.url);
+        assert.match(text, /database-migration for details/);
+        assert.ok(right <= width, `the health cell ends inside the window at ${width} px (${right})`);
+        await page.screenshot({ path: `/tmp/status-page-${width}.png`, fullPage: true });
+      }
+      assert.deepEqual(browser.errors, [], 'no script error and no CSP violation in the browser');
+    } finally {
+      const left = (await browser?.close()) ?? [];
+      await pool.close();
       assert.deepEqual(left, [], 'no Chromium process outlives the test');
     }
   });

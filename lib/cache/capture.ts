@@ -16,7 +16,7 @@ export const KEEP_ONLY: CaptureMode = { forward: false, keep: true };
 
 /** The cache's side of a capture. */
 export interface CaptureOwner {
-  /** The response head is committed: choose what to do with the body (and set headers such as X-Cache). */
+  /** The response head is committed: choose what to do with the body (and set headers such as Cache-Status). */
   decide(capture: Capture): CaptureMode;
   /** The response ended; `body` is the kept copy, or undefined if nothing was kept or it grew too large. */
   complete(capture: Capture, body: Buffer | undefined): void;

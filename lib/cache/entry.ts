@@ -3,6 +3,7 @@ import { parseHttpDate } from './http-date.js';
 import { freshnessLifetime, parseAge, responsePolicy, type ResponsePolicy } from './policy.js';
 import type { CachedResponse } from './store.js';
 import { sharedHeaders } from './private-cookie.js';
+import { withoutOwnMember } from './status.js';
 
 /**
  * Header fields never stored (RFC 9111 §3.1): hop-by-hop ones, the ones specific to the proxy
@@ -31,6 +32,8 @@ const NOT_UPDATED_BY_304 = new Set(['content-length', 'content-encoding', 'conte
 export interface EntryContext {
   /** The cache's outcome header (X-Cache). */
   own: string | undefined;
+  /** The Cache-Status member the cache appended to this response: the upstream's members are stored, not this exchange's. */
+  member: string | undefined;
   /** Fields the app had set before the cache ran, with their values: not part of the stored response unless the upstream changed them. */
   preset: ReadonlyMap<string, string>;
   /** Targeted cache-control fields, in precedence order (RFC 9213). */
@@ -86,6 +89,11 @@ function storedFields(headers: OutgoingHttpHeaders, body: Buffer, policy: Respon
     // HTTP/2's compat API lists ':status' among the headers of a written head.
     if (value === undefined || NOT_STORED.has(name) || name === 'content-length' || name.charCodeAt(0) === 0x3a || ownField(name, value, ctx)) continue;
     if (nominated?.includes(name) || noCacheFields?.includes(name) || privateFields?.includes(name)) continue;
+    if (name === 'cache-status') {
+      const upstream = withoutOwnMember(Array.isArray(value) ? value.join(', ') : String(value), ctx.member);
+      if (upstream !== undefined) flat.push(name, upstream);
+      continue;
+    }
     push(flat, name, value);
   }
   flat.push('content-length', String(body.length));

@@ -2,6 +2,7 @@ import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { parseCacheControl, parseTargeted, type Directives } from './directives.js';
 import { parseHttpDate } from './http-date.js';
 import { isEventStream } from '../proxy/event-stream.js';
+import type { Detail } from './status.js';
 import type { CachedResponse } from './store.js';
 
 /** Statuses a cache may store without explicit freshness (RFC 9110 §15.1 "heuristically cacheable"). */
@@ -42,8 +43,8 @@ export function responsePolicy(headers: IncomingHttpHeaders, targets: readonly s
 }
 
 export interface StoreDecision {
-  /** Why not, for X-Cache/debug; undefined when storable. */
-  refused: string | undefined;
+  /** Why not, the `detail` of the Cache-Status member (a constant: nothing is formatted per request); undefined when storable. */
+  refused: Detail | undefined;
   freshness: number;
 }
 
@@ -62,21 +63,21 @@ export function storability(
   responseTime: number,
 ): StoreDecision {
   const cc = policy.cc;
-  if (status < 200 || status === 304) return refuse(`status ${status}`);
-  if (cc.mustUnderstand && !UNDERSTOOD_STATUSES.has(status)) return refuse(`must-understand with status ${status}`);
+  if (status < 200 || status === 304) return refuse('status');
+  if (cc.mustUnderstand && !UNDERSTOOD_STATUSES.has(status)) return refuse('must-understand');
   if (requestCc.noStore || (cc.noStore && !cc.mustUnderstand)) return refuse('no-store');
   if (cc.private) return refuse('private');
-  if (varyStar(headers.vary)) return refuse('vary *');
+  if (varyStar(headers.vary)) return refuse('vary-star');
   if (!storeSetCookie && headers['set-cookie'] !== undefined) return refuse('set-cookie');
   // Kept, it would hold back concurrent clients (coalescing) until it ends, and replay old events.
-  if (isEventStream(headers['content-type'])) return refuse('event stream');
+  if (isEventStream(headers['content-type'])) return refuse('event-stream');
   if (req.headers.authorization !== undefined && !cc.public && !cc.mustRevalidate && cc.sMaxAge < 0) return refuse('authorization');
   const explicit = cc.sMaxAge >= 0 || cc.maxAge >= 0 || (!policy.targeted && headers.expires !== undefined);
-  if (!explicit && !cc.public && !HEURISTIC_STATUSES.has(status)) return refuse('no freshness information');
+  if (!explicit && !cc.public && !HEURISTIC_STATUSES.has(status)) return refuse('no-freshness');
   return { refused: undefined, freshness: freshnessLifetime(status, headers, policy, responseTime) };
 }
 
-function refuse(refused: string): StoreDecision {
+function refuse(refused: Detail): StoreDecision {
   return { refused, freshness: 0 };
 }
 

@@ -13,7 +13,18 @@ import { sharedHeaders } from './private-cookie.js';
 import { currentAge, mayServeOnError, responsePolicy, storability, usability, type ResponsePolicy, type StoreDecision } from './policy.js';
 import { parseContentRange } from './range.js';
 import { partialAnswers, serveEntry } from './serve.js';
-import { markCacheStatus } from './status.js';
+import {
+  appendCacheStatus,
+  cacheIdentifier,
+  CacheStatusMembers,
+  COLLAPSED,
+  COLLAPSED_IN_VAIN,
+  markCacheStatus,
+  NOT_COLLAPSED,
+  type Collapsed,
+  type Detail,
+  type Forward,
+} from './status.js';
 import { entrySize, isPromise, isVaryIndex, settle, type CachedResponse, type CacheEntry, type CacheStore } from './store.js';
 import { guardStore, selfGuarded } from '../store-guard.js';
 import { clampDelay } from '../timer.js';
@@ -31,7 +42,17 @@ export interface ResponseCacheOptions {
   store?: CacheStore;
   /** Primary cache key of a request; default `defaultCacheKey`: scheme, `Host`, path and query, plus any forwarding (and other unkeyed) headers the request carries. */
   key?: CacheKey;
-  /** Response header reporting HIT, MISS, STALE, REVALIDATED or BYPASS; default 'x-cache'; false for none. */
+  /**
+   * Name this cache gives itself in the RFC 9211 `Cache-Status` member it appends to every response
+   * it handles (`proxy-balancer; hit; ttl=42`, `proxy-balancer; fwd=uri-miss; stored`,
+   * `proxy-balancer; fwd=uri-miss; detail=private`...); default 'proxy-balancer'; false for no Cache-Status.
+   */
+  cacheStatus?: string | false;
+  /**
+   * An extra response header reporting HIT, MISS, STALE, REVALIDATED or BYPASS, e.g. 'x-cache'
+   * (MISS also for responses that will not be stored: Cache-Status tells them apart); default false
+   * (none). Before Cache-Status, the default was 'x-cache'.
+   */
   header?: string | false;
   /** Store responses that carry Set-Cookie; default false (they are usually per user). */
   storeSetCookie?: boolean;
@@ -84,9 +105,11 @@ export function isDetached(req: IncomingMessage): boolean {
 /**
  * fetch: a GET miss others may wait for; range: a Range miss (nobody waits for a part);
  * revalidate: a stale entry checked upstream in the foreground; background: the same, detached;
- * unsafe: a method that invalidates; pass: relayed and not stored (a HEAD miss).
+ * unsafe: a method that invalidates; pass: relayed and not stored (a HEAD miss); bypass: relayed
+ * untouched, watched only to add Cache-Status after the upstream's (another safe method, a
+ * no-store request, a GET with a body).
  */
-type Kind = 'fetch' | 'range' | 'revalidate' | 'background' | 'unsafe' | 'pass';
+type Kind = 'fetch' | 'range' | 'revalidate' | 'background' | 'unsafe' | 'pass' | 'bypass';
 
 /** The methods RFC 9110 §9.2.1 defines as safe; every other method invalidates on success (RFC 9111 §4.4). */
 const SAFE = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE']);
@@ -96,6 +119,7 @@ const OPTIONS: readonly string[] = [
   'maxEntrySize',
   'store',
   'key',
+  'cacheStatus',
   'header',
   'storeSetCookie',
   'targetedFields',
@@ -119,6 +143,14 @@ class Lookup extends Capture {
   settle: (() => void) | undefined;
   /** The client's own If-None-Match / If-Modified-Since, set aside while the cache revalidates with its validators. */
   clientValidators: [string | undefined, string | undefined] = [undefined, undefined];
+  /** Why the request went forward (Cache-Status `fwd`). */
+  fwd: Forward = 'uri-miss';
+  /** Whether it waited for another request's response first (Cache-Status `collapsed`). */
+  collapsed: Collapsed = NOT_COLLAPSED;
+  /** For a bypassed request, why (Cache-Status `detail`). */
+  detail: Detail | '' = '';
+  /** The Cache-Status member this cache appended to the response, kept out of what it stores. */
+  member: string | undefined;
   /**
    * Header fields the app had set on the response before the cache (X-Powered-By, rate-limit
    * counters...): they belong to this exchange, not to the stored response, unless the upstream
@@ -153,6 +185,7 @@ export class ResponseCache implements CaptureOwner {
   readonly #key: CacheKey;
   readonly #maxEntrySize: number;
   readonly #header: string | undefined;
+  readonly #members: CacheStatusMembers | undefined;
   readonly #storeSetCookie: boolean;
   readonly #storePost: boolean;
   readonly #targets: readonly string[];
@@ -173,8 +206,12 @@ export class ResponseCache implements CaptureOwner {
     if (options.maxSize !== undefined) positiveInteger('maxSize', options.maxSize);
     if (options.store !== undefined && typeof options.store?.get !== 'function') throw new TypeError('responseCache: options.store must be a CacheStore');
     if (options.key !== undefined && typeof options.key !== 'function') throw new TypeError('responseCache: options.key must be a function of the request');
-    const header = options.header ?? 'x-cache';
-    if (header !== false && (typeof header !== 'string' || header === '')) throw new TypeError('responseCache: options.header must be a header name or false');
+    const header = options.header ?? false;
+    if (header !== false && (typeof header !== 'string' || !/^[!#$%&'*+.^_`|~0-9a-z-]+$/i.test(header) || header.toLowerCase() === 'cache-status')) {
+      throw new TypeError(`responseCache: options.header must be a header field name other than Cache-Status, or false, got ${String(header)}`);
+    }
+    const cacheStatus = options.cacheStatus ?? 'proxy-balancer';
+    this.#members = cacheStatus === false ? undefined : new CacheStatusMembers(cacheIdentifier(cacheStatus));
     const store = options.store ?? memoryStore({ maxSize: options.maxSize });
     this.store = selfGuarded(store) ? store : guardStore(store, ['get', 'set', 'delete', 'deletePrefix'], 'cache store');
     this.#key = options.key ?? defaultCacheKey;
@@ -203,8 +240,8 @@ export class ResponseCache implements CaptureOwner {
       this.#label(res, 'BYPASS');
       if (!SAFE.has(method)) {
         const limit = this.#storePost && method === 'POST' ? this.#maxEntrySize : 0;
-        new Lookup(this, req, res, limit, 'unsafe', this.#key(req), NO_DIRECTIVES, undefined, Date.now());
-      }
+        new Lookup(this, req, res, limit, 'unsafe', this.#key(req), NO_DIRECTIVES, undefined, Date.now()).fwd = 'method';
+      } else this.#bypass(req, res, 'method', '');
       next(req, res);
       return;
     }
@@ -214,11 +251,20 @@ export class ResponseCache implements CaptureOwner {
     if (requestCc.noStore || mayHaveBody(req)) {
       this.#stats.bypass++;
       this.#label(res, 'BYPASS');
+      this.#bypass(req, res, 'bypass', requestCc.noStore ? 'no-store' : 'request-body');
       next(req, res);
       return;
     }
     const key = this.#key(req);
-    this.#lookup(key, req, (entry, storeKey) => this.#decide(req, res, next, replay, key, storeKey, requestCc, entry, false));
+    this.#lookup(key, req, (entry, storeKey) => this.#decide(req, res, next, replay, key, storeKey, requestCc, entry, undefined));
+  }
+
+  /** Watches a request the cache stays out of, only to append its Cache-Status member after the upstream's own. */
+  #bypass(req: IncomingMessage, res: ServerResponse, fwd: Forward, detail: Detail | ''): void {
+    if (this.#members === undefined) return;
+    const lookup = new Lookup(this, req, res, 0, 'bypass', '', NO_DIRECTIVES, undefined, 0);
+    lookup.fwd = fwd;
+    lookup.detail = detail;
   }
 
   /** Removes a URL's stored responses (every variant), or every URL under a prefix (`{ prefix: 'https://shop.example/products/' }`). */
@@ -277,53 +323,73 @@ export class ResponseCache implements CaptureOwner {
     storeKey: string,
     requestCc: Directives,
     entry: CachedResponse | undefined,
-    coalesced: boolean,
+    /** Why the request first missed, when it then waited for another request's response (collapsed). */
+    collapsedFrom: Forward | undefined,
   ): void {
+    const collapsed = collapsedFrom === undefined ? NOT_COLLAPSED : COLLAPSED_IN_VAIN;
     if (entry !== undefined) {
-      const { use, age } = usability(entry, requestCc, Date.now());
+      const now = Date.now();
+      const { use, age } = usability(entry, requestCc, now);
       if (use === 'fresh') {
         this.#stats.hits++;
-        serveEntry(req, res, entry, age, this.#header, 'HIT');
+        const members = this.#members;
+        const member =
+          members === undefined
+            ? undefined
+            : collapsedFrom === undefined
+              ? members.hitWithTtl(entry.freshness, age)
+              : members.forwarded(collapsedFrom, '', 0, COLLAPSED);
+        serveEntry(req, res, entry, age, this.#header, 'HIT', member);
         return;
       }
       if (use === 'stale-while-revalidate' && replay !== undefined) {
         this.#stats.stale++;
-        serveEntry(req, res, entry, age, this.#header, 'STALE');
+        // Served without going forward: a hit, stale, which its negative ttl says (RFC 9211 §3).
+        serveEntry(req, res, entry, age, this.#header, 'STALE', this.#members?.hitWithTtl(entry.freshness, age));
         this.#refreshInBackground(req, key, entry, replay);
         return;
       }
       if (requestCc.onlyIfCached) return gatewayTimeout(res);
-      this.#fetch(req, res, next, 'revalidate', key, requestCc, entry);
+      // `request` when the entry was fresh and only the request's own directives (no-cache, max-age, min-fresh) sent it forward.
+      const fwd = requestCc !== NO_DIRECTIVES && usability(entry, NO_DIRECTIVES, now).use === 'fresh' ? 'request' : 'stale';
+      this.#fetch(req, res, next, 'revalidate', key, requestCc, entry, fwd, collapsed);
       return;
     }
-    if (req.method === 'GET' && req.headers.range !== undefined) return this.#fromPart(req, res, next, key, storeKey, requestCc);
+    // The primary key holds a Vary index when the lookup went on to a variant's key.
+    const fwd = storeKey === key ? 'uri-miss' : 'vary-miss';
+    if (req.method === 'GET' && req.headers.range !== undefined) return this.#fromPart(req, res, next, key, storeKey, requestCc, fwd);
     if (requestCc.onlyIfCached) return gatewayTimeout(res);
-    const pending = req.method === 'GET' && !coalesced && !this.#passing.has(key) ? this.#inflight.get(key) : undefined;
+    const pending = req.method === 'GET' && collapsedFrom === undefined && !this.#passing.has(key) ? this.#inflight.get(key) : undefined;
     if (pending !== undefined) {
       this.#stats.coalesced++;
       void this.#waitFor(pending).then(() => {
         // A client that left while it waited must not become the next leader: nothing would settle it.
         if (res.destroyed) return;
-        this.#lookup(key, req, (found, at) => this.#decide(req, res, next, replay, key, at, requestCc, found, true));
+        this.#lookup(key, req, (found, at) => this.#decide(req, res, next, replay, key, at, requestCc, found, fwd));
       });
       return;
     }
-    this.#fetch(req, res, next, req.method === 'GET' ? 'fetch' : 'pass', key, requestCc, undefined);
+    this.#fetch(req, res, next, req.method === 'GET' ? 'fetch' : 'pass', key, requestCc, undefined, fwd, collapsed);
   }
 
   /** A Range request without a complete stored response: answered from a stored part holding the range, else fetched. */
-  #fromPart(req: IncomingMessage, res: ServerResponse, next: Handler, key: string, storeKey: string, requestCc: Directives): void {
+  #fromPart(req: IncomingMessage, res: ServerResponse, next: Handler, key: string, storeKey: string, requestCc: Directives, missed: Forward): void {
     const answer = (part: CacheEntry | undefined): void => {
-      if (part !== undefined && !isVaryIndex(part) && partialAnswers(req, part)) {
-        const { use, age } = usability(part, requestCc, Date.now());
-        if (use === 'fresh') {
-          this.#stats.hits++;
-          serveEntry(req, res, part, age, this.#header, 'HIT');
-          return;
+      let fwd = missed;
+      if (part !== undefined && !isVaryIndex(part)) {
+        fwd = 'partial';
+        if (partialAnswers(req, part)) {
+          const { use, age } = usability(part, requestCc, Date.now());
+          if (use === 'fresh') {
+            this.#stats.hits++;
+            serveEntry(req, res, part, age, this.#header, 'HIT', this.#members?.hitWithTtl(part.freshness, age));
+            return;
+          }
+          fwd = 'stale';
         }
       }
       if (requestCc.onlyIfCached) return gatewayTimeout(res);
-      this.#fetch(req, res, next, 'range', key, requestCc, undefined);
+      this.#fetch(req, res, next, 'range', key, requestCc, undefined, fwd, NOT_COLLAPSED);
     };
     const found = this.#get(partialKey(storeKey));
     if (isPromise(found)) found.then(answer, () => answer(undefined));
@@ -336,8 +402,20 @@ export class ResponseCache implements CaptureOwner {
     return Promise.race([pending, timeout]).finally(() => clearTimeout(timer));
   }
 
-  #fetch(req: IncomingMessage, res: ServerResponse, next: Handler, kind: Kind, key: string, requestCc: Directives, stale: CachedResponse | undefined): void {
+  #fetch(
+    req: IncomingMessage,
+    res: ServerResponse,
+    next: Handler,
+    kind: Kind,
+    key: string,
+    requestCc: Directives,
+    stale: CachedResponse | undefined,
+    fwd: Forward,
+    collapsed: Collapsed,
+  ): void {
     const lookup = new Lookup(this, req, res, this.#maxEntrySize, kind, key, requestCc, stale, Date.now());
+    lookup.fwd = fwd;
+    lookup.collapsed = collapsed;
     if (stale !== undefined) lookup.clientValidators = addValidators(req, stale);
     if (kind === 'fetch' && !this.#passing.has(key) && !res.destroyed) {
       const pending = new Promise<void>((resolve) => (lookup.settle = resolve));
@@ -367,23 +445,69 @@ export class ResponseCache implements CaptureOwner {
     const res = lookup.res;
     const status = res.statusCode;
     const { kind, stale } = lookup;
-    if (kind === 'unsafe') return this.#afterUnsafe(lookup, status);
+    if (kind === 'bypass') {
+      this.#report(lookup, lookup.detail);
+      return PASS;
+    }
+    if (kind === 'unsafe') {
+      const mode = this.#afterUnsafe(lookup, status);
+      this.#report(lookup, mode === STORE ? 'stored' : '');
+      return mode;
+    }
     if (stale !== undefined && status === 304) return SWALLOW;
     if (stale !== undefined && status >= 500 && mayServeOnError(stale, Date.now())) return SWALLOW;
     if (kind !== 'background') {
       this.#stats.misses++;
       this.#label(res, 'MISS');
     }
-    if (kind === 'pass') return PASS;
+    if (kind === 'pass') {
+      this.#report(lookup, 'head');
+      return PASS;
+    }
     if (this.#compress !== undefined) this.#compressIfWanted(lookup);
     const decision = this.#storable(lookup, status);
     if (decision.refused !== undefined) {
-      if (log.enabled) log('not storing %s: %s', lookup.key, decision.refused);
+      if (log.enabled) log('not storing %s (%d): %s', lookup.key, status, decision.refused);
       if (kind === 'fetch') this.#passing.set(lookup.key, true);
+      this.#report(lookup, decision.refused);
       return kind === 'background' ? SWALLOW : PASS;
     }
     lookup.freshness = decision.freshness;
+    if (kind !== 'background') this.#report(lookup, this.#kept(lookup, decision.freshness));
     return kind === 'background' ? KEEP_ONLY : STORE;
+  }
+
+  /**
+   * Whether a storable response will be kept, as far as its head tells: `too-large` when its
+   * Content-Length is past maxEntrySize, `no-validator` when it is never fresh and cannot be
+   * revalidated (#save drops it). A body without Content-Length that outgrows maxEntrySize is
+   * dropped after this head went out saying `stored`.
+   */
+  #kept(lookup: Lookup, freshness: number): Detail | 'stored' {
+    const res = lookup.res;
+    if (Number(res.getHeader('content-length')) > this.#maxEntrySize) return 'too-large';
+    const cc = lookup.policy!.cc;
+    const validated = res.getHeader('etag') !== undefined || res.getHeader('last-modified') !== undefined;
+    const ttl = this.#retention(freshness, cc.staleWhileRevalidate * 1000, cc.staleIfError * 1000, validated, cc.noCache);
+    return ttl > 0 ? 'stored' : 'no-validator';
+  }
+
+  /**
+   * How long an entry is kept, ms: past its freshness while it can still serve (revalidated with
+   * its validators, or within a request's max-stale). An entry never fresh and without validators
+   * could only be refetched.
+   */
+  #retention(freshness: number, staleWhileRevalidate: number, staleIfError: number, validated: boolean, noCache: boolean): number {
+    const useful = validated || (freshness > 0 && !noCache);
+    return freshness + Math.max(staleWhileRevalidate, staleIfError, useful ? this.#keepStale : 0);
+  }
+
+  /** Appends this cache's Cache-Status member for a request that went forward, after any the upstream sent. */
+  #report(lookup: Lookup, outcome: Detail | 'stored' | ''): void {
+    if (this.#members === undefined) return;
+    const member = this.#members.forwarded(lookup.fwd, outcome, 0, lookup.collapsed);
+    lookup.member = member;
+    appendCacheStatus(lookup.res, member);
   }
 
   /** Whether the response now committed may be stored, under which directives, and for how long it is fresh. */
@@ -392,7 +516,7 @@ export class ResponseCache implements CaptureOwner {
     if (status === 206) {
       // A part is kept only with a complete length to place it in, and only when a part was asked for.
       lookup.partial = lookup.req.headers.range === undefined ? undefined : parseContentRange(headers['content-range']);
-      if (lookup.partial === undefined) return { refused: 'partial content without a usable Content-Range', freshness: 0 };
+      if (lookup.partial === undefined) return { refused: 'content-range', freshness: 0 };
     }
     const policy = responsePolicy(headers, this.#targets);
     lookup.policy = policy;
@@ -441,13 +565,13 @@ export class ResponseCache implements CaptureOwner {
         // A Set-Cookie the 304 brought is this client's: answered, not kept (unless storeSetCookie).
         const kept = this.#storeSetCookie || res.getHeader('set-cookie') === undefined ? refreshed : withoutField(refreshed, 'set-cookie');
         this.#save(lookup.key, lookup.req, kept);
-        if (kind !== 'background') this.#answer(lookup, refreshed, 'REVALIDATED');
+        if (kind !== 'background') this.#answer(lookup, refreshed, 'REVALIDATED', 304);
         return;
       }
       if (res.statusCode >= 500 && kind !== 'background') {
         this.#stats.stale++;
         log('upstream answered %d: serving stale %s', res.statusCode, lookup.key);
-        this.#answer(lookup, stale, 'STALE');
+        this.#answer(lookup, stale, 'STALE', res.statusCode);
       }
       return;
     }
@@ -461,7 +585,7 @@ export class ResponseCache implements CaptureOwner {
   }
 
   #context(lookup: Lookup): EntryContext {
-    return { own: this.#header, preset: lookup.preset, targets: this.#targets };
+    return { own: this.#header, member: lookup.member, preset: lookup.preset, targets: this.#targets };
   }
 
   #compressIfWanted(lookup: Lookup): void {
@@ -477,22 +601,21 @@ export class ResponseCache implements CaptureOwner {
     if (compressor !== undefined) lookup.transformWith(compressor);
   }
 
-  #answer(lookup: Lookup, entry: CachedResponse, label: string): void {
+  /** Answers from storage after going forward: `fwdStatus` is what the upstream said (304, or the error a stale entry stands in for). */
+  #answer(lookup: Lookup, entry: CachedResponse, label: string, fwdStatus: number): void {
     const res = lookup.res;
     lookup.release();
     restoreValidators(lookup.req, lookup.clientValidators);
     if (res.destroyed || res.headersSent) return;
     for (const name of res.getHeaderNames()) res.removeHeader(name);
     const now = Date.now();
-    serveEntry(lookup.req, res, entry, currentAge(entry, now), this.#header, label);
+    serveEntry(lookup.req, res, entry, currentAge(entry, now), this.#header, label, this.#members?.forwarded(lookup.fwd, '', fwdStatus, lookup.collapsed));
   }
 
   #save(key: string, req: IncomingMessage, entry: CachedResponse): void {
     const names = varyNames(headerValue(entry.headers, 'vary'));
-    // Kept past freshness when it can still serve: revalidated with its validators, or within a
-    // request's max-stale. An entry never fresh and without validators could only be refetched.
-    const useful = entry.etag !== undefined || entry.lastModified !== undefined || (entry.freshness > 0 && !entry.noCache);
-    const ttl = entry.freshness + Math.max(entry.staleWhileRevalidate, entry.staleIfError, useful ? this.#keepStale : 0);
+    const validated = entry.etag !== undefined || entry.lastModified !== undefined;
+    const ttl = this.#retention(entry.freshness, entry.staleWhileRevalidate, entry.staleIfError, validated, entry.noCache);
     if (ttl <= 0) return;
     const size = entrySize(entry);
     if (size > this.#maxEntrySize + 64 * 1024) return;

@@ -20,13 +20,24 @@ function writeHead(res: ServerResponse, status: number, headers: string[]): void
 }
 
 /**
- * Answers from a stored response, with its current `Age` and the outcome header. A client whose
- * own validators match gets 304; a GET with a single byte Range gets 206 (or 416) cut from it.
+ * Answers from a stored response, with its current `Age`, the cache's Cache-Status `member` and the
+ * outcome header. A client whose own validators match gets 304; a GET with a single byte Range
+ * gets 206 (or 416) cut from it.
  */
-export function serveEntry(req: IncomingMessage, res: ServerResponse, entry: CachedResponse, ageMs: number, header: string | undefined, label: string): void {
+export function serveEntry(
+  req: IncomingMessage,
+  res: ServerResponse,
+  entry: CachedResponse,
+  ageMs: number,
+  header: string | undefined,
+  label: string,
+  member: string | undefined,
+): void {
   markCacheStatus(res, label);
   const headers = entry.headers.slice();
   headers.push('age', String(Math.min(MAX_AGE, Math.floor(ageMs / 1000))));
+  // A separate field line after any stored one (an upstream cache's): the same List, ours last (RFC 9211 §2, RFC 8941 §3.1).
+  if (member !== undefined) headers.push('cache-status', member);
   if (header !== undefined) headers.push(header, label);
   if (entry.status === 200 && notModified(req, entry)) {
     const kept: string[] = [];

@@ -71,7 +71,7 @@ export class Observability {
       if (this.#closed) this.#sampler.close();
     }
     const sampler = this.#sampler;
-    return statusPageHandler(() => snapshot(this.#balancer, sampler, this.#features, options), options);
+    return statusPageHandler(() => snapshot(this.#balancer, sampler, this.#features, options));
   }
 
   close(): void {

@@ -112,6 +112,11 @@ export const FAMILIES = {
   ),
   retries: def('retries_total', 'counter', 'Attempts sent again after a failure or a status in retry.onStatus.'),
   unavailable: def('unavailable_total', 'counter', 'Requests answered 503 because no target was available.'),
+  prematureResetCloses: def(
+    'premature_reset_closes_total',
+    'counter',
+    'HTTP/2 client connections closed for resetting most of their streams early (prematureResets).',
+  ),
   panic: def('panic', 'gauge', 'Panic mode: 1 while too few targets are up and traffic goes to all of them.', 'max'),
   backupsActive: def('backups_active', 'gauge', 'Backup targets serving: 1 while too few primary targets are up.', 'max'),
   affinity: def(
@@ -229,7 +234,7 @@ export class MetricsSource {
     ];
     if (this.#features.strategyStats) defs.push(FAMILIES.strategyScore, FAMILIES.strategyLatency);
     if (this.#features.outlierDetection) defs.push(FAMILIES.ejections);
-    defs.push(FAMILIES.retries, FAMILIES.unavailable, FAMILIES.panic, FAMILIES.backupsActive);
+    defs.push(FAMILIES.retries, FAMILIES.unavailable, FAMILIES.prematureResetCloses, FAMILIES.panic, FAMILIES.backupsActive);
     if (stats.affinity !== undefined) defs.push(FAMILIES.affinity);
     if (this.#features.rateLimit !== undefined) defs.push(FAMILIES.rateLimited);
     if (stats.cache !== undefined) {
@@ -308,6 +313,7 @@ export class MetricsSource {
 
     add(FAMILIES.retries, stats.retries);
     add(FAMILIES.unavailable, stats.unavailable);
+    add(FAMILIES.prematureResetCloses, stats.prematureResetCloses);
     add(FAMILIES.panic, stats.panic ? 1 : 0);
     add(FAMILIES.backupsActive, stats.onBackups ? 1 : 0);
     const affinity = stats.affinity;

@@ -4,6 +4,7 @@ import type { DiscoveryFeeds, DiscoveryStats } from '../discovery/feed.js';
 import type { HealthSupervisor, TargetHealth } from '../health/supervisor.js';
 import type { Pool } from '../pool.js';
 import type { ConnectionQueue } from '../protect/connection-queue.js';
+import type { PrematureResets } from '../protect/premature-reset.js';
 import type { StatusRetry } from '../proxy/retry-status.js';
 import type { ResponseTransformer, TransformStats } from '../proxy/transform.js';
 import type { Strategy, StrategyTargetStats } from '../strategies/strategy.js';
@@ -50,6 +51,8 @@ export interface BalancerStats {
   unavailable: number;
   /** Attempts sent again after a failure or a status in `retry.onStatus`. */
   retries: number;
+  /** HTTP/2 client connections closed for resetting most of their streams early (`prematureResets`). */
+  prematureResetCloses: number;
   /** Response cache counters, when a cache is configured. */
   cache: CacheStats | undefined;
   /** `transformResponse` counters, when a transform is configured. */
@@ -78,6 +81,7 @@ export interface StatsSources {
   affinity: SessionAffinity | undefined;
   discovery: DiscoveryFeeds | undefined;
   stores: StoreWatch;
+  resets: PrematureResets | undefined;
 }
 
 /** The figures `lb.stats()` returns, gathered from every part of a balancer. */
@@ -106,6 +110,7 @@ export function collectStats(pool: Pool, strategy: Strategy, parts: StatsSources
     inFlight: parts.inFlight,
     unavailable: parts.unavailable,
     retries: parts.retries,
+    prematureResetCloses: parts.resets?.sessionsClosed ?? 0,
     cache: parts.cache?.stats(),
     transforms: parts.transformer === undefined ? undefined : { ...parts.transformer.stats },
     affinity: parts.affinity?.stats(),

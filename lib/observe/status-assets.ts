@@ -3,7 +3,8 @@
  * (`app.css` and `app.js` next to the page), never inlined, so the page works under a
  * Content-Security-Policy of `default-src 'self'` with no `unsafe-inline`. The script builds
  * every element through the DOM (textContent, createElementNS for the SVG sparklines): no
- * innerHTML, no style attributes.
+ * innerHTML, no style attributes. The server renders the same markup for the first paint
+ * (status-page.ts): a change to one belongs in the other.
  */
 
 export const STATUS_CSS = `
@@ -30,7 +31,8 @@ h1 { font-size: 20px; margin: 0; }
 h1 small { color: var(--muted); font-weight: 400; font-size: 14px; margin-left: 8px; }
 #updated { color: var(--muted); font-size: 12px; }
 #updated.stale { color: var(--down); font-weight: 600; }
-#banner { border-radius: 8px; padding: 10px 14px; margin-bottom: 16px; font-weight: 600; }
+#banner { border-radius: 8px; padding: 10px 14px; margin-bottom: 16px; font-weight: 600; overflow-wrap: anywhere; }
+#banner:empty { display: none; }
 #banner.ok { background: var(--up-bg); color: var(--up); }
 #banner.warn { background: var(--ejected-bg); color: var(--ejected); }
 #banner.bad { background: var(--down-bg); color: var(--down); }
@@ -40,7 +42,13 @@ h1 small { color: var(--muted); font-weight: 400; font-size: 14px; margin-left: 
 .card .value { font-size: 20px; font-weight: 600; margin-top: 2px; font-variant-numeric: tabular-nums; }
 .table-wrap { background: var(--panel); border: 1px solid var(--line); border-radius: 8px; overflow-x: auto; }
 table { border-collapse: collapse; width: 100%; }
-th, td { text-align: left; padding: 8px 10px; border-bottom: 1px solid var(--line); white-space: nowrap; vertical-align: middle; }
+th, td { text-align: left; padding: 8px; border-bottom: 1px solid var(--line); white-space: nowrap; vertical-align: middle; }
+/* Text from outside (URLs, health details, errors) wraps inside its cell instead of widening the table past the page. */
+td.url, td.check { white-space: normal; overflow-wrap: anywhere; }
+td.url { min-width: calc(26ch + 16px); }
+td.check { min-width: 12em; max-width: 26em; }
+td.check .detail { display: block; margin-left: 0; }
+th { white-space: normal; }
 th { color: var(--muted); font-size: 12px; font-weight: 600; text-transform: uppercase; letter-spacing: .04em; }
 tbody tr:last-child td { border-bottom: 0; }
 tr.not-up td { background: color-mix(in srgb, var(--down-bg) 35%, transparent); }
@@ -60,6 +68,23 @@ svg.spark line { stroke: var(--line); stroke-width: 1; }
 .muted { color: var(--muted); }
 #discovery, #stores { margin-top: 16px; }
 #discovery h2, #stores h2 { font-size: 16px; margin: 0 0 8px; }
+/* Narrow screens: one card per row, each value beside its column's name (data-label), nothing to scroll sideways. */
+@media (max-width: 760px) {
+  body { padding: 12px; }
+  .table-wrap { overflow-x: visible; }
+  .table-wrap table, .table-wrap tbody, .table-wrap tr, .table-wrap td { display: block; width: 100%; }
+  .table-wrap thead { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); }
+  .table-wrap tr { padding: 8px 0; border-bottom: 1px solid var(--line); }
+  .table-wrap tbody tr:last-child { border-bottom: 0; }
+  .table-wrap td { display: flex; justify-content: space-between; align-items: baseline; gap: 12px; border: 0; padding: 3px 12px;
+    white-space: normal; overflow-wrap: anywhere; text-align: right; max-width: none; min-width: 0; }
+  .table-wrap td::before { content: attr(data-label); flex: none; color: var(--muted); font-size: 12px; text-transform: uppercase; letter-spacing: .04em; text-align: left; }
+  .table-wrap td.url { font-weight: 600; text-align: left; }
+  .table-wrap td.url::before { content: none; }
+  .table-wrap td.check { display: block; text-align: left; }
+  .table-wrap td.check::before { display: block; }
+  .table-wrap td[colspan]::before { content: none; }
+}
 `;
 
 export const STATUS_JS = `'use strict';
@@ -131,6 +156,16 @@ export const STATUS_JS = `'use strict';
     return svg;
   }
 
+  var TARGET_COLUMNS = ['Target', 'State', 'Weight', 'In flight', 'Requests', 'Req/s', 'Error rate', 'Latency', 'Last minute', 'Score', 'Ejections', 'Health check'];
+  var DISCOVERY_COLUMNS = ['Source', 'Targets', 'Updates', 'Last update', 'Added', 'Drained', 'Errors', 'Status'];
+  var STORE_COLUMNS = ['Store', 'Circuit', 'Succeeded', 'Timed out', 'Failed', 'Short-circuited', 'Pending', 'Last error'];
+
+  // Each cell carries its column's name: the narrow layout shows it beside the value.
+  function labelled(tr, labels) {
+    for (var i = 0; i < tr.children.length; i++) tr.children[i].setAttribute('data-label', labels[i]);
+    return tr;
+  }
+
   function card(label, value, cls, hint) {
     var c = el('div', 'card');
     if (hint) c.title = hint;
@@ -171,7 +206,7 @@ export const STATUS_JS = `'use strict';
   }
 
   function checkCell(t) {
-    var td = el('td');
+    var td = el('td', 'check');
     if (!t.lastCheck) { td.appendChild(el('span', 'muted', 'no active check')); return td; }
     td.appendChild(el('span', t.lastCheck.ok ? '' : 'bad-text', t.lastCheck.ok ? 'passed' : 'failed: ' + t.lastCheck.detail));
     td.appendChild(el('span', 'detail', since(t.lastCheck.at, serverNow)));
@@ -185,7 +220,7 @@ export const STATUS_JS = `'use strict';
     var table = el('table');
     table.setAttribute('aria-label', 'Discovery sources');
     var head = el('tr');
-    ['Source', 'Targets', 'Updates', 'Last update', 'Added', 'Drained', 'Errors', 'Status'].forEach(function (h, i) {
+    DISCOVERY_COLUMNS.forEach(function (h, i) {
       var th = el('th', i > 0 && i < 7 && i !== 3 ? 'num' : '', h);
       th.setAttribute('scope', 'col');
       head.appendChild(th);
@@ -203,13 +238,13 @@ export const STATUS_JS = `'use strict';
       tr.appendChild(el('td', 'num', s.added));
       tr.appendChild(el('td', 'num', s.drained));
       tr.appendChild(el('td', 'num' + (s.errors > 0 ? ' bad-text' : ''), s.errors));
-      var status = el('td');
+      var status = el('td', 'check');
       if (s.failing) {
         status.appendChild(el('span', 'bad-text', 'failing: ' + (s.lastError ? s.lastError.message : 'error')));
         status.appendChild(el('span', 'detail', 'keeping the last ' + s.targets + ' targets'));
       } else status.appendChild(el('span', '', s.lastUpdate ? 'ok' : 'waiting for the first set'));
       tr.appendChild(status);
-      tbody.appendChild(tr);
+      tbody.appendChild(labelled(tr, DISCOVERY_COLUMNS));
     });
     table.appendChild(thead);
     table.appendChild(tbody);
@@ -224,7 +259,7 @@ export const STATUS_JS = `'use strict';
     var table = el('table');
     table.setAttribute('aria-label', 'Shared stores');
     var head = el('tr');
-    ['Store', 'Circuit', 'Succeeded', 'Timed out', 'Failed', 'Short-circuited', 'Pending', 'Last error'].forEach(function (h, i) {
+    STORE_COLUMNS.forEach(function (h, i) {
       var th = el('th', i > 1 && i < 7 ? 'num' : '', h);
       th.setAttribute('scope', 'col');
       head.appendChild(th);
@@ -246,8 +281,8 @@ export const STATUS_JS = `'use strict';
       tr.appendChild(el('td', 'num' + (s.failed > 0 ? ' bad-text' : ''), s.failed));
       tr.appendChild(el('td', 'num', s.shortCircuited));
       tr.appendChild(el('td', 'num', s.pending));
-      tr.appendChild(el('td', '', s.lastError || ''));
-      tbody.appendChild(tr);
+      tr.appendChild(el('td', 'check', s.lastError || ''));
+      tbody.appendChild(labelled(tr, STORE_COLUMNS));
     });
     table.appendChild(thead);
     table.appendChild(tbody);
@@ -327,13 +362,13 @@ export const STATUS_JS = `'use strict';
       tr.appendChild(el('td', 'num', t.requestRate.toFixed(1)));
       tr.appendChild(el('td', 'num' + (t.errorRate > 0 ? ' bad-text' : ''), pct(t.errorRate)));
       tr.appendChild(el('td', 'num', ms(t.latency)));
-      var spark = el('td');
+      var spark = el('td', 'spark-cell');
       spark.appendChild(sparkline(t.latencyHistory));
       tr.appendChild(spark);
       tr.appendChild(scoreCell(t.balancing));
       tr.appendChild(ejectionsCell(t));
       tr.appendChild(checkCell(t));
-      return tr;
+      return labelled(tr, TARGET_COLUMNS);
     });
     if (rows.length === 0) {
       var empty = el('tr');

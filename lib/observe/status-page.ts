@@ -174,35 +174,251 @@ function escapeHtml(text: string): string {
 const CSP =
   "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
-function page(title: string, base: string): string {
-  const t = escapeHtml(title);
+// ---- first paint: the page as the script would render it, so a browser without JavaScript, a
+// screenshot taken before the script ran, or a page whose script failed still shows the pool.
+// Every value goes through escapeHtml: URLs, hosts, health details and error messages come from
+// outside (a target's own answers, DNS, a probe's thrown message).
+
+const REASONS: Record<EjectionReason, string> = {
+  consecutive: 'consecutive failures',
+  successRate: 'low success rate',
+  failurePercentage: 'failure percentage',
+  latency: 'slow',
+};
+const DASH = '\u2013';
+
+function ms(v: number): string {
+  if (!(v > 0)) return DASH;
+  if (v >= 1000) return `${(v / 1000).toFixed(2)} s`;
+  if (v >= 10) return `${Math.round(v)} ms`;
+  return `${v.toFixed(1)} ms`;
+}
+
+function pct(r: number | null | undefined): string {
+  if (r === null || r === undefined) return DASH;
+  const p = r * 100;
+  return `${p > 0 && p < 10 ? p.toFixed(1) : Math.round(p)}%`;
+}
+
+function since(at: number, now: number): string {
+  const s = Math.max(0, Math.round((now - at) / 1000));
+  return s < 60 ? `${s} s ago` : `${Math.round(s / 60)} min ago`;
+}
+
+/** `<tag class="cls" attrs>text</tag>`, the text escaped; `inner` is markup already escaped. */
+function tag(name: string, cls: string, text: string | number | null, attrs = '', inner = ''): string {
+  const c = cls === '' ? '' : ` class="${cls}"`;
+  return `<${name}${c}${attrs}>${text === null ? '' : escapeHtml(String(text))}${inner}</${name}>`;
+}
+
+/** A table cell carrying its column's name, which the narrow layout shows beside the value. */
+function cell(label: string, cls: string, text: string | number | null, inner = '', attrs = ''): string {
+  return tag('td', cls, text, ` data-label="${escapeHtml(label)}"${attrs}`, inner);
+}
+
+function card(label: string, value: string | number, cls = '', hint = ''): string {
+  const title = hint === '' ? '' : ` title="${escapeHtml(hint)}"`;
+  return tag('div', 'card', null, title, tag('div', 'label', label) + tag('div', cls === '' ? 'value' : `value ${cls}`, value));
+}
+
+function banner(d: StatusSnapshot): [string, string] {
+  const notUp = d.targets.filter((t) => t.state !== 'up');
+  let result: [string, string];
+  if (d.onBackups && !d.panic) result = ['warn', 'Serving from backup targets: too few primary targets up'];
+  else if (d.panic) result = ['bad', `Panic mode: only ${d.targetsUp} of ${d.targets.length} targets up, traffic goes to all of them`];
+  else if (d.targets.length === 0) result = ['warn', 'No targets in the pool'];
+  else if (notUp.length === 0) result = ['ok', `All ${d.targets.length} targets up`];
+  else {
+    const list = notUp.map((t) => `${t.url} (${t.state})`).join(', ');
+    result = [d.targetsUp === 0 ? 'bad' : 'warn', `${notUp.length} of ${d.targets.length} targets not taking traffic: ${list}`];
+  }
+  const failing = (d.discovery ?? []).filter((s) => s.failing);
+  if (failing.length > 0 && result[0] === 'ok') {
+    result = ['warn', `Discovery failing, last good targets kept: ${failing.map((s) => `${s.name} (${s.lastError?.message ?? 'error'})`).join(', ')}`];
+  }
+  const storesDown = (d.stores ?? []).filter((s) => s.circuit !== 'closed');
+  if (storesDown.length > 0 && result[0] === 'ok') {
+    result = ['warn', `Shared store down, requests go on without it: ${storesDown.map((s) => `${s.name} (${s.lastError || s.circuit})`).join(', ')}`];
+  }
+  return result;
+}
+
+function summary(d: StatusSnapshot): string {
+  const rate = d.targets.reduce((n, t) => n + t.requestRate, 0).toFixed(1);
+  let html =
+    card('Targets up', `${d.targetsUp} of ${d.targets.length}`, d.targetsUp < d.targets.length ? 'bad-text' : '') +
+    card('In flight', d.inFlight) +
+    card('Requests/s', rate, '', 'attempts per second sent to targets over the last minute') +
+    card('Retries', d.retries, '', 'failed attempts sent again to another target') +
+    card('Unavailable', d.unavailable, d.unavailable > 0 ? 'bad-text' : '', 'requests answered 503 because no target was available') +
+    card('Panic mode', d.panic ? 'ON' : 'off', d.panic ? 'bad-text' : '');
+  if (d.rateLimited !== null) html += card('Rate limited', d.rateLimited, '', 'requests refused with 429');
+  const a = d.affinity;
+  if (a) {
+    const sticky = pct(a.sticky + a.replaced > 0 ? a.sticky / (a.sticky + a.replaced) : null);
+    html += card('Sticky', sticky, '', `session affinity: ${a.sticky} sticky, ${a.placed} placed, ${a.replaced} replaced (cookie naming no ready target)`);
+  }
+  const c = d.cache;
+  if (c) html += card('Cache hit ratio', pct(c.hitRatio), '', `${c.hits} hits, ${c.stale} stale, ${c.revalidated} revalidated, ${c.misses} misses`);
+  return html;
+}
+
+function targetRow(t: TargetStatus, now: number): string {
+  let url = '';
+  if (t.backup) url += tag('span', 'detail', 'backup');
+  // A discovered target: its address, and the DNS name it serves under.
+  if (t.host && !t.url.includes(`//${t.host}`)) url += tag('span', 'detail', t.host);
+  let detail = '';
+  if (t.state === 'ejected' && t.ejectedUntil) {
+    const left = Math.round((t.ejectedUntil - now) / 1000);
+    detail = left > 0 ? `back in ${left} s` : t.lastCheck ? 'until a check passes' : '';
+    if (t.ejectionReason) detail = REASONS[t.ejectionReason] + (detail ? `, ${detail}` : '');
+  } else if (t.slowStart) detail = 'slow start';
+  const state = tag('span', `state ${t.state}`, t.state) + (detail ? tag('span', 'detail', detail) : '');
+  const b = t.balancing;
+  const score = b
+    ? tag('span', '', String(b.score)) + (b.latency !== undefined ? tag('span', 'detail', `est. ${ms(b.latency)}`) : '')
+    : tag('span', 'muted', DASH);
+  const byReason = t.ejectionsByReason;
+  const ejectionsTitle = byReason
+    ? ` title="${escapeHtml((Object.keys(REASONS) as EjectionReason[]).map((r) => `${REASONS[r]}: ${byReason[r]}`).join('\n'))}"`
+    : '';
+  const check = t.lastCheck;
+  const checkHtml = !check
+    ? tag('span', 'muted', 'no active check')
+    : tag('span', check.ok ? '' : 'bad-text', check.ok ? 'passed' : `failed: ${check.detail}`) + tag('span', 'detail', since(check.at, now));
+  const weight = t.effectiveWeight === t.weight ? t.weight : `${t.effectiveWeight.toFixed(2)} / ${t.weight}`;
+  return tag(
+    'tr',
+    t.state === 'up' ? '' : 'not-up',
+    null,
+    ` data-target="${escapeHtml(t.url)}" data-state="${t.state}"`,
+    cell('Target', 'url', t.url, url) +
+      cell('State', '', null, state) +
+      cell('Weight', 'num', weight) +
+      cell('In flight', 'num', t.inFlight) +
+      cell('Requests', 'num', t.total) +
+      cell('Req/s', 'num', t.requestRate.toFixed(1)) +
+      cell('Error rate', (t.errorRate ?? 0) > 0 ? 'num bad-text' : 'num', pct(t.errorRate)) +
+      cell('Latency', 'num', ms(t.latency)) +
+      // The sparkline needs the script (an SVG built from the samples); the first paint leaves it empty.
+      cell('Last minute', 'spark-cell', null) +
+      cell('Score', 'num', null, score) +
+      cell('Ejections', 'num', t.ejections === null ? DASH : t.ejections, '', ejectionsTitle) +
+      cell('Health check', 'check', null, checkHtml),
+  );
+}
+
+function header(labels: readonly string[], numeric: (i: number) => boolean): string {
+  return `<thead><tr>${labels.map((h, i) => tag('th', numeric(i) ? 'num' : '', h, ' scope="col"')).join('')}</tr></thead>`;
+}
+
+function discoverySection(d: StatusSnapshot, now: number): string {
+  const sources = d.discovery;
+  if (!sources || sources.length === 0) return '';
+  const rows = sources.map((s) => {
+    const status = s.failing
+      ? tag('span', 'bad-text', `failing: ${s.lastError?.message ?? 'error'}`) + tag('span', 'detail', `keeping the last ${s.targets} targets`)
+      : tag('span', '', s.lastUpdate ? 'ok' : 'waiting for the first set');
+    return tag(
+      'tr',
+      s.failing ? 'not-up' : '',
+      null,
+      ` data-discovery="${escapeHtml(s.name)}"`,
+      cell('Source', 'url', s.name) +
+        cell('Targets', 'num', s.targets) +
+        cell('Updates', 'num', s.updates) +
+        cell('Last update', '', s.lastUpdate ? since(s.lastUpdate, now) : 'never') +
+        cell('Added', 'num', s.added) +
+        cell('Drained', 'num', s.drained) +
+        cell('Errors', s.errors > 0 ? 'num bad-text' : 'num', s.errors) +
+        cell('Status', 'check', null, status),
+    );
+  });
+  const labels = ['Source', 'Targets', 'Updates', 'Last update', 'Added', 'Drained', 'Errors', 'Status'];
+  return `<h2>Discovery</h2><div class="table-wrap"><table aria-label="Discovery sources">${header(labels, (i) => i > 0 && i < 7 && i !== 3)}<tbody>${rows.join('')}</tbody></table></div>`;
+}
+
+function storesSection(d: StatusSnapshot, now: number): string {
+  const stores = d.stores;
+  if (!stores || stores.length === 0) return '';
+  const rows = stores.map((s) => {
+    const down = s.circuit !== 'closed';
+    const circuit =
+      tag('span', down ? 'bad-text' : '', down ? `${s.circuit} (not used)` : 'closed (used)') +
+      (s.openedAt ? tag('span', 'detail', `last opened ${since(s.openedAt, now)}`) : '');
+    return tag(
+      'tr',
+      down ? 'not-up' : '',
+      null,
+      ` data-store="${escapeHtml(s.name)}"`,
+      cell('Store', 'url', s.name) +
+        cell('Circuit', '', null, circuit) +
+        cell('Succeeded', 'num', s.succeeded) +
+        cell('Timed out', s.timedOut > 0 ? 'num bad-text' : 'num', s.timedOut) +
+        cell('Failed', s.failed > 0 ? 'num bad-text' : 'num', s.failed) +
+        cell('Short-circuited', 'num', s.shortCircuited) +
+        cell('Pending', 'num', s.pending) +
+        cell('Last error', 'check', s.lastError || ''),
+    );
+  });
+  const labels = ['Store', 'Circuit', 'Succeeded', 'Timed out', 'Failed', 'Short-circuited', 'Pending', 'Last error'];
+  return `<h2>Shared stores</h2><div class="table-wrap"><table aria-label="Shared stores">${header(labels, (i) => i > 1 && i < 7)}<tbody>${rows.join('')}</tbody></table></div>`;
+}
+
+const TARGET_COLUMNS = [
+  'Target',
+  'State',
+  'Weight',
+  'In flight',
+  'Requests',
+  'Req/s',
+  'Error rate',
+  'Latency',
+  'Last minute',
+  'Score',
+  'Ejections',
+  'Health check',
+];
+const NUMERIC_TARGET_COLUMNS = new Set([2, 3, 4, 5, 6, 7, 9, 10]);
+
+function page(d: StatusSnapshot, base: string): string {
+  const t = escapeHtml(d.title);
   const b = escapeHtml(base);
+  const now = d.generatedAt;
+  const [bannerClass, bannerText] = banner(d);
+  const rows = d.targets.length === 0 ? '<tr><td class="muted" colspan="12">no targets</td></tr>' : d.targets.map((target) => targetRow(target, now)).join('');
+  const thead = TARGET_COLUMNS.map((h, i) =>
+    tag('th', NUMERIC_TARGET_COLUMNS.has(i) ? 'num' : '', h, ` scope="col"${i === 9 ? ' title="what the strategy balances by: lower is preferred"' : ''}`),
+  ).join('');
+  // The server's clock, in UTC: the script replaces it with the browser's local time.
+  const at = new Date(now).toISOString().slice(11, 19);
   return `<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="referrer" content="no-referrer">
-<title>${t}</title>
+<title>${t} \u2013 ${d.targetsUp}/${d.targets.length} up</title>
 <link rel="stylesheet" href="${b}app.css">
 <script src="${b}app.js" defer></script>
 </head>
 <body>
 <header>
-<h1><span id="title">${t}</span><small id="strategy"></small></h1>
-<span id="updated">loading&hellip;</span>
+<h1><span id="title">${t}</span><small id="strategy">strategy: ${escapeHtml(d.strategy)}</small></h1>
+<span id="updated">as of ${at} UTC</span>
 </header>
-<div id="banner" role="status"></div>
-<section id="summary" aria-label="Summary"></section>
+<div id="banner" role="status" class="${bannerClass}">${escapeHtml(bannerText)}</div>
+<section id="summary" aria-label="Summary">${summary(d)}</section>
 <div class="table-wrap">
-<table aria-label="Targets">
-<thead><tr><th scope="col">Target</th><th scope="col">State</th><th scope="col" class="num">Weight</th><th scope="col" class="num">In flight</th><th scope="col" class="num">Requests</th><th scope="col" class="num">Req/s</th><th scope="col" class="num">Error rate</th><th scope="col" class="num">Latency</th><th scope="col">Last minute</th><th scope="col" class="num" title="what the strategy balances by: lower is preferred">Score</th><th scope="col" class="num">Ejections</th><th scope="col">Health check</th></tr></thead>
-<tbody id="targets"></tbody>
+<table aria-label="Targets" class="targets">
+<thead><tr>${thead}</tr></thead>
+<tbody id="targets">${rows}</tbody>
 </table>
 </div>
-<section id="discovery" aria-label="Discovery"></section>
-<section id="stores" aria-label="Shared stores"></section>
-<noscript><p>This page refreshes itself with JavaScript; without it, read the figures at <a href="?format=json">?format=json</a>.</p></noscript>
+<section id="discovery" aria-label="Discovery">${discoverySection(d, now)}</section>
+<section id="stores" aria-label="Shared stores">${storesSection(d, now)}</section>
+<noscript><p>These figures are from when the page was loaded: reload it for fresh ones, or read them at <a href="?format=json">?format=json</a>. With JavaScript the page refreshes itself.</p></noscript>
 </body>
 </html>
 `;
@@ -235,7 +451,7 @@ function wantsJson(query: string): boolean {
 }
 
 /** The status page middleware. */
-export function statusPageHandler(read: () => StatusSnapshot, options: Required<StatusPageOptions>): StatusPageHandler {
+export function statusPageHandler(read: () => StatusSnapshot): StatusPageHandler {
   return (req, res, next) => {
     if (refusedMethod(req, res)) return;
     const url = req.url ?? '/';
@@ -259,6 +475,15 @@ export function statusPageHandler(read: () => StatusSnapshot, options: Required<
     // Express and Connect strip the mount path from req.url; the browser's path is in originalUrl.
     const shown = (req as IncomingMessage & { originalUrl?: string }).originalUrl ?? url;
     const qs = shown.indexOf('?');
-    send(req, res, 'text/html; charset=utf-8', page(options.title, assetBase(qs < 0 ? shown : shown.slice(0, qs))));
+    let html: string;
+    try {
+      html = page(read(), assetBase(qs < 0 ? shown : shown.slice(0, qs)));
+    } catch (err) {
+      if (next !== undefined) return next(err);
+      res.statusCode = 500;
+      res.end();
+      return;
+    }
+    send(req, res, 'text/html; charset=utf-8', html);
   };
 }

@@ -3,12 +3,15 @@ import { Admission, type AdmissionGate } from './admission.js';
 import { CircuitBreaker } from './circuit-breaker.js';
 import { ConnectionQueue, type QueueOwner } from './connection-queue.js';
 import type { ResolvedProtection } from './options.js';
+import { PrematureResets } from './premature-reset.js';
 
 /** The protection pieces one balancer runs; each is undefined when its options are off, so the balancer skips it with one check. */
 export interface Guards {
   admission: Admission | undefined;
   queue: ConnectionQueue | undefined;
   breaker: CircuitBreaker | undefined;
+  /** HTTP/2 sessions closed for resetting their streams early. */
+  resets: PrematureResets | undefined;
 }
 
 /** Builds the protection pieces the options ask for. */
@@ -22,5 +25,6 @@ export function createGuards(
     admission: protection.admission ? new Admission(protection, resolver, owner) : undefined,
     queue: protection.maxConnections > 0 ? new ConnectionQueue({ ...protection, retryAfter }, owner) : undefined,
     breaker: protection.maxRequests > 0 || protection.maxRetries > 0 ? new CircuitBreaker(protection.maxRequests, protection.maxRetries) : undefined,
+    resets: protection.prematureResets && new PrematureResets(protection.prematureResets),
   };
 }

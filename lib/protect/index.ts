@@ -5,6 +5,7 @@ export { MemoryRateLimitStore, memoryRateLimitStore, type MemoryRateLimitStoreOp
 export { RedisRateLimitStore, redisRateLimitStore, type RedisRateLimitStoreOptions, type RedisScriptClient } from './redis-rate-limit-store.js';
 export type { IpFilterOptions } from './ip-filter.js';
 export type { CircuitBreakerOptions } from './circuit-breaker.js';
+export type { PrematureResetOptions } from './premature-reset.js';
 export type { FilterRejection, FilterVerdict, RequestFilter } from './filter.js';
 export type { PathRewrite, PathRewriteFunction } from './path-rewrite.js';
 export { RequestTooLargeError } from './request-limits.js';

@@ -4,6 +4,7 @@ import { IpFilter, type IpFilterOptions } from './ip-filter.js';
 import { PathRewriter, type PathRewrite } from './path-rewrite.js';
 import { RateLimiter, type RateLimitOptions } from './rate-limit.js';
 import { MethodFilter } from './request-limits.js';
+import { type PrematureResetOptions, type ResolvedPrematureResets, resolvePrematureResets } from './premature-reset.js';
 import { count, fail, knownKeys } from '../validate.js';
 
 /**
@@ -42,6 +43,8 @@ export interface ProtectionOptions {
   pathRewrite?: PathRewrite;
   /** Milliseconds an open WebSocket tunnel may stay silent (no byte either way) before both sides are closed; default 0 (no idle timeout). */
   webSocketIdleTimeout?: number;
+  /** HTTP/2 Rapid Reset (CVE-2023-44487): a client connection whose streams are mostly reset early is closed, like Envoy's `overload.premature_reset_*`; default `{ totalStreams: 500, minStreamLifetime: 1000 }`; `false` turns it off. */
+  prematureResets?: PrematureResetOptions | false;
 }
 
 export const PROTECTION_OPTIONS: readonly string[] = [
@@ -58,6 +61,7 @@ export const PROTECTION_OPTIONS: readonly string[] = [
   'filter',
   'pathRewrite',
   'webSocketIdleTimeout',
+  'prematureResets',
 ];
 
 /** Protection options after validation and defaults. */
@@ -77,6 +81,7 @@ export interface ResolvedProtection {
   filter: RequestFilter | undefined;
   pathRewrite: PathRewriter | undefined;
   webSocketIdleTimeout: number;
+  prematureResets: ResolvedPrematureResets | undefined;
   /** Whether any check runs before a target is chosen. */
   admission: boolean;
 }
@@ -131,6 +136,7 @@ export function resolveProtection(options: Record<string, unknown>): ResolvedPro
     filter: filter as RequestFilter | undefined,
     pathRewrite: options.pathRewrite === undefined ? undefined : new PathRewriter(options.pathRewrite),
     webSocketIdleTimeout: count(options, 'webSocketIdleTimeout', 0, 'milliseconds'),
+    prematureResets: resolvePrematureResets(options.prematureResets),
     admission: false,
   };
   resolved.admission =

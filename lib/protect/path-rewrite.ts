@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import { recordRewrite, UNNAMED_CHANGE, type PrefixChange } from '../proxy/public-prefix.js';
+import { mountPrefix, recordRewrite, UNNAMED_CHANGE, type PrefixChange } from '../proxy/public-prefix.js';
 import { logProtect } from './log.js';
 import type { Rejection } from './reject.js';
 import { fail } from '../validate.js';
@@ -16,7 +16,9 @@ export type PathRewriteFunction = (path: string, req: IncomingMessage) => string
  * Public path prefixes mapped to upstream ones: `{ '/api': '/internal/v2' }` sends `/api/users?id=1`
  * as `/internal/v2/users?id=1`. Prefixes match whole path segments and the longest one wins. A key
  * may be written as http-proxy-middleware writes it, `^`-anchored (`{ '^/api': '' }`), as long as
- * the rest is a plain prefix. Or a function, `(path, req) => string`.
+ * the rest is a plain prefix. Or a function, `(path, req) => string`. Mounted (`app.use('/api', lb)`),
+ * prefixes are read below the mount path, unless one lies at or under it (`{ '^/api': '' }`): then
+ * all are read against the path as the client sent it.
  */
 export type PathRewrite = Readonly<Record<string, string>> | PathRewriteFunction;
 
@@ -85,24 +87,68 @@ export class PathRewriter {
     this.#rewrite = undefined;
   }
 
-  /** Rewrites `req.url` in place (origin-form); returns the refusal when the path escapes, matches nothing, or the function failed. */
+  /**
+   * Rewrites `req.url` in place (origin-form); returns the refusal when the path escapes, matches nothing, or the function failed.
+   *
+   * Under a mount (`app.use('/api', lb)`: `req.url` is '/users', the client sent '/api/users'),
+   * rules are matched against the path below the mount, unless one of them lies at or under the
+   * mount path (`{ '^/api': '' }`, http-proxy-middleware's config carried over): that rule was
+   * written for the path as the client sent it, and then every rule is matched against that whole
+   * path, the mount path included. The mount already stripped what such a rule names, so reading it
+   * below the mount would match nothing and answer every request 404.
+   */
   rewrite(req: IncomingMessage): Rejection | undefined {
     if (this.#rewrite !== undefined) return this.#applyFunction(this.#rewrite, req);
     const url = req.url ?? '';
     const query = url.indexOf('?');
     const path = query === -1 ? url : url.slice(0, query);
+    const mount = mountPrefix(req);
+    if (mount !== '' && this.#namesMount(mount)) return this.#rewriteWhole(req, url, query, path, mount);
     for (const rule of this.#rules) {
       const from = rule.from;
       if (!path.startsWith(from) || (path.length > from.length && path.charCodeAt(from.length) !== 0x2f) /* / */) continue;
       const rest = path.slice(from.length);
       if (escapes(rest)) return ESCAPE_ATTEMPT;
-      const rewritten = rule.to + rest;
-      recordRewrite(req, rule);
-      keepUrlBeforeRewrite(req, url);
-      req.url = (rewritten === '' ? '/' : rewritten) + (query === -1 ? '' : url.slice(query));
+      this.#apply(req, url, query, rule, rest, mount);
       return undefined;
     }
     return NO_ROUTE;
+  }
+
+  /** Whether a rule's prefix is the mount path or lies under it (whole segments, as case-blind as Express's and Connect's mount matching). */
+  #namesMount(mount: string): boolean {
+    for (const rule of this.#rules) if (under(rule.from, mount)) return true;
+    return false;
+  }
+
+  /**
+   * Matches the path as the client sent it (mount path + `req.url`'s path). A rule at or under the
+   * mount is matched on what follows the mount (the mount's own spelling is the framework's to
+   * judge); a rule above it (`'/'`) on the whole path. Either way the rest is confined as usual.
+   */
+  #rewriteWhole(req: IncomingMessage, url: string, query: number, path: string, mount: string): Rejection | undefined {
+    for (const rule of this.#rules) {
+      const from = rule.from;
+      let rest: string;
+      if (under(from, mount)) {
+        const tail = from.slice(mount.length);
+        if (!path.startsWith(tail) || (path.length > tail.length && path.charCodeAt(tail.length) !== 0x2f) /* / */) continue;
+        rest = path.slice(tail.length);
+      } else if (from === '' || (mount.startsWith(from) && mount.charCodeAt(from.length) === 0x2f)) {
+        rest = mount.slice(from.length) + path;
+      } else continue;
+      if (escapes(rest)) return ESCAPE_ATTEMPT;
+      this.#apply(req, url, query, rule, rest, '');
+      return undefined;
+    }
+    return NO_ROUTE;
+  }
+
+  #apply(req: IncomingMessage, url: string, query: number, rule: Rule, rest: string, mount: string): void {
+    const rewritten = rule.to + rest;
+    recordRewrite(req, rule, mount);
+    keepUrlBeforeRewrite(req, url);
+    req.url = (rewritten === '' ? '/' : rewritten) + (query === -1 ? '' : url.slice(query));
   }
 
   #applyFunction(rewrite: PathRewriteFunction, req: IncomingMessage): Rejection | undefined {
@@ -168,6 +214,12 @@ function unescapeLiteral(pattern: string): string | undefined {
 function strippedRule(from: string, to: string): Rule {
   const tail = to === '' || from.endsWith(to);
   return { from, to, stripped: tail ? from.slice(0, from.length - to.length) : from, added: tail ? '' : to };
+}
+
+/** Whether `prefix` is `mount` or lies under it, whole segments, case-blind as Express's and Connect's mount matching. */
+function under(prefix: string, mount: string): boolean {
+  if (prefix.length < mount.length || (prefix.length > mount.length && prefix.charCodeAt(mount.length) !== 0x2f) /* / */) return false;
+  return prefix.startsWith(mount) || prefix.slice(0, mount.length).toLowerCase() === mount.toLowerCase();
 }
 
 function trimSlash(path: string): string {

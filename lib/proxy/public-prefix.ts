@@ -38,11 +38,12 @@ export function mountPrefix(req: IncomingMessage): string {
 
 /**
  * Called by `pathRewrite` before it changes `req.url`: keeps the mount path (which Connect's form
- * derives from `req.url`) and what the matched rule changed.
+ * derives from `req.url`) and what the matched rule changed. `mount` '' when the rule was matched
+ * against the whole path as the client sent it: its `stripped` part holds the mount path already.
  */
-export function recordRewrite(req: IncomingMessage, change: PrefixChange): void {
+export function recordRewrite(req: IncomingMessage, change: PrefixChange, mount = mountPrefix(req)): void {
   const mounted = req as WithPrefixes;
-  mounted[kMount] = mountPrefix(req);
+  mounted[kMount] = mount;
   mounted[kRewrite] = change;
 }
 

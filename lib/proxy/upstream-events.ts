@@ -10,7 +10,7 @@ import { describeConnectError, failureReason } from './connect-error.js';
 import type { EngineEvents } from './engine.js';
 import { respondError, statusForError, UpstreamProtocolError, UpstreamTimeoutError } from './errors.js';
 import { attach, type Exchange, exchangeOf } from './exchange.js';
-import { type ProxyHooks, runHook } from './hooks.js';
+import { HOOK_WROTE_BODY, type ProxyHooks, runHook, runProxyReqHook } from './hooks.js';
 import { type RelayOptions, reasonPhrase, relayedHeaders, relayedTrailers, writeRelayedHead } from './relay.js';
 import { BufferedRelay, type ResponseTransformer } from './transform.js';
 import type { StatusRetry } from './retry-status.js';
@@ -37,6 +37,7 @@ export interface UpstreamOptions {
  */
 export class UpstreamEvents implements EngineEvents {
   readonly #options: UpstreamOptions;
+  #warnedHookWrite = false;
 
   constructor(options: UpstreamOptions) {
     this.#options = options;
@@ -83,7 +84,11 @@ export class UpstreamEvents implements EngineEvents {
       // No body byte comes before the 100, so the head would otherwise wait for one forever.
       proxyReq.flushHeaders();
     }
-    runHook('proxyReq', this.#options.hooks?.proxyReq, proxyReq, req, res);
+    const hook = this.#options.hooks?.proxyReq;
+    if (hook !== undefined && runProxyReqHook(hook, proxyReq, req, res) && !this.#warnedHookWrite) {
+      this.#warnedHookWrite = true;
+      process.emitWarning(HOOK_WROTE_BODY, 'ProxyBalancerWarning');
+    }
   };
 
   readonly response = (proxyRes: IncomingMessage, req: IncomingMessage, res: ServerResponse): void => {

@@ -1,3 +1,4 @@
+import { FRAMINGS, h1Request, METHODS, smuggleBody } from '../abuse/framing.js';
 import { chunked, parseResponses, type Message } from '../upstream/http1.js';
 import { Random } from './prng.js';
 
@@ -22,6 +23,12 @@ export interface FuzzCase {
   mutations: string[];
   /** Send the same request again once the first completes (a cache hit must be a true copy). */
   repeat: boolean;
+  /**
+   * A request-framing case (the framing matrix's shapes: method × framing, TE obfuscations, CL
+   * lists, header floods): the backend must see at most one request for it, carrying `body`, or the
+   * client a 4xx with nothing forwarded.
+   */
+  framing: { name: string; body: Buffer } | undefined;
 }
 
 /** What a conforming reader makes of the backend's bytes, and whether a relay must deliver it whole. */
@@ -184,18 +191,41 @@ export function makeCase(seed: number, index: number): FuzzCase {
     requestMutations.push(mutation);
     request = mutateRequest(rng, mutation, request);
   }
-  return {
-    seed,
-    index,
-    id,
-    method,
-    request,
-    requestMutations,
-    writes,
-    finish,
-    mutations,
-    repeat: method === 'GET' && rng.chance(0.15),
-  };
+  const repeat = method === 'GET' && rng.chance(0.15);
+  // Request framing, from a stream of its own (the cases above stay as they were for a seed): the
+  // request is replaced by one of the framing matrix's, with a body that reads as a second request
+  // (naming this case) if it reaches the backend unframed.
+  const frng = new Random(seed, index, 0xf7a);
+  if (requestMutations.length === 0 && frng.chance(0.1)) {
+    // The response was made for `method`: HEAD stays HEAD, and nothing else becomes HEAD.
+    const framedMethod = method === 'HEAD' ? 'HEAD' : frng.pick(METHODS.filter((m) => m !== 'HEAD'));
+    const framing = frng.pick(FRAMINGS);
+    const body = Buffer.concat([
+      smuggleBody(id),
+      frng.bytes(
+        frng.weighted([
+          [0, 30],
+          [frng.int(1, 2000), 60],
+          [frng.int(2000, 40_000), 10],
+        ] as const),
+      ),
+    ]);
+    const bytes = h1Request(framedMethod, path, framing, body);
+    return {
+      seed,
+      index,
+      id,
+      method: framedMethod,
+      request: frng.chance(0.5) ? [bytes] : split(frng, bytes).map((w) => w.bytes),
+      requestMutations: [`framing: ${framing.name}`],
+      writes,
+      finish,
+      mutations,
+      repeat: false,
+      framing: { name: framing.name, body: framing.body ? body : Buffer.alloc(0) },
+    };
+  }
+  return { seed, index, id, method, request, requestMutations, writes, finish, mutations, repeat, framing: undefined };
 }
 
 function makeBody(rng: Random, id: string): Buffer {

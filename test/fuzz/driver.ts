@@ -1,7 +1,8 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { delay } from '../helpers.js';
-import { describeReply, get, NORMAL_BODY, rawBackend, send, type ClientReply, type RawBackend } from '../upstream/harness.js';
+import { show } from '../abuse/framing.js';
+import { describeReply, get, NORMAL_BODY, rawBackend, send, type ClientReply, type RawBackend, type RawRequest } from '../upstream/harness.js';
 import { header, headerValues, type Message } from '../upstream/http1.js';
 import type { ChildStats } from './balancer-child.js';
 import { makeCase, referenceOf, type FuzzCase, type Reference } from './cases.js';
@@ -155,6 +156,29 @@ export function judge(c: FuzzCase, ref: Reference, reply: ClientReply): { outcom
   return { outcome: 'relayed' };
 }
 
+/**
+ * The backend's side of a request-framing case. Every request for it is the case's own request line
+ * carrying the client's body (a prefix when the backend closed mid-upload): more than one only as
+ * retries (`retry` is on), never a request line found inside another request's bytes (smuggled);
+ * none when the balancer refused it.
+ */
+export function judgeFraming(c: FuzzCase, reply: ClientReply, requests: readonly RawRequest[]): Omit<Failure, 'index'> | undefined {
+  const own = `${c.method} /c/${c.id} HTTP/1.1`;
+  const mine = requests.filter((r) => r.head.includes(`/c/${c.id} `) || r.head.includes(`/smuggled/${c.id} `));
+  const seen = mine.map((r) => `${JSON.stringify(r.head.split('\r\n', 1)[0])} (${r.received} B body${r.complete ? '' : ', incomplete'})`).join(', ');
+  const smuggled = mine.filter((r) => r.head.split('\r\n', 1)[0] !== own);
+  if (smuggled.length > 0) return { kind: 'smuggled', detail: `the backend read ${mine.length} request(s): ${seen}` };
+  const status = reply.final?.status;
+  if (status !== undefined && [400, 413, 431].includes(status) && header(reply.final!, 'x-case') === undefined && mine.length > 0)
+    return { kind: 'refused-but-forwarded', detail: `the client got ${status}, the backend read ${seen}` };
+  const owed = c.framing!.body;
+  for (const r of mine) {
+    const ok = r.complete ? r.body.equals(owed) : c.finish !== 'keep' && owed.subarray(0, r.received).equals(r.body);
+    if (!ok) return { kind: 'framing-corrupt', detail: `the backend read ${seen}: ${show(r.body, 200)}, the client sent ${owed.length} B ${show(owed, 200)}` };
+  }
+  return undefined;
+}
+
 /** Runs `options.cases` cases against a balancer (cache, retries, health checks on) in a child process. */
 export async function fuzz(options: FuzzOptions): Promise<FuzzSummary> {
   const started = Date.now();
@@ -225,7 +249,13 @@ export async function fuzz(options: FuzzOptions): Promise<FuzzSummary> {
         const current = child;
         if (current.dead) return;
         const reply = await send(current.port, c.request, { method: c.method, idleMs: 4 * 500 + 1500 });
-        const verdict = judge(c, ref, reply);
+        let verdict = judge(c, ref, reply);
+        if (c.framing !== undefined && verdict.failure === undefined) {
+          // A smuggled request may reach the backend just after the reply.
+          await delay(50);
+          const failure = judgeFraming(c, reply, backend.requests);
+          if (failure !== undefined) verdict = { outcome: failure.kind, failure };
+        }
         // A case in flight when the balancer died saw its connection cut: the crash is the failure, not
         // this. The process's exit is heard after the connection's close, so give it a moment.
         if (verdict.failure !== undefined && !current.dead) await delay(300);
@@ -238,7 +268,7 @@ export async function fuzz(options: FuzzOptions): Promise<FuzzSummary> {
           const failure = {
             ...verdict.failure,
             index,
-            detail: `${verdict.failure.detail} [case ${index}${attempt > 0 ? ', repeat' : ''}: ${c.method}, mutations ${c.mutations.join('+') || 'none'}, finish ${c.finish}, reference ${ref.why}]`,
+            detail: `${verdict.failure.detail} [case ${index}${attempt > 0 ? ', repeat' : ''}: ${c.method}${c.requestMutations.length > 0 ? `, request ${c.requestMutations.join('+')}` : ''}, mutations ${c.mutations.join('+') || 'none'}, finish ${c.finish}, reference ${ref.why}]`,
           };
           failures.push(failure);
           log(`FAIL ${failure.kind}: ${failure.detail}`);
