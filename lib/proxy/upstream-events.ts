@@ -228,9 +228,16 @@ function unrelayable(proxyRes: IncomingMessage, status: number, method: string |
   return undefined;
 }
 
+// HTTP/1 flushHeaders() sends the head as UTF-8 (an empty string chunk decides the encoding), so a
+// header value byte past 0x7f would reach the client as two bytes; an empty Buffer sends it as latin1,
+// byte for byte as it arrived.
+const NO_BYTES = Buffer.alloc(0);
+
 function flushHead(proxyRes: IncomingMessage, res: ServerResponse): void {
   // headersSent: the head reached Node's own writeHead (a cache holding the response back keeps it from there).
-  if (!proxyRes.readableDidRead && res.headersSent && !res.writableEnded && !res.destroyed) res.flushHeaders();
+  if (proxyRes.readableDidRead || !res.headersSent || res.writableEnded || res.destroyed) return;
+  if (res.req?.httpVersionMajor === 2) res.flushHeaders();
+  else res.write(NO_BYTES);
 }
 
 function onUpstreamIdle(this: ClientRequest): void {
