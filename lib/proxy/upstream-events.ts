@@ -15,6 +15,7 @@ import { type RelayOptions, reasonPhrase, relayedHeaders, relayedTrailers, write
 import { BufferedRelay, type ResponseTransformer } from './transform.js';
 import type { StatusRetry } from './retry-status.js';
 import { refuseHandshake, watchHandshake } from './tunnel.js';
+import { clientGone } from './client-gone.js';
 
 /** Fewer fields than Node's HTTP client keeps (1000 on Node 24, 1023 on Node 20). */
 const FIELD_LIMIT = 1000;
@@ -235,7 +236,7 @@ const NO_BYTES = Buffer.alloc(0);
 
 function flushHead(proxyRes: IncomingMessage, res: ServerResponse): void {
   // headersSent: the head reached Node's own writeHead (a cache holding the response back keeps it from there).
-  if (proxyRes.readableDidRead || !res.headersSent || res.writableEnded || res.destroyed) return;
+  if (proxyRes.readableDidRead || !res.headersSent || res.writableEnded || clientGone(res)) return;
   if (res.req?.httpVersionMajor === 2) res.flushHeaders();
   else res.write(NO_BYTES);
 }
@@ -252,7 +253,7 @@ function onUpstreamContinue(this: ClientRequest): void {
 // 103 Early Hints and 102 Processing reach the client before the final response, as they left the target.
 function onInformation(this: ClientRequest, info: InformationEvent): void {
   const res = exchangeOf(this)?.client as ServerResponse | undefined;
-  if (res === undefined || res.headersSent || res.destroyed) return;
+  if (res === undefined || res.headersSent || clientGone(res)) return;
   if (info.statusCode === 102) {
     res.writeProcessing();
     return;
