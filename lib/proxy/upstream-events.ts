@@ -1,4 +1,4 @@
-import type { ClientRequest, IncomingMessage, InformationEvent, ServerResponse } from 'node:http';
+import { type ClientRequest, type IncomingMessage, type InformationEvent, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { SessionAffinity } from '../affinity/session-affinity.js';
@@ -231,14 +231,16 @@ function unrelayable(proxyRes: IncomingMessage, status: number, method: string |
 
 // HTTP/1 flushHeaders() sends the head as UTF-8 (an empty string chunk decides the encoding), so a
 // header value byte past 0x7f would reach the client as two bytes; an empty Buffer sends it as latin1,
-// byte for byte as it arrived.
+// byte for byte as it arrived. Written through Node's own write, as flushHeaders does, past any
+// wrapper of res.write (the cache's compressor would hold an empty chunk, and the head with it).
 const NO_BYTES = Buffer.alloc(0);
+const nodeWrite = ServerResponse.prototype.write as (this: ServerResponse, chunk: Uint8Array) => boolean;
 
 function flushHead(proxyRes: IncomingMessage, res: ServerResponse): void {
   // headersSent: the head reached Node's own writeHead (a cache holding the response back keeps it from there).
   if (proxyRes.readableDidRead || !res.headersSent || res.writableEnded || clientGone(res)) return;
   if (res.req?.httpVersionMajor === 2) res.flushHeaders();
-  else res.write(NO_BYTES);
+  else nodeWrite.call(res, NO_BYTES);
 }
 
 function onUpstreamIdle(this: ClientRequest): void {
