@@ -47,6 +47,7 @@ import { roundRobin } from './strategies/round-robin.js';
 import type { Target } from './target.js';
 import { refuseHandshake, watchClientSocket } from './proxy/tunnel.js';
 import { UpstreamEvents, waitsForContinue } from './proxy/upstream-events.js';
+import { clientGone } from './proxy/client-gone.js';
 
 /** The state behind one `loadBalance()` middleware: pool, strategy, health, engine and every exchange. */
 export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOwner {
@@ -165,7 +166,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOw
   #proxy(req: IncomingMessage, res: ServerResponse): void {
     // A client that left while an async step ran (a cache lookup in Redis) already had its 'close':
     // an exchange started now would never end.
-    if (res.destroyed) return;
+    if (clientGone(res)) return;
     // HTTP/2: not before the frames read with this stream are processed (lib/proxy/h2-settle.ts).
     if (isHttp2(req)) afterFramesRead(this.#route, req, res);
     else this.#route(req, res);

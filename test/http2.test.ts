@@ -281,3 +281,29 @@ describe('WebSockets over HTTP/2 (RFC 8441 extended CONNECT)', () => {
     }
   });
 });
+
+describe('an HTTP/2 client that is gone', () => {
+  test('clientGone sees a reset stream, which res.destroyed (undefined on the compat response) does not', async () => {
+    const { clientGone } = await import('../lib/proxy/client-gone.js');
+    let seen: ServerResponse | undefined;
+    let onClose: () => void = () => {};
+    const closed = new Promise<void>((resolve) => (onClose = resolve));
+    const server = http2.createServer((_req, res) => {
+      seen = res as unknown as ServerResponse;
+      res.on('close', onClose);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const session = http2.connect(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    session.on('error', () => {});
+    const stream = session.request({ ':path': '/' });
+    stream.on('error', () => {});
+    await new Promise<void>((resolve) => server.once('stream', () => setImmediate(resolve)));
+    assert.equal(clientGone(seen!), false);
+    stream.destroy();
+    await closed;
+    assert.equal(seen!.destroyed, undefined, "Node's compat response has no destroyed");
+    assert.equal(clientGone(seen!), true);
+    session.close();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+});

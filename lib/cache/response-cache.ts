@@ -29,6 +29,7 @@ import { entrySize, isPromise, isVaryIndex, settle, type CachedResponse, type Ca
 import { guardStore, selfGuarded } from '../store-guard.js';
 import { clampDelay } from '../timer.js';
 import { integer, milliseconds, optionsObject, invalidOption } from '../validate.js';
+import { clientGone } from '../proxy/client-gone.js';
 
 const log = createDebug('proxy-balancer:cache');
 
@@ -364,7 +365,7 @@ export class ResponseCache implements CaptureOwner {
       this.#stats.coalesced++;
       void this.#waitFor(pending).then(() => {
         // A client that left while it waited must not become the next leader: nothing would settle it.
-        if (res.destroyed) return;
+        if (clientGone(res)) return;
         this.#lookup(key, req, (found, at) => this.#decide(req, res, next, replay, key, at, requestCc, found, fwd));
       });
       return;
@@ -417,7 +418,7 @@ export class ResponseCache implements CaptureOwner {
     lookup.fwd = fwd;
     lookup.collapsed = collapsed;
     if (stale !== undefined) lookup.clientValidators = addValidators(req, stale);
-    if (kind === 'fetch' && !this.#passing.has(key) && !res.destroyed) {
+    if (kind === 'fetch' && !this.#passing.has(key) && !clientGone(res)) {
       const pending = new Promise<void>((resolve) => (lookup.settle = resolve));
       this.#inflight.set(key, pending);
       void pending.then(() => {
@@ -606,7 +607,7 @@ export class ResponseCache implements CaptureOwner {
     const res = lookup.res;
     lookup.release();
     restoreValidators(lookup.req, lookup.clientValidators);
-    if (res.destroyed || res.headersSent) return;
+    if (clientGone(res) || res.headersSent) return;
     for (const name of res.getHeaderNames()) res.removeHeader(name);
     const now = Date.now();
     serveEntry(lookup.req, res, entry, currentAge(entry, now), this.#header, label, this.#members?.forwarded(lookup.fwd, '', fwdStatus, lookup.collapsed));

@@ -3,6 +3,7 @@ import type { Target } from '../target.js';
 import { clampDelay } from '../timer.js';
 import { logProtect } from './log.js';
 import { rejectRequest, type Rejection } from './reject.js';
+import { clientGone } from '../proxy/client-gone.js';
 
 /** What the queue hands a request back to once a slot frees up. */
 export interface QueueOwner {
@@ -85,7 +86,7 @@ export class ConnectionQueue {
   admit(target: Target, req: IncomingMessage, res: ServerResponse): boolean {
     if (target.inFlight < this.#options.maxConnections) return true;
     // A client already gone would never report leaving: it takes no place in the queue.
-    if (res.destroyed) return false;
+    if (clientGone(res)) return false;
     const line = this.#lines.get(target) ?? this.#newLine(target);
     const { maxQueue, maxPending } = this.#options;
     if (line.length >= maxQueue || (maxPending > 0 && this.#pending >= maxPending)) {

@@ -1,6 +1,7 @@
 import { STATUS_CODES, validateHeaderName, validateHeaderValue, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { http2HasBody, isHttp2 } from '../proxy/http2.js';
+import { clientGone } from '../proxy/client-gone.js';
 
 /** A refusal decided before any backend is touched. */
 export interface Rejection {
@@ -25,7 +26,7 @@ export function mayHaveBody(req: IncomingMessage): boolean {
  * Node does not read (and discard) a possibly huge body just to keep the connection alive.
  */
 export function rejectRequest(req: IncomingMessage, res: ServerResponse, rejection: Rejection): void {
-  if (res.headersSent || res.destroyed) {
+  if (res.headersSent || clientGone(res)) {
     res.destroy();
     return;
   }

@@ -1,5 +1,6 @@
 import { STATUS_CODES, type ServerResponse } from 'node:http';
 import { isHttp2 } from './http2.js';
+import { clientGone } from './client-gone.js';
 
 /** The upstream did not answer within `proxyTimeout` (idle) or `timeout` (deadline): answered with 504. */
 export class UpstreamTimeoutError extends Error {
@@ -32,7 +33,7 @@ export function statusForError(err: Error): 502 | 504 {
  * takes a truncated body for a complete one.
  */
 export function respondError(res: ServerResponse, status: number, retryAfter?: number): void {
-  if (res.headersSent || res.destroyed) {
+  if (res.headersSent || clientGone(res)) {
     res.destroy();
     return;
   }

@@ -6,6 +6,7 @@ import { UpstreamProtocolError } from './errors.js';
 import { type Exchange, exchangeOf } from './exchange.js';
 import { writeHead } from './write-head.js';
 import { knownKeys } from '../validate.js';
+import { clientGone } from './client-gone.js';
 
 /** What a body transform is told about the response it rewrites. */
 export interface TransformContext {
@@ -197,7 +198,7 @@ export class BufferedRelay {
   };
 
   readonly #send = (result: Buffer | string): void => {
-    if (this.#res.destroyed || this.#res.headersSent || exchangeOf(this.#res) !== this.#exchange) return;
+    if (clientGone(this.#res) || this.#res.headersSent || exchangeOf(this.#res) !== this.#exchange) return;
     let body: Buffer;
     try {
       const plain = typeof result === 'string' ? Buffer.from(result) : result;

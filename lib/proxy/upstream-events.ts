@@ -1,4 +1,4 @@
-import type { ClientRequest, IncomingMessage, InformationEvent, ServerResponse } from 'node:http';
+import { type ClientRequest, type IncomingMessage, type InformationEvent, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { SessionAffinity } from '../affinity/session-affinity.js';
@@ -15,6 +15,7 @@ import { type RelayOptions, reasonPhrase, relayedHeaders, relayedTrailers, write
 import { BufferedRelay, type ResponseTransformer } from './transform.js';
 import type { StatusRetry } from './retry-status.js';
 import { refuseHandshake, watchHandshake } from './tunnel.js';
+import { clientGone } from './client-gone.js';
 
 /** Fewer fields than Node's HTTP client keeps (1000 on Node 24, 1023 on Node 20). */
 const FIELD_LIMIT = 1000;
@@ -228,9 +229,18 @@ function unrelayable(proxyRes: IncomingMessage, status: number, method: string |
   return undefined;
 }
 
+// HTTP/1 flushHeaders() sends the head as UTF-8 (an empty string chunk decides the encoding), so a
+// header value byte past 0x7f would reach the client as two bytes; an empty Buffer sends it as latin1,
+// byte for byte as it arrived. Written through Node's own write, as flushHeaders does, past any
+// wrapper of res.write (the cache's compressor would hold an empty chunk, and the head with it).
+const NO_BYTES = Buffer.alloc(0);
+const nodeWrite = ServerResponse.prototype.write as (this: ServerResponse, chunk: Uint8Array) => boolean;
+
 function flushHead(proxyRes: IncomingMessage, res: ServerResponse): void {
   // headersSent: the head reached Node's own writeHead (a cache holding the response back keeps it from there).
-  if (!proxyRes.readableDidRead && res.headersSent && !res.writableEnded && !res.destroyed) res.flushHeaders();
+  if (proxyRes.readableDidRead || !res.headersSent || res.writableEnded || clientGone(res)) return;
+  if (res.req?.httpVersionMajor === 2) res.flushHeaders();
+  else nodeWrite.call(res, NO_BYTES);
 }
 
 function onUpstreamIdle(this: ClientRequest): void {
@@ -245,7 +255,7 @@ function onUpstreamContinue(this: ClientRequest): void {
 // 103 Early Hints and 102 Processing reach the client before the final response, as they left the target.
 function onInformation(this: ClientRequest, info: InformationEvent): void {
   const res = exchangeOf(this)?.client as ServerResponse | undefined;
-  if (res === undefined || res.headersSent || res.destroyed) return;
+  if (res === undefined || res.headersSent || clientGone(res)) return;
   if (info.statusCode === 102) {
     res.writeProcessing();
     return;

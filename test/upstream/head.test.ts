@@ -49,6 +49,28 @@ describe('response heads the upstream gets wrong', () => {
     ),
   );
 
+  eachVariant('obs-text in a field value of a head flushed before its body (no Content-Length) is relayed byte for byte', (variant) =>
+    scene(
+      variant,
+      (conn) => {
+        // An HTTP/1.0 close-delimited answer: the balancer sends its head on its own, before any body byte.
+        conn.write('HTTP/1.0 200 OK\r\nX-Tag: 8\x92&\r\n\r\n');
+        setTimeout(() => conn.socket.end('late body'), 30);
+      },
+      (s) =>
+        s
+          .check(
+            get('/obs-text-flushed'),
+            (reply) => {
+              const final = assertComplete(reply, 200, 'late body');
+              assert.equal(header(final, 'x-tag'), '8\x92&');
+            },
+            { mayBeStored: true },
+          )
+          .then(() => {}),
+    ),
+  );
+
   const reasons: Array<[string, string]> = [
     ['a control byte', 'O\x01K'],
     ['a DEL', 'O\x7fK'],
