@@ -1,0 +1,346 @@
+/**
+ * `npm run bench:instructions`: instructions per request of the server variants, counted by
+ * valgrind (cachegrind, `--cache-sim=no`) instead of timed, so that a 1% change shows on a shared
+ * machine whose speed swings 2.5× within the hour.
+ *
+ * For each variant the server (`instructions-server.ts`, one variant of `servers.ts`) runs under
+ * valgrind; the backends (`backends.ts`) and the load generator run natively, in this process. The
+ * load is `--clients` keep-alive connections each sending one request after the other (the pace
+ * is the slow server's), 1 KB answers. One count serves W requests (`--warmup`), stops the server
+ * (IPC, then exit 0, so cachegrind writes its totals) and reads its `I refs`; another serves W + N
+ * (`--requests`). Instructions per request = (Ir(W+N) − Ir(W)) / N: start-up, warm-up (JIT) and
+ * shutdown cancel out. `--reps` repetitions, interleaved; the median is reported with the min–max
+ * over the repetitions.
+ *
+ * `--rev REV` (repeatable) runs the project's variants (`lib-*`) from a temporary `git worktree`
+ * of each revision (under the system temp dir, `node_modules` symlinked to this checkout's), e.g.
+ * `npm run bench:instructions -- --rev ed0d83c --rev main`: lib-bare at both, interleaved. `--rev .`
+ * is this working tree as it is, uncommitted changes included. The other variants (minimal,
+ * http-proxy-*, node-memory) run once, from this checkout.
+ *
+ * Usage: npm run bench:instructions -- [variant ...] [--rev REV ...] [--warmup W (1000)] [--requests N (2000)]
+ *   [--reps R (3)] [--clients C (10)] [--base LABEL] [--json FILE (bench-results-instructions.json)]
+ *   [--node-arg FLAG ...] [--keep-worktrees]
+ * Variants (ids of variants.ts): minimal, node-memory, express-memory, lib-bare, lib-express, lib-connect,
+ * lib-express4, lib-bare-cache, lib-express-cache, http-proxy-bare, http-proxy-express, ... (not the TLS or Redis ones).
+ * Default: minimal http-proxy-bare lib-bare; with --rev, lib-bare.
+ */
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { BODY_SIZE, startBackends } from './backends.js';
+import type { InstructionsMessage } from './instructions-server.js';
+import { DEFAULT_PATH, variant, type Variant } from './variants.js';
+
+const HERE = fileURLToPath(new URL('.', import.meta.url));
+const ENTRY = join(HERE, 'instructions-server.ts');
+const ROOT = realpathSync(join(HERE, '../..'));
+
+const { values: flags, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    rev: { type: 'string', multiple: true, default: [] },
+    warmup: { type: 'string', default: '1000' },
+    requests: { type: 'string', default: '2000' },
+    reps: { type: 'string', default: '3' },
+    clients: { type: 'string', default: '10' },
+    base: { type: 'string' },
+    json: { type: 'string', default: 'bench-results-instructions.json' },
+    'node-arg': { type: 'string', multiple: true, default: [] },
+    'keep-worktrees': { type: 'boolean', default: false },
+    'start-timeout': { type: 'string', default: '300' },
+    'request-timeout': { type: 'string', default: '120' },
+  },
+});
+
+function positive(name: string, value: string): number {
+  const n = Number(value);
+  if (!(n > 0) || !Number.isInteger(n)) throw new TypeError(`--${name} must be a positive integer, got ${value}`);
+  return n;
+}
+
+const warmup = positive('warmup', flags.warmup!);
+const requests = positive('requests', flags.requests!);
+const reps = positive('reps', flags.reps!);
+const clients = positive('clients', flags.clients!);
+const startTimeout = positive('start-timeout', flags['start-timeout']!) * 1000;
+const requestTimeout = positive('request-timeout', flags['request-timeout']!) * 1000;
+const nodeArgs = flags['node-arg']!;
+const revs = flags.rev!;
+
+const ids = positionals.length > 0 ? positionals : revs.length > 0 ? ['lib-bare'] : ['minimal', 'http-proxy-bare', 'lib-bare'];
+const variants: Variant[] = ids.map((id) => {
+  const v = variant(id);
+  if (v.load !== undefined || v.redis === true || v.id === 'fastify') throw new Error(`variant ${id} is not supported here (plain HTTP/1.1 ones only)`);
+  return v;
+});
+const isProject = (v: Variant): boolean => v.id.startsWith('lib-');
+
+const startedAt = Date.now();
+const progress = (message: string): void => void process.stderr.write(`[${((Date.now() - startedAt) / 1000).toFixed(0).padStart(5)} s] ${message}\n`);
+
+// ---- revisions
+
+interface Checkout {
+  /** As given on the command line (`.` for this working tree). */
+  rev: string;
+  /** Commit, short; `worktree` for `.`. */
+  sha: string;
+  root: string;
+  temporary: boolean;
+}
+
+const git = (...args: string[]): string => execFileSync('git', args, { cwd: ROOT, encoding: 'utf8' }).trim();
+
+function checkout(rev: string): Checkout {
+  if (rev === '.') return { rev, sha: `worktree (${git('rev-parse', '--short', 'HEAD')}+changes)`, root: ROOT, temporary: false };
+  const sha = git('rev-parse', '--short', `${rev}^{commit}`);
+  const root = join(os.tmpdir(), `proxy-balancer-instructions-${sha}`);
+  if (!existsSync(join(root, 'test/bench/servers.ts'))) {
+    progress(`git worktree add ${root} (${rev} = ${sha})`);
+    git('worktree', 'add', '--detach', '--force', root, sha);
+  }
+  if (!existsSync(join(root, 'node_modules'))) symlinkSync(realpathSync(join(ROOT, 'node_modules')), join(root, 'node_modules'));
+  return { rev, sha, root, temporary: true };
+}
+
+const here: Checkout = { rev: '', sha: git('rev-parse', '--short', 'HEAD'), root: ROOT, temporary: false };
+const checkouts = revs.map(checkout);
+
+interface Job {
+  label: string;
+  variant: Variant;
+  checkout: Checkout;
+}
+
+const jobs: Job[] = [];
+for (const v of variants) {
+  if (isProject(v) && checkouts.length > 0) for (const c of checkouts) jobs.push({ label: `${v.id}@${c.rev}`, variant: v, checkout: c });
+  else jobs.push({ label: v.id, variant: v, checkout: here });
+}
+const base = flags.base ?? jobs[0]!.label;
+if (!jobs.some((j) => j.label === base)) throw new Error(`--base ${base} is none of ${jobs.map((j) => j.label).join(', ')}`);
+
+// ---- one count
+
+const valgrindVersion = spawnSync('valgrind', ['--version'], { encoding: 'utf8' }).stdout?.trim();
+if (!valgrindVersion) throw new Error('valgrind not found (apt-get install valgrind)');
+
+const backends = await startBackends();
+
+interface Started {
+  port: number;
+  exited: Promise<number | null>;
+  close(): void;
+  stderr(): string;
+}
+
+/** Starts `job`'s server, under valgrind when `outFile` is given, and resolves once it listens. */
+function startServer(job: Job, outFile?: string): Promise<Started> {
+  const node = [...nodeArgs, '--import', 'tsx', ENTRY, job.variant.id, join(job.checkout.root, 'test/bench/servers.ts'), backends.urls.join(',')];
+  const [command, args] =
+    outFile === undefined
+      ? [process.execPath, node]
+      : ['valgrind', ['--tool=cachegrind', '--cache-sim=no', `--cachegrind-out-file=${outFile}`, process.execPath, ...node]];
+  // The checkout's tsconfig.json maps `proxy-balancer` to its lib/.
+  const child = spawn(command as string, args as string[], { cwd: job.checkout.root, stdio: ['ignore', 'inherit', 'pipe', 'ipc'] });
+  let stderr = '';
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => void (stderr += chunk));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return new Promise<Started>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${job.label}: not listening after ${startTimeout / 1000} s\n${stderr}`));
+    }, startTimeout);
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`${job.label}: server exited with ${code} before listening\n${stderr}`));
+    });
+    child.on('message', (message: InstructionsMessage) => {
+      clearTimeout(timer);
+      if (message.type === 'failed') {
+        reject(new Error(`${job.label}: ${message.error}`));
+        return;
+      }
+      resolve({
+        port: message.port,
+        exited,
+        close: () => void child.send({ cmd: 'close' }, (err) => err && child.kill('SIGTERM')),
+        stderr: () => stderr,
+      });
+    });
+  });
+}
+
+/** `total` requests over `clients` keep-alive connections, each waiting for its answer before the next request. */
+async function load(port: number, path: string, total: number, agent: http.Agent): Promise<void> {
+  let issued = 0;
+  let bad = 0;
+  const one = (n: number): Promise<void> =>
+    new Promise<void>((resolve, reject) => {
+      const req = http.get({ host: '127.0.0.1', port, path: path.replace('[<id>]', String(n)), agent, timeout: requestTimeout }, (res) => {
+        let bytes = 0;
+        res.on('data', (chunk: Buffer) => void (bytes += chunk.length));
+        res.on('end', () => {
+          if (res.statusCode !== 200 || bytes !== BODY_SIZE) bad++;
+          resolve();
+        });
+        res.on('error', reject);
+      });
+      req.on('timeout', () => req.destroy(new Error(`no answer within ${requestTimeout / 1000} s`)));
+      req.on('error', reject);
+    });
+  await Promise.all(
+    Array.from({ length: clients }, async () => {
+      while (issued < total) await one(issued++);
+    }),
+  );
+  if (bad > 0) throw new Error(`${bad} of ${total} answers were not 200 with ${BODY_SIZE} bytes`);
+}
+
+interface Count {
+  requests: number;
+  ir: number;
+  seconds: number;
+}
+
+/** Total instructions (`I refs`) of `job`'s server process serving `total` requests. */
+async function count(job: Job, total: number): Promise<Count> {
+  const began = Date.now();
+  const dir = mkdtempSync(join(os.tmpdir(), 'pb-cachegrind-'));
+  const outFile = join(dir, 'cachegrind.out');
+  const agent = new http.Agent({ keepAlive: true, maxSockets: clients });
+  try {
+    const server = await startServer(job, outFile);
+    try {
+      await load(server.port, job.variant.path ?? DEFAULT_PATH, total, agent);
+    } finally {
+      server.close();
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const code = await Promise.race([server.exited, new Promise<'timeout'>((resolve) => (timer = setTimeout(resolve, 300_000, 'timeout')))]);
+    clearTimeout(timer);
+    if (code !== 0) throw new Error(`${job.label}: server under valgrind ended with ${code}\n${server.stderr().slice(-4000)}`);
+    const fromStderr = /I\s+refs:\s+([\d,]+)/.exec(server.stderr())?.[1];
+    const fromFile = /^summary:\s+(\d+)/m.exec(readFileSync(outFile, 'latin1'))?.[1];
+    const ir = Number((fromFile ?? fromStderr ?? '').replaceAll(',', ''));
+    if (!(ir > 0)) throw new Error(`${job.label}: no I refs in cachegrind's output\n${server.stderr().slice(-4000)}`);
+    return { requests: total, ir, seconds: (Date.now() - began) / 1000 };
+  } finally {
+    agent.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+// ---- the run
+
+interface Rep {
+  w: Count;
+  wn: Count;
+  perRequest: number;
+}
+const results = new Map<string, Rep[]>(jobs.map((j) => [j.label, []]));
+
+try {
+  // Natively, once per job: tsx compiles (and caches) the checkout's TypeScript, so no count pays for that.
+  for (const job of jobs) {
+    const server = await startServer(job);
+    server.close();
+    await server.exited;
+  }
+  progress(
+    `${jobs.length} variant(s) × ${reps} reps × 2 counts (W = ${warmup}, W + N = ${warmup + requests} requests, ${clients} keep-alive clients); ${valgrindVersion}, Node ${process.version}`,
+  );
+  for (let rep = 0; rep < reps; rep++) {
+    for (let k = 0; k < jobs.length; k++) {
+      // Each rep starts one job later and swaps which count comes first, so drift does not favour one.
+      const job = jobs[(k + rep) % jobs.length]!;
+      const totals = (rep + k) % 2 === 0 ? [warmup, warmup + requests] : [warmup + requests, warmup];
+      const counts: Count[] = [];
+      for (const total of totals) {
+        const c = await count(job, total);
+        progress(`rep ${rep + 1}/${reps} ${job.label}: ${total} requests, ${c.ir.toLocaleString('en-US')} Ir, ${c.seconds.toFixed(0)} s`);
+        counts.push(c);
+      }
+      const [w, wn] = counts[0]!.requests === warmup ? [counts[0]!, counts[1]!] : [counts[1]!, counts[0]!];
+      const perRequest = (wn.ir - w.ir) / requests;
+      progress(`rep ${rep + 1}/${reps} ${job.label}: ${Math.round(perRequest).toLocaleString('en-US')} instructions/request`);
+      results.get(job.label)!.push({ w, wn, perRequest });
+    }
+  }
+} finally {
+  await backends.close();
+  for (const c of checkouts) {
+    if (!c.temporary || flags['keep-worktrees']) continue;
+    spawnSync('git', ['worktree', 'remove', '--force', c.root], { cwd: ROOT, stdio: 'ignore' });
+  }
+}
+
+// ---- report
+
+const median = (values: number[]): number => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+};
+const rows = jobs.map((job) => {
+  const runs = results.get(job.label)!;
+  const per = runs.map((r) => r.perRequest);
+  return {
+    label: job.label,
+    variant: job.variant.id,
+    description: job.variant.label,
+    rev: job.checkout.rev === '' ? undefined : job.checkout.rev,
+    commit: job.checkout.sha,
+    median: median(per),
+    min: Math.min(...per),
+    max: Math.max(...per),
+    reps: runs,
+  };
+});
+const baseMedian = rows.find((r) => r.label === base)!.median;
+const table = rows.map((r) => ({ ...r, spread: (r.max - r.min) / r.median, ratio: r.median / baseMedian }));
+
+const int = (n: number): string => Math.round(n).toLocaleString('en-US');
+const seconds = rows.flatMap((r) => r.reps.flatMap((rep) => [rep.w.seconds, rep.wn.seconds]));
+console.log(
+  `\ninstructions per request (cachegrind I refs, (Ir(W+N) − Ir(W)) / N; W = ${warmup}, N = ${requests}, ${clients} keep-alive clients, 1 KB answers; median of ${reps} reps)`,
+);
+console.log(`Node ${process.version}, ${valgrindVersion}, ${os.cpus()[0]?.model ?? 'unknown CPU'}\n`);
+const header = ['variant', 'commit', 'instr/req', 'min–max', 'spread', `× ${base}`];
+const lines = table.map((r) => [r.label, r.commit, int(r.median), `${int(r.min)}–${int(r.max)}`, `${(r.spread * 100).toFixed(1)}%`, r.ratio.toFixed(3)]);
+const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
+const line = (cells: string[]): string => cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+console.log(line(header));
+console.log(widths.map((w) => '-'.repeat(w)).join('  '));
+for (const l of lines) console.log(line(l));
+console.log(
+  `\nspread: (max − min) / median over the reps. A ratio between two rows is only meaningful beyond their spreads. One count took ${Math.min(...seconds).toFixed(0)}–${Math.max(...seconds).toFixed(0)} s; the whole run ${((Date.now() - startedAt) / 1000).toFixed(0)} s.`,
+);
+
+writeFileSync(
+  flags.json!,
+  `${JSON.stringify(
+    {
+      date: new Date().toISOString(),
+      node: process.version,
+      valgrind: valgrindVersion,
+      cpu: os.cpus()[0]?.model,
+      nodeArgs,
+      warmup,
+      requests,
+      reps,
+      clients,
+      base,
+      results: table,
+      seconds: (Date.now() - startedAt) / 1000,
+    },
+    null,
+    2,
+  )}\n`,
+);
+console.log(`${flags.json} written`);
