@@ -20,13 +20,13 @@
  *
  * Usage: npm run bench:instructions -- [variant ...] [--rev REV ...] [--warmup W (1000)] [--requests N (2000)]
  *   [--reps R (3)] [--clients C (10)] [--base LABEL] [--json FILE (bench-results-instructions.json)]
- *   [--node-arg FLAG ...] [--keep-worktrees]
+ *   [--node-arg FLAG ...] [--keep-worktrees] [--keep-out DIR (keeps each count's cachegrind.out there, for cg_annotate / cg_diff)]
  * Variants (ids of variants.ts): minimal, node-memory, express-memory, lib-bare, lib-express, lib-connect,
  * lib-express4, lib-bare-cache, lib-express-cache, http-proxy-bare, http-proxy-express, ... (not the TLS or Redis ones).
  * Default: minimal http-proxy-bare lib-bare; with --rev, lib-bare.
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import { join } from 'node:path';
@@ -52,6 +52,7 @@ const { values: flags, positionals } = parseArgs({
     json: { type: 'string', default: 'bench-results-instructions.json' },
     'node-arg': { type: 'string', multiple: true, default: [] },
     'keep-worktrees': { type: 'boolean', default: false },
+    'keep-out': { type: 'string' },
     'start-timeout': { type: 'string', default: '300' },
     'request-timeout': { type: 'string', default: '120' },
   },
@@ -209,7 +210,7 @@ interface Count {
 }
 
 /** Total instructions (`I refs`) of `job`'s server process serving `total` requests. */
-async function count(job: Job, total: number): Promise<Count> {
+async function count(job: Job, total: number, rep: number): Promise<Count> {
   const began = Date.now();
   const dir = mkdtempSync(join(os.tmpdir(), 'pb-cachegrind-'));
   const outFile = join(dir, 'cachegrind.out');
@@ -229,6 +230,10 @@ async function count(job: Job, total: number): Promise<Count> {
     const fromFile = /^summary:\s+(\d+)/m.exec(readFileSync(outFile, 'latin1'))?.[1];
     const ir = Number((fromFile ?? fromStderr ?? '').replaceAll(',', ''));
     if (!(ir > 0)) throw new Error(`${job.label}: no I refs in cachegrind's output\n${server.stderr().slice(-4000)}`);
+    if (flags['keep-out'] !== undefined) {
+      mkdirSync(flags['keep-out'], { recursive: true });
+      copyFileSync(outFile, join(flags['keep-out'], `cachegrind.out.${job.label.replace(/[^\w.@-]/g, '_')}.rep${rep + 1}.${total}`));
+    }
     return { requests: total, ir, seconds: (Date.now() - began) / 1000 };
   } finally {
     agent.destroy();
@@ -262,7 +267,7 @@ try {
       const totals = (rep + k) % 2 === 0 ? [warmup, warmup + requests] : [warmup + requests, warmup];
       const counts: Count[] = [];
       for (const total of totals) {
-        const c = await count(job, total);
+        const c = await count(job, total, rep);
         progress(`rep ${rep + 1}/${reps} ${job.label}: ${total} requests, ${c.ir.toLocaleString('en-US')} Ir, ${c.seconds.toFixed(0)} s`);
         counts.push(c);
       }
