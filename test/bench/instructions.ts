@@ -203,9 +203,35 @@ async function load(port: number, path: string, total: number, agent: http.Agent
   if (bad > 0) throw new Error(`${bad} of ${total} answers were not 200 with ${BODY_SIZE} bytes`);
 }
 
+/**
+ * V8's optimizing compilers (TurboFan, Maglev, Turboshaft) and their zone allocator. They still
+ * run well after W = 1000 requests (functions called once per request reach the tier-up budget
+ * late), and when they run depends on thread scheduling: their instructions are most of the
+ * noise, so they are also reported apart.
+ */
+const JIT_COMPILER = /v8::internal::(?:compiler|maglev|turboshaft)::|v8::internal::Zone::|v8::internal::Optimized?Compilation/;
+
+/** Total Ir, and the Ir of functions matching `JIT_COMPILER`, from a cachegrind.out file (`--cache-sim=no`: one event). */
+function readOut(text: string): { total: number; compiler: number } {
+  let total = 0;
+  let compiler = 0;
+  let inCompiler = false;
+  for (const line of text.split('\n')) {
+    const c = line.charCodeAt(0);
+    if (c >= 48 && c <= 57) {
+      const n = Number(line.slice(line.indexOf(' ') + 1));
+      total += n;
+      if (inCompiler) compiler += n;
+    } else if (line.startsWith('fn=')) inCompiler = JIT_COMPILER.test(line);
+  }
+  return { total, compiler };
+}
+
 interface Count {
   requests: number;
   ir: number;
+  /** Ir of V8's optimizing compilers (`JIT_COMPILER`). */
+  compilerIr: number;
   seconds: number;
 }
 
@@ -227,14 +253,16 @@ async function count(job: Job, total: number, rep: number): Promise<Count> {
     clearTimeout(timer);
     if (code !== 0) throw new Error(`${job.label}: server under valgrind ended with ${code}\n${server.stderr().slice(-4000)}`);
     const fromStderr = /I\s+refs:\s+([\d,]+)/.exec(server.stderr())?.[1];
-    const fromFile = /^summary:\s+(\d+)/m.exec(readFileSync(outFile, 'latin1'))?.[1];
+    const text = readFileSync(outFile, 'latin1');
+    const fromFile = /^summary:\s+(\d+)/m.exec(text)?.[1];
     const ir = Number((fromFile ?? fromStderr ?? '').replaceAll(',', ''));
+    const { compiler: compilerIr } = readOut(text);
     if (!(ir > 0)) throw new Error(`${job.label}: no I refs in cachegrind's output\n${server.stderr().slice(-4000)}`);
     if (flags['keep-out'] !== undefined) {
       mkdirSync(flags['keep-out'], { recursive: true });
       copyFileSync(outFile, join(flags['keep-out'], `cachegrind.out.${job.label.replace(/[^\w.@-]/g, '_')}.rep${rep + 1}.${total}`));
     }
-    return { requests: total, ir, seconds: (Date.now() - began) / 1000 };
+    return { requests: total, ir, compilerIr, seconds: (Date.now() - began) / 1000 };
   } finally {
     agent.destroy();
     rmSync(dir, { recursive: true, force: true });
@@ -247,6 +275,8 @@ interface Rep {
   w: Count;
   wn: Count;
   perRequest: number;
+  /** The same without V8's optimizing compilers' instructions. */
+  perRequestNoJit: number;
 }
 const results = new Map<string, Rep[]>(jobs.map((j) => [j.label, []]));
 
@@ -273,8 +303,11 @@ try {
       }
       const [w, wn] = counts[0]!.requests === warmup ? [counts[0]!, counts[1]!] : [counts[1]!, counts[0]!];
       const perRequest = (wn.ir - w.ir) / requests;
-      progress(`rep ${rep + 1}/${reps} ${job.label}: ${Math.round(perRequest).toLocaleString('en-US')} instructions/request`);
-      results.get(job.label)!.push({ w, wn, perRequest });
+      const perRequestNoJit = (wn.ir - wn.compilerIr - (w.ir - w.compilerIr)) / requests;
+      progress(
+        `rep ${rep + 1}/${reps} ${job.label}: ${Math.round(perRequest).toLocaleString('en-US')} instructions/request, ${Math.round(perRequestNoJit).toLocaleString('en-US')} without JIT compiling`,
+      );
+      results.get(job.label)!.push({ w, wn, perRequest, perRequestNoJit });
     }
   }
 } finally {
@@ -292,39 +325,61 @@ const median = (values: number[]): number => {
   const mid = sorted.length >> 1;
   return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 };
+const stats = (values: number[]): { median: number; min: number; max: number; spread: number } => {
+  const m = median(values);
+  const min = Math.min(...values);
+  const max = Math.max(...values);
+  return { median: m, min, max, spread: (max - min) / m };
+};
 const rows = jobs.map((job) => {
   const runs = results.get(job.label)!;
-  const per = runs.map((r) => r.perRequest);
   return {
     label: job.label,
     variant: job.variant.id,
     description: job.variant.label,
     rev: job.checkout.rev === '' ? undefined : job.checkout.rev,
     commit: job.checkout.sha,
-    median: median(per),
-    min: Math.min(...per),
-    max: Math.max(...per),
+    ...stats(runs.map((r) => r.perRequest)),
+    noJit: stats(runs.map((r) => r.perRequestNoJit)),
     reps: runs,
   };
 });
-const baseMedian = rows.find((r) => r.label === base)!.median;
-const table = rows.map((r) => ({ ...r, spread: (r.max - r.min) / r.median, ratio: r.median / baseMedian }));
+const baseRow = rows.find((r) => r.label === base)!;
+const table = rows.map((r) => ({ ...r, ratio: r.median / baseRow.median, noJitRatio: r.noJit.median / baseRow.noJit.median }));
 
 const int = (n: number): string => Math.round(n).toLocaleString('en-US');
+const pct = (n: number): string => `${(n * 100).toFixed(1)}%`;
 const seconds = rows.flatMap((r) => r.reps.flatMap((rep) => [rep.w.seconds, rep.wn.seconds]));
 console.log(
   `\ninstructions per request (cachegrind I refs, (Ir(W+N) − Ir(W)) / N; W = ${warmup}, N = ${requests}, ${clients} keep-alive clients, 1 KB answers; median of ${reps} reps)`,
 );
-console.log(`Node ${process.version}, ${valgrindVersion}, ${os.cpus()[0]?.model ?? 'unknown CPU'}\n`);
-const header = ['variant', 'commit', 'instr/req', 'min–max', 'spread', `× ${base}`];
-const lines = table.map((r) => [r.label, r.commit, int(r.median), `${int(r.min)}–${int(r.max)}`, `${(r.spread * 100).toFixed(1)}%`, r.ratio.toFixed(3)]);
+console.log(
+  `Node ${process.version}, ${valgrindVersion}, ${os.cpus()[0]?.model ?? 'unknown CPU'}${nodeArgs.length > 0 ? `, node ${nodeArgs.join(' ')}` : ''}\n`,
+);
+const header = ['variant', 'commit', 'instr/req', 'min–max', 'spread', `× ${base}`, 'w/o JIT compiler', 'min–max', 'spread', `× ${base}`];
+const lines = table.map((r) => [
+  r.label,
+  r.commit,
+  int(r.median),
+  `${int(r.min)}–${int(r.max)}`,
+  pct(r.spread),
+  r.ratio.toFixed(3),
+  int(r.noJit.median),
+  `${int(r.noJit.min)}–${int(r.noJit.max)}`,
+  pct(r.noJit.spread),
+  r.noJitRatio.toFixed(3),
+]);
 const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
 const line = (cells: string[]): string => cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
 console.log(line(header));
 console.log(widths.map((w) => '-'.repeat(w)).join('  '));
 for (const l of lines) console.log(line(l));
+console.log('\nspread: (max − min) / median over the reps; a ratio between two rows means something only beyond their spreads. w/o JIT compiler: the same');
 console.log(
-  `\nspread: (max − min) / median over the reps. A ratio between two rows is only meaningful beyond their spreads. One count took ${Math.min(...seconds).toFixed(0)}–${Math.max(...seconds).toFixed(0)} s; the whole run ${((Date.now() - startedAt) / 1000).toFixed(0)} s.`,
+  "without the instructions of V8's optimizing compilers (functions v8::internal::compiler::* etc.), which still run after the warm-up, at times set by thread scheduling.",
+);
+console.log(
+  `One count took ${Math.min(...seconds).toFixed(0)}–${Math.max(...seconds).toFixed(0)} s; the whole run ${((Date.now() - startedAt) / 1000).toFixed(0)} s.`,
 );
 
 writeFileSync(
