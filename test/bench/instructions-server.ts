@@ -5,12 +5,13 @@
  * `lib/`, resolved through the `tsconfig.json` of the working directory), on `port` (default: an
  * ephemeral one), and tells the parent over IPC `{ type: 'ready', port }`. Exits with code 0 on the
  * IPC message `{ cmd: 'close' }`, on SIGTERM or when the parent goes away, so that cachegrind
- * writes its totals.
+ * writes its totals. On `{ cmd: 'mark' }` calls `process.cpuUsage()` (where callgrind, run with
+ * `--dump-before=node::*CPUUsage*`, dumps its counters) and answers `{ type: 'marked' }`.
  */
 import http from 'node:http';
 import { pathToFileURL } from 'node:url';
 
-export type InstructionsMessage = { type: 'ready'; port: number } | { type: 'failed'; error: string };
+export type InstructionsMessage = { type: 'ready'; port: number } | { type: 'marked' } | { type: 'failed'; error: string };
 
 const [id, serversModule, targetList, portArg] = process.argv.slice(2);
 const send = (message: InstructionsMessage): void => {
@@ -44,6 +45,11 @@ try {
   };
   process.on('message', (message: { cmd?: string }) => {
     if (message.cmd === 'close') exit();
+    // `--window`: callgrind (`--dump-before=node::*CPUUsage*`) dumps its counters at this call.
+    else if (message.cmd === 'mark') {
+      process.cpuUsage();
+      send({ type: 'marked' });
+    }
   });
   process.on('SIGTERM', exit);
   process.on('disconnect', exit);

@@ -6,11 +6,18 @@
  * For each variant the server (`instructions-server.ts`, one variant of `servers.ts`) runs under
  * valgrind; the backends (`backends.ts`) and the load generator run natively, in this process. The
  * load is `--clients` keep-alive connections each sending one request after the other (the pace
- * is the slow server's), 1 KB answers. One count serves W requests (`--warmup`), stops the server
- * (IPC, then exit 0, so cachegrind writes its totals) and reads its `I refs`; another serves W + N
- * (`--requests`). Instructions per request = (Ir(W+N) − Ir(W)) / N: start-up, warm-up (JIT) and
- * shutdown cancel out. `--reps` repetitions, interleaved; the median is reported with the min–max
- * over the repetitions.
+ * is the slow server's), 1 KB answers.
+ *
+ * `--method window` (default): one server process under callgrind serves W requests (`--warmup`),
+ * is told to call process.cpuUsage() (where callgrind dumps its counters, `--dump-before`), serves
+ * N more (`--requests`), dumps again; instructions per request = the instructions between the two
+ * dumps / N. `--method counts`: one process under cachegrind serves W requests, is stopped (exit
+ * 0, so cachegrind writes its totals) and its `I refs` read; another serves W + N; instructions
+ * per request = (Ir(W+N) − Ir(W)) / N. The second is the simpler method but its two processes'
+ * start-up and warm-up (~6e9 instructions) differ by ~1% from run to run, which is 5–20% of the
+ * N requests' share: measured on one shared 2-core machine, counts' spreads over 3 reps were
+ * 4–20%, the window's under 1%. `--reps` repetitions, interleaved; the median is reported with the
+ * min–max over the repetitions.
  *
  * `--rev REV` (repeatable) runs the project's variants (`lib-*`) from a temporary `git worktree`
  * of each revision (under the system temp dir, `node_modules` symlinked to this checkout's), e.g.
@@ -20,7 +27,7 @@
  *
  * Usage: npm run bench:instructions -- [variant ...] [--rev REV ...] [--warmup W (1000)] [--requests N (2000)]
  *   [--reps R (3)] [--clients C (10)] [--base LABEL] [--json FILE (bench-results-instructions.json)]
- *   [--node-arg FLAG ...] [--keep-worktrees] [--keep-out DIR (keeps each count's cachegrind.out there, for cg_annotate / cg_diff)]
+ *   [--method window|counts] [--node-arg FLAG ...] [--keep-worktrees] [--keep-out DIR (keeps each count's cachegrind.out there, for cg_annotate / cg_diff)]
  * Variants (ids of variants.ts): minimal, node-memory, express-memory, lib-bare, lib-express, lib-connect,
  * lib-express4, lib-bare-cache, lib-express-cache, http-proxy-bare, http-proxy-express, ... (not the TLS or Redis ones).
  * Default: minimal http-proxy-bare lib-bare; with --rev, lib-bare.
@@ -53,6 +60,7 @@ const { values: flags, positionals } = parseArgs({
     'node-arg': { type: 'string', multiple: true, default: [] },
     'keep-worktrees': { type: 'boolean', default: false },
     'keep-out': { type: 'string' },
+    method: { type: 'string', default: 'window' },
     'start-timeout': { type: 'string', default: '300' },
     'request-timeout': { type: 'string', default: '120' },
   },
@@ -71,6 +79,8 @@ const clients = positive('clients', flags.clients!);
 const startTimeout = positive('start-timeout', flags['start-timeout']!) * 1000;
 const requestTimeout = positive('request-timeout', flags['request-timeout']!) * 1000;
 const nodeArgs = flags['node-arg']!;
+if (flags.method !== 'window' && flags.method !== 'counts') throw new TypeError(`--method must be window or counts, got ${flags.method}`);
+const windowed = flags.method === 'window';
 const revs = flags.rev!;
 
 const ids = positionals.length > 0 ? positionals : revs.length > 0 ? ['lib-bare'] : ['minimal', 'http-proxy-bare', 'lib-bare'];
@@ -137,16 +147,29 @@ interface Started {
   port: number;
   exited: Promise<number | null>;
   close(): void;
+  /** Calls process.cpuUsage() in the server (callgrind dumps its counters there). */
+  mark(): Promise<void>;
   stderr(): string;
 }
+
+/** Valgrind's arguments: callgrind dumping at each mark (`--method window`), or cachegrind for the W and W + N counts (`--method counts`). */
+const valgrindArgs = (outFile: string): string[] =>
+  windowed
+    ? [
+        '--tool=callgrind',
+        '--dump-before=node::*CPUUsage*',
+        '--compress-strings=no',
+        '--compress-pos=no',
+        '--dump-instr=no',
+        '--collect-jumps=no',
+        `--callgrind-out-file=${outFile}`,
+      ]
+    : ['--tool=cachegrind', '--cache-sim=no', `--cachegrind-out-file=${outFile}`];
 
 /** Starts `job`'s server, under valgrind when `outFile` is given, and resolves once it listens. */
 function startServer(job: Job, outFile?: string): Promise<Started> {
   const node = [...nodeArgs, '--import', 'tsx', ENTRY, job.variant.id, join(job.checkout.root, 'test/bench/servers.ts'), backends.urls.join(',')];
-  const [command, args] =
-    outFile === undefined
-      ? [process.execPath, node]
-      : ['valgrind', ['--tool=cachegrind', '--cache-sim=no', `--cachegrind-out-file=${outFile}`, process.execPath, ...node]];
+  const [command, args] = outFile === undefined ? [process.execPath, node] : ['valgrind', [...valgrindArgs(outFile), process.execPath, ...node]];
   // The checkout's tsconfig.json maps `proxy-balancer` to its lib/.
   const child = spawn(command as string, args as string[], { cwd: job.checkout.root, stdio: ['ignore', 'inherit', 'pipe', 'ipc'] });
   let stderr = '';
@@ -161,8 +184,13 @@ function startServer(job: Job, outFile?: string): Promise<Started> {
       clearTimeout(timer);
       reject(new Error(`${job.label}: server exited with ${code} before listening\n${stderr}`));
     });
+    let marked: (() => void) | undefined;
     child.on('message', (message: InstructionsMessage) => {
       clearTimeout(timer);
+      if (message.type === 'marked') {
+        marked?.();
+        return;
+      }
       if (message.type === 'failed') {
         reject(new Error(`${job.label}: ${message.error}`));
         return;
@@ -171,6 +199,11 @@ function startServer(job: Job, outFile?: string): Promise<Started> {
         port: message.port,
         exited,
         close: () => void child.send({ cmd: 'close' }, (err) => err && child.kill('SIGTERM')),
+        mark: () =>
+          new Promise<void>((done, failed) => {
+            marked = done;
+            child.send({ cmd: 'mark' }, (err) => err && failed(err));
+          }),
         stderr: () => stderr,
       });
     });
@@ -216,9 +249,13 @@ function readOut(text: string): { total: number; compiler: number } {
   let total = 0;
   let compiler = 0;
   let inCompiler = false;
+  let callLine = false;
   for (const line of text.split('\n')) {
     const c = line.charCodeAt(0);
-    if (c >= 48 && c <= 57) {
+    if (callLine)
+      callLine = false; // callgrind: the inclusive cost of a call, counted in the callee already
+    else if (line.startsWith('calls=')) callLine = true;
+    else if (c >= 48 && c <= 57) {
       const n = Number(line.slice(line.indexOf(' ') + 1));
       total += n;
       if (inCompiler) compiler += n;
@@ -269,6 +306,43 @@ async function count(job: Job, total: number, rep: number): Promise<Count> {
   }
 }
 
+/** `--method window`: one callgrind process serving W + N requests; the instructions between the marks after W and after W + N. */
+async function windowCount(job: Job, rep: number): Promise<Count> {
+  const began = Date.now();
+  const dir = mkdtempSync(join(os.tmpdir(), 'pb-callgrind-'));
+  const outFile = join(dir, 'callgrind.out');
+  const agent = new http.Agent({ keepAlive: true, maxSockets: clients });
+  try {
+    const server = await startServer(job, outFile);
+    try {
+      const path = job.variant.path ?? DEFAULT_PATH;
+      await load(server.port, path, warmup, agent);
+      await server.mark();
+      await load(server.port, path, requests, agent);
+      await server.mark();
+    } finally {
+      server.close();
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const code = await Promise.race([server.exited, new Promise<'timeout'>((resolve) => (timer = setTimeout(resolve, 300_000, 'timeout')))]);
+    clearTimeout(timer);
+    if (code !== 0) throw new Error(`${job.label}: server under valgrind ended with ${code}\n${server.stderr().slice(-4000)}`);
+    // Dump 1: start to the first mark; 2: the window; 3: the rest.
+    const windowFile = `${outFile}.2`;
+    if (!existsSync(windowFile)) throw new Error(`${job.label}: callgrind wrote no ${windowFile}\n${server.stderr().slice(-4000)}`);
+    const text = readFileSync(windowFile, 'latin1');
+    const { total: ir, compiler: compilerIr } = readOut(text);
+    if (flags['keep-out'] !== undefined) {
+      mkdirSync(flags['keep-out'], { recursive: true });
+      copyFileSync(windowFile, join(flags['keep-out'], `callgrind.out.${job.label.replace(/[^\w.@-]/g, '_')}.rep${rep + 1}.window`));
+    }
+    return { requests, ir, compilerIr, seconds: (Date.now() - began) / 1000 };
+  } finally {
+    agent.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 // ---- the run
 
 interface Rep {
@@ -288,12 +362,22 @@ try {
     await server.exited;
   }
   progress(
-    `${jobs.length} variant(s) × ${reps} reps × 2 counts (W = ${warmup}, W + N = ${warmup + requests} requests, ${clients} keep-alive clients); ${valgrindVersion}, Node ${process.version}`,
+    `${jobs.length} variant(s) × ${reps} reps × ${windowed ? '1 callgrind process (W + N requests, counted between them)' : '2 counts (W and W + N requests)'}, W = ${warmup}, N = ${requests}, ${clients} keep-alive clients; ${valgrindVersion}, Node ${process.version}`,
   );
   for (let rep = 0; rep < reps; rep++) {
     for (let k = 0; k < jobs.length; k++) {
       // Each rep starts one job later and swaps which count comes first, so drift does not favour one.
       const job = jobs[(k + rep) % jobs.length]!;
+      if (windowed) {
+        const c = await windowCount(job, rep);
+        const perRequest = c.ir / requests;
+        const perRequestNoJit = (c.ir - c.compilerIr) / requests;
+        progress(
+          `rep ${rep + 1}/${reps} ${job.label}: ${Math.round(perRequest).toLocaleString('en-US')} instructions/request, ${Math.round(perRequestNoJit).toLocaleString('en-US')} without JIT compiling (${c.seconds.toFixed(0)} s)`,
+        );
+        results.get(job.label)!.push({ w: c, wn: c, perRequest, perRequestNoJit });
+        continue;
+      }
       const totals = (rep + k) % 2 === 0 ? [warmup, warmup + requests] : [warmup + requests, warmup];
       const counts: Count[] = [];
       for (const total of totals) {
@@ -351,7 +435,7 @@ const int = (n: number): string => Math.round(n).toLocaleString('en-US');
 const pct = (n: number): string => `${(n * 100).toFixed(1)}%`;
 const seconds = rows.flatMap((r) => r.reps.flatMap((rep) => [rep.w.seconds, rep.wn.seconds]));
 console.log(
-  `\ninstructions per request (cachegrind I refs, (Ir(W+N) − Ir(W)) / N; W = ${warmup}, N = ${requests}, ${clients} keep-alive clients, 1 KB answers; median of ${reps} reps)`,
+  `\ninstructions per request (${windowed ? 'callgrind Ir of one process between the ends of requests W and W + N, / N' : 'cachegrind I refs, (Ir(W+N) − Ir(W)) / N'}; W = ${warmup}, N = ${requests}, ${clients} keep-alive clients, 1 KB answers; median of ${reps} reps)`,
 );
 console.log(
   `Node ${process.version}, ${valgrindVersion}, ${os.cpus()[0]?.model ?? 'unknown CPU'}${nodeArgs.length > 0 ? `, node ${nodeArgs.join(' ')}` : ''}\n`,
@@ -391,6 +475,7 @@ writeFileSync(
       valgrind: valgrindVersion,
       cpu: os.cpus()[0]?.model,
       nodeArgs,
+      method: flags.method,
       warmup,
       requests,
       reps,
