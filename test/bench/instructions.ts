@@ -330,6 +330,7 @@ async function windowCount(job: Job, rep: number): Promise<Count> {
     // Dump 1: start to the first mark; 2: the window; 3: the rest.
     const windowFile = `${outFile}.2`;
     if (!existsSync(windowFile)) throw new Error(`${job.label}: callgrind wrote no ${windowFile}\n${server.stderr().slice(-4000)}`);
+    if (existsSync(`${outFile}.4`)) throw new Error(`${job.label}: more than two dumps: something else in the server calls process.cpuUsage()`);
     const text = readFileSync(windowFile, 'latin1');
     const { total: ir, compiler: compilerIr } = readOut(text);
     if (flags['keep-out'] !== undefined) {
