@@ -464,7 +464,7 @@ console.log(
   "without the instructions of V8's optimizing compilers (functions v8::internal::compiler::* etc.), which still run after the warm-up, at times set by thread scheduling.",
 );
 console.log(
-  `One count took ${Math.min(...seconds).toFixed(0)}–${Math.max(...seconds).toFixed(0)} s; the whole run ${((Date.now() - startedAt) / 1000).toFixed(0)} s.`,
+  `One ${windowed ? 'server process' : 'count'} took ${Math.min(...seconds).toFixed(0)}–${Math.max(...seconds).toFixed(0)} s; the whole run ${((Date.now() - startedAt) / 1000).toFixed(0)} s.`,
 );
 
 writeFileSync(
