@@ -5,6 +5,7 @@
  * framing-matrix.test.ts and the fuzzer (test/fuzz/cases.ts).
  */
 import net, { type AddressInfo, type Socket } from 'node:net';
+import { hasControl, TOKEN } from '../upstream/http1.js';
 
 export const METHODS = ['GET', 'HEAD', 'DELETE', 'OPTIONS', 'TRACE', 'POST', 'PUT', 'PATCH', 'PURGEX'] as const;
 
@@ -222,16 +223,6 @@ export interface ParsedStream {
   error: string | undefined;
   /** Bytes not read as a complete request. */
   rest: Buffer;
-}
-
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-
-function hasControl(text: string): boolean {
-  for (let i = 0; i < text.length; i++) {
-    const code = text.charCodeAt(i);
-    if ((code < 0x20 && code !== 0x09) || code === 0x7f) return true;
-  }
-  return false;
 }
 
 /** Reads every request in `bytes`, strictly: anything a careful origin would not read the one way it was meant is an error. */

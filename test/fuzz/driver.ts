@@ -158,7 +158,7 @@ export function judge(c: FuzzCase, ref: Reference, reply: ClientReply): { outcom
 
 /**
  * The backend's side of a request-framing case. Every request for it is the case's own request line
- * carrying the client's body (a prefix when the backend closed mid-upload): more than one only as
+ * carrying the client's body (a prefix when the backend closed mid-upload or a retry followed): more than one only as
  * retries (`retry` is on), never a request line found inside another request's bytes (smuggled);
  * none when the balancer refused it.
  */
@@ -172,8 +172,12 @@ export function judgeFraming(c: FuzzCase, reply: ClientReply, requests: readonly
   if (status !== undefined && [400, 413, 431].includes(status) && header(reply.final!, 'x-case') === undefined && mine.length > 0)
     return { kind: 'refused-but-forwarded', detail: `the client got ${status}, the backend read ${seen}` };
   const owed = c.framing!.body;
+  // A cut attempt (a prefix of the body, never completed at the backend) is one the backend closed
+  // mid-upload, or one abandoned for a retry that carried the whole body (a pooled connection that
+  // an earlier case's backend broke).
+  const retried = mine.some((r) => r.complete);
   for (const r of mine) {
-    const ok = r.complete ? r.body.equals(owed) : c.finish !== 'keep' && owed.subarray(0, r.received).equals(r.body);
+    const ok = r.complete ? r.body.equals(owed) : (c.finish !== 'keep' || retried) && owed.subarray(0, r.received).equals(r.body);
     if (!ok) return { kind: 'framing-corrupt', detail: `the backend read ${seen}: ${show(r.body, 200)}, the client sent ${owed.length} B ${show(owed, 200)}` };
   }
   return undefined;
