@@ -142,11 +142,13 @@ test('the built package traces with @opentelemetry/api present, and proxies with
 });
 
 // What the tarball may weigh, unpacked: dist/ as ESM and CommonJS (JavaScript and declarations, no
-// source maps) plus README.md, LICENSE and package.json. At 0.1.0 it is about 1.6 MB in under 500
-// files; the bounds leave room to grow, and catch a return of the inlined-source maps (+2.2 MB,
-// +246 files) or of anything else shipped by mistake.
-const MAX_UNPACKED_BYTES = 2_000_000;
-const MAX_FILES = 560;
+// source maps), README.md with its reference chapters (docs/*.md and the status page screenshot),
+// LICENSE and package.json. On 2026-12-06 it was 1.96 MB in 521 files (3.96 MB in 742 files with
+// the inlined-source maps); the bounds leave room for the code to grow by a quarter, and catch a
+// return of the maps (+2.2 MB, +246 files) or anything else shipped by mistake (test/, lib/,
+// examples/, docs/api/).
+const MAX_UNPACKED_BYTES = 2_500_000;
+const MAX_FILES = 650;
 
 test(`the tarball stays under ${MAX_UNPACKED_BYTES} bytes unpacked and ${MAX_FILES} files, with no source maps (after the build above)`, () => {
   const [pack] = JSON.parse(execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: root, stdio: 'pipe' }).toString()) as [
