@@ -118,7 +118,7 @@ export interface ResolvedOptions {
   trustProxy: TrustProxy;
   trustedHeader: ClientIpHeader;
   /** The unkeyed request headers removed before forwarding: all but `passHeaders`. */
-  stripHeaders: readonly string[];
+  stripHeaders: ReadonlySet<string>;
   hideHeaders: readonly string[];
   rewriteLocation: boolean;
   cookieRewrite: CookieRewriter | undefined;

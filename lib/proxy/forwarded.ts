@@ -1,11 +1,10 @@
 import type { IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
-import { clientIp } from './client-ip.js';
 import { publicPrefix } from './public-prefix.js';
 
 /** Which forwarding headers the balancer writes on proxied requests. */
 export interface ForwardingOptions {
-  /** Append to `X-Forwarded-For` and set `X-Forwarded-Proto/-Host/-Port/-Prefix` and `X-Real-IP`; default true. */
+  /** Append to `X-Forwarded-For` and set `X-Forwarded-Proto/-Host/-Port/-Prefix`; default true. */
   xForwarded: boolean;
   /** Append an RFC 7239 `Forwarded` element (`for`, `host`, `proto`); default false (a client's own `Forwarded` then goes through from a trusted peer only). */
   forwarded: boolean;
@@ -29,8 +28,8 @@ export function clientProto(req: IncomingMessage): 'http' | 'https' {
  * (chi's RealIP, many PHP apps) takes them as the client address, and one reading `Forwarded`
  * (Spring prefers it to `X-Forwarded-*`) takes its first element as the client. So a client's own
  * copy must not look as if this server vouched for it: they pass only from a trusted peer.
- * `X-Real-IP` is set like NGINX's usual `proxy_set_header X-Real-IP $remote_addr` (with the
- * realip module: the client address resolved through `trustProxy`) along with `X-Forwarded-*`.
+ * The balancer does not write `X-Real-IP` itself: it would be one more field on every request for
+ * what `X-Forwarded-For` already says (NGINX, too, sends it only when configured to).
  * `Forwarded`, when this server does not append to it, is removed unless the peer is trusted.
  */
 export function addForwardingHeaders(req: IncomingMessage, options: ForwardingOptions, trustedPeer: boolean): void {
@@ -52,9 +51,11 @@ export function addForwardingHeaders(req: IncomingMessage, options: ForwardingOp
     if (trustedPeer && priorPrefix !== undefined) headers['x-forwarded-prefix'] = joinPrefixes(String(priorPrefix), prefix);
     else if (prefix !== '') headers['x-forwarded-prefix'] = prefix;
     else if (priorPrefix !== undefined) delete headers['x-forwarded-prefix'];
-    if (!trustedPeer || headers['x-real-ip'] === undefined) headers['x-real-ip'] = clientIp(req);
-  } else if (!trustedPeer && headers['x-real-ip'] !== undefined) delete headers['x-real-ip'];
-  if (!trustedPeer && headers['true-client-ip'] !== undefined) delete headers['true-client-ip'];
+  }
+  if (!trustedPeer) {
+    if (headers['x-real-ip'] !== undefined) delete headers['x-real-ip'];
+    if (headers['true-client-ip'] !== undefined) delete headers['true-client-ip'];
+  }
   if (options.forwarded) {
     const element = forwardedElement(peer, host, proto);
     const prior = headers.forwarded;
