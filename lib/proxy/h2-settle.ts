@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Http2Stream } from 'node:http2';
+import { clientGone } from './client-gone.js';
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 
@@ -30,16 +30,10 @@ function release(): void {
   try {
     for (let i = 0; i < batch.length; i += 3) {
       const res = batch[i + 2] as ServerResponse;
-      if (!http2StreamGone(res)) (batch[i] as Handler)(batch[i + 1] as IncomingMessage, res);
+      if (!clientGone(res)) (batch[i] as Handler)(batch[i + 1] as IncomingMessage, res);
     }
   } finally {
     batch.length = 0;
     spare = batch;
   }
-}
-
-/** Whether the stream of an HTTP/2 (compat API) response was reset or closed: its response has no `destroyed`. */
-export function http2StreamGone(res: ServerResponse): boolean {
-  const stream = (res as ServerResponse & { stream?: Http2Stream | null }).stream;
-  return stream == null || stream.closed || stream.destroyed;
 }
