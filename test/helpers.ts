@@ -1,5 +1,7 @@
-import http, { type IncomingMessage, type RequestListener, type Server } from 'node:http';
+import http, { type IncomingHttpHeaders, type IncomingMessage, type RequestListener, type Server } from 'node:http';
 import net, { type AddressInfo, type Socket } from 'node:net';
+import { loadBalance } from 'proxy-balancer';
+import { WebSocket, WebSocketServer } from 'ws';
 
 /** A real HTTP server on 127.0.0.1 (or `host`) with an ephemeral port that counts requests and open sockets. */
 export interface TestServer {
@@ -148,4 +150,31 @@ export function cacheOutcome(headers: http.IncomingHttpHeaders | Record<string, 
   const fwd = params.get('fwd');
   if (fwd === 'bypass' || fwd === 'method') return 'BYPASS';
   return fwd === undefined ? 'none' : 'MISS';
+}
+
+/** The headers a WebSocket backend behind a fresh balancer receives for a handshake sent with `headers`. */
+export async function handshakeHeadersSeen(headers: Record<string, string>): Promise<IncomingHttpHeaders> {
+  const wss = new WebSocketServer({ noServer: true });
+  let seen: IncomingHttpHeaders | undefined;
+  const wsBackend = await listen((_req, res) => res.end());
+  wsBackend.server.on('upgrade', (req, socket, head) => {
+    seen = req.headers;
+    wss.handleUpgrade(req, socket, head, (ws) => ws.close());
+  });
+  const lb = loadBalance({ targets: [wsBackend.url] });
+  const front = await listen(lb);
+  front.server.on('upgrade', lb.upgrade);
+  try {
+    const ws = new WebSocket(`ws://127.0.0.1:${front.port}/chat`, { headers });
+    await new Promise<void>((resolve, reject) => {
+      ws.once('close', () => resolve());
+      ws.once('error', reject);
+    });
+    if (seen === undefined) throw new Error('the handshake never reached the backend');
+    return seen;
+  } finally {
+    await lb.close();
+    wss.close();
+    await closeAll(front, wsBackend);
+  }
 }
