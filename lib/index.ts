@@ -9,10 +9,10 @@ export { StoreGuard, type ClientStatus, type StoreCircuit, type StoreGuardEvents
 export { StoreUnavailableError } from './proxy/errors.js';
 export type { ResponseInfo } from './observe/access-log.js';
 export type { CacheStatus } from './cache/status.js';
-export type { RetryOptions } from './proxy/retry.js';
-export type { BackoffOptions } from './proxy/retry-backoff.js';
-export type { RetryCondition, RetryFailure } from './proxy/retry-decision.js';
-export { UpstreamStatusError } from './proxy/retry-status.js';
+export type { RetryOptions } from './proxy/retry/policy.js';
+export type { BackoffOptions } from './proxy/retry/backoff.js';
+export type { RetryCondition, RetryFailure } from './proxy/retry/policy.js';
+export { UpstreamStatusError } from './proxy/retry/status.js';
 export type { OutlierDetectionOptions, OutlierStatus } from './health/outlier.js';
 export type { EjectionReason, FailurePercentageOptions, LatencyOutlierOptions, SuccessRateOptions } from './health/outlier-analysis.js';
 export type { TargetHealth } from './health/supervisor.js';

@@ -9,7 +9,7 @@ import { resolveHooks, type ProxyHooks } from './proxy/hooks.js';
 import { MountScope } from './proxy/mount-scope.js';
 import { resolveOutlierOptions, type OutlierDetectionOptions, type ResolvedOutlierOptions } from './health/outlier.js';
 import { PROTECTION_OPTIONS, resolveProtection, type ProtectionOptions, type ResolvedProtection } from './protect/options.js';
-import { resolveRetryOptions, type RetryOptions, type RetryPolicy } from './proxy/retry.js';
+import { resolveRetryOptions, type RetryOptions, type RetryPolicy } from './proxy/retry/policy.js';
 import { pickFunction, type PickFunction } from './strategies/pick-function.js';
 import type { Strategy } from './strategies/strategy.js';
 import { ResponseTransformer, type TransformBody, type TransformResponseOptions } from './proxy/transform.js';

@@ -1,6 +1,6 @@
 import createDebug from 'debug';
 import { EventEmitter } from 'node:events';
-import { isPromise } from './cache/store.js';
+import { isPromise } from './promise.js';
 import { StoreUnavailableError } from './proxy/errors.js';
 import { clampDelay } from './timer.js';
 import { integer, milliseconds, optionsObject } from './validate.js';

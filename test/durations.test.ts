@@ -18,7 +18,7 @@ import {
   tieredStore,
 } from 'proxy-balancer';
 import { OutlierDetector, resolveOutlierOptions } from '../lib/health/outlier.js';
-import { HoldOff } from '../lib/proxy/retry-after.js';
+import { HoldOff } from '../lib/proxy/retry/retry-after.js';
 import { clampDelay, MAX_TIMER_MS, MAX_TIMER_SECONDS } from '../lib/timer.js';
 import { closeAll, delay, listen, request, type TestServer } from './helpers.js';
 

@@ -535,7 +535,7 @@ describe('HealthMonitor', () => {
   test('a monitor does not keep the process alive, except while firstRound() is awaited', async () => {
     // Top-level await: the child would exit with code 13 if firstRound() let the event loop empty.
     const code = `
-      import { HealthMonitor } from './lib/health/monitor.ts';
+      import { HealthMonitor } from './lib/health/monitor';
       const target = (key) => ({ key, url: new URL('http://127.0.0.1:1') });
       const [a, b] = [target('a'), target('b')];
       const monitor = new HealthMonitor({ transition() {} });

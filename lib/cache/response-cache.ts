@@ -1,3 +1,4 @@
+import { isPromise } from '../promise.js';
 import { mayHaveBody } from '../protect/reject.js';
 import createDebug from 'debug';
 import { LRUCache } from 'lru-cache';
@@ -25,7 +26,7 @@ import {
   type Detail,
   type Forward,
 } from './status.js';
-import { entrySize, isPromise, isVaryIndex, settle, type CachedResponse, type CacheEntry, type CacheStore } from './store.js';
+import { entrySize, isVaryIndex, settle, type CachedResponse, type CacheEntry, type CacheStore } from './store.js';
 import { guardStore, selfGuarded } from '../store-guard.js';
 import { clampDelay } from '../timer.js';
 import { integer, milliseconds, optionsObject, invalidOption } from '../validate.js';

@@ -97,10 +97,6 @@ export function decodeEntry(data: Buffer): CacheEntry {
   return { ...head, body: data.subarray(newline + 1) } as CachedResponse;
 }
 
-export function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
-  return typeof (value as Promise<T> | undefined)?.then === 'function';
-}
-
 /** Waits for a store write or delete that nobody awaits, logging (never throwing) its failure. */
 export async function settle(work: unknown, log: (format: string, ...args: unknown[]) => void): Promise<void> {
   try {

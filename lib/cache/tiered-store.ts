@@ -1,9 +1,10 @@
 import createDebug from 'debug';
+import { isPromise } from '../promise.js';
 import { InvalidationBus, type Invalidation, type RedisPubSubLike } from './invalidation-bus.js';
 import { memoryStore } from './memory-store.js';
 import { currentAge } from './policy.js';
 import type { RedisCacheStore } from './redis-store.js';
-import { entrySize, isPromise, isVaryIndex, settle, type CacheEntry, type CacheStore } from './store.js';
+import { entrySize, isVaryIndex, settle, type CacheEntry, type CacheStore } from './store.js';
 import { guardStore, StoreGuard } from '../store-guard.js';
 import { milliseconds, markFactory, optionsObject } from '../validate.js';
 

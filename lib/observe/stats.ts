@@ -5,7 +5,7 @@ import type { HealthSupervisor, TargetHealth } from '../health/supervisor.js';
 import type { Pool } from '../pool.js';
 import type { ConnectionQueue } from '../protect/connection-queue.js';
 import type { PrematureResets } from '../protect/premature-reset.js';
-import type { StatusRetry } from '../proxy/retry-status.js';
+import type { StatusRetry } from '../proxy/retry/status.js';
 import type { ResponseTransformer, TransformStats } from '../proxy/transform.js';
 import type { Strategy, StrategyTargetStats } from '../strategies/strategy.js';
 import type { TargetState } from '../target.js';

@@ -11,7 +11,7 @@ import type { RateLimiter } from './rate-limit.js';
 import type { RateLimitResult } from './rate-limit-store.js';
 import { rejectRequest, rejectUpgrade, type Rejection } from './reject.js';
 import { BODY_TOO_LARGE, declaredTooLarge, HEADERS_TOO_LARGE, headersTooLarge, type MethodFilter } from './request-limits.js';
-import { isPromise } from '../cache/store.js';
+import { isPromise } from '../promise.js';
 
 /** Where admitted requests go next: the balancer. */
 export interface AdmissionGate {

@@ -1,7 +1,7 @@
 import type { ClientRequest, IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
-import type { RequestBody } from './retry.js';
+import type { RequestBody } from './retry/request-body.js';
 import type { Outcome } from '../strategies/strategy.js';
 import type { Target } from '../target.js';
 

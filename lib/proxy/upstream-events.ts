@@ -7,13 +7,13 @@ import { logProxy } from '../observe/log.js';
 import type { Target } from '../target.js';
 import { clampDelay } from '../timer.js';
 import { describeConnectError, failureReason } from './connect-error.js';
-import type { EngineEvents } from './engine.js';
+import type { EngineEvents } from './engines/http1/engine.js';
 import { respondError, statusForError, UpstreamProtocolError, UpstreamTimeoutError } from './errors.js';
 import { attach, type Exchange, exchangeOf } from './exchange.js';
 import { HOOK_WROTE_BODY, type ProxyHooks, runHook, runProxyReqHook } from './hooks.js';
 import { type RelayOptions, reasonPhrase, relayedHeaders, relayedTrailers, writeRelayedHead } from './relay.js';
 import { BufferedRelay, type ResponseTransformer } from './transform.js';
-import type { StatusRetry } from './retry-status.js';
+import type { StatusRetry } from './retry/status.js';
 import { refuseHandshake, watchHandshake } from './tunnel.js';
 import { clientGone } from './client-gone.js';
 

@@ -1,7 +1,7 @@
-import { logPool } from '../observe/log.js';
-import type { Pool } from '../pool.js';
-import type { Target } from '../target.js';
-import { clampDelay } from '../timer.js';
+import { logPool } from '../../observe/log.js';
+import type { Pool } from '../../pool.js';
+import type { Target } from '../../target.js';
+import { clampDelay } from '../../timer.js';
 
 const DELTA_SECONDS = /^\s*(\d+)\s*$/;
 

@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import { http2HasBody } from './http2.js';
+import { http2HasBody } from '../../http2.js';
 
 /**
  * Frames the body of the request the engine is about to send, in place of http-proxy's

@@ -1,7 +1,7 @@
-import { armTryTimeout } from './exchange-timers.js';
-import type { Exchange } from './exchange.js';
-import { clampDelay } from '../timer.js';
-import { invalidOption, LOAD_BALANCE_OPTIONS, milliseconds, nestedObject } from '../validate.js';
+import { armTryTimeout } from '../exchange-timers.js';
+import type { Exchange } from '../exchange.js';
+import { clampDelay } from '../../timer.js';
+import { invalidOption, LOAD_BALANCE_OPTIONS, milliseconds, nestedObject } from '../../validate.js';
 
 /** Back-off between attempts: exponential with full jitter (Envoy's `retry_back_off`). */
 export interface BackoffOptions {

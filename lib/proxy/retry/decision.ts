@@ -1,26 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import type { IncomingMessage } from 'node:http';
-import type { Target } from '../target.js';
-import type { Exchange } from './exchange.js';
-import type { RetryPolicy } from './retry.js';
-
-/** What `retry.condition` is told about the attempt that did not succeed. */
-export interface RetryFailure {
-  /** The failure (connect error, reset, timeout...; its `code` such as `'ECONNREFUSED'`); undefined when a response status triggered the retry. */
-  error?: Error & { code?: string };
-  /** The response status listed in `retry.onStatus`; undefined for a failure. */
-  status?: number;
-  /** The attempt that did not succeed: 1 for the first, 2 for the first retry... */
-  attempt: number;
-  /** The target it was sent to. */
-  target: Target;
-}
-
-/**
- * Asked before each retry the policy allows: `false` vetoes it, `true` allows it even for a method
- * not in `retry.methods` (a POST: only if duplicates are harmless), `undefined` keeps the default.
- */
-export type RetryCondition = (failure: RetryFailure, req: IncomingMessage) => boolean | undefined;
+import type { Exchange } from '../exchange.js';
+import type { RetryCondition, RetryFailure, RetryPolicy } from './policy.js';
 
 /** How a retry may go: to which targets, and whether it waits for a back-off first. */
 export interface RetryScope {

@@ -1,8 +1,8 @@
 import { type ClientRequest, type IncomingMessage, STATUS_CODES } from 'node:http';
-import type { Pool } from '../pool.js';
-import type { Target } from '../target.js';
-import type { Exchange } from './exchange.js';
-import type { RetryPolicy } from './retry.js';
+import type { Pool } from '../../pool.js';
+import type { Target } from '../../target.js';
+import type { Exchange } from '../exchange.js';
+import type { RetryPolicy } from './policy.js';
 import { HoldOff } from './retry-after.js';
 
 /** An upstream answered with a status listed in `retry.onStatus`: the `error` of the `retry` event it caused. */
@@ -11,14 +11,6 @@ export class UpstreamStatusError extends Error {
     super(`upstream answered ${status} ${STATUS_CODES[status] ?? ''}`.trimEnd());
     this.name = 'UpstreamStatusError';
   }
-}
-
-export function resolveOnStatus(input: unknown): ReadonlySet<number> {
-  const list = input ?? [];
-  if (!Array.isArray(list) || !list.every((s) => Number.isInteger(s) && s >= 400 && s <= 599)) {
-    throw new TypeError(`loadBalance: options.retry.onStatus must be an array of status codes from 400 to 599, got ${JSON.stringify(list) ?? String(list)}`);
-  }
-  return new Set(list as number[]);
 }
 
 /** Largest upstream body read to its end (so its keep-alive connection is kept) when its response is discarded for a retry, bytes. */

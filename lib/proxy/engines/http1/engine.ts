@@ -3,10 +3,10 @@ import https from 'node:https';
 import { isIP } from 'node:net';
 import type { Duplex, Readable } from 'node:stream';
 import { restoreExtend } from './engine-shim.js';
-import { LOOPBACK_CONNECT } from './loopback.js';
+import { LOOPBACK_CONNECT } from '../../loopback.js';
 import { frameUpstreamBody } from './upstream-framing.js';
 import httpProxy from 'http-proxy';
-import type { Target } from '../target.js';
+import type { Target } from '../../../target.js';
 
 restoreExtend();
 
