@@ -7,7 +7,7 @@ import { logProxy } from '../observe/log.js';
 import type { Target } from '../target.js';
 import { clampDelay } from '../timer.js';
 import { describeConnectError, failureReason } from './connect-error.js';
-import type { EngineEvents } from './engines/http1/engine.js';
+import type { EngineEvents } from './engines/http1/events.js';
 import { respondError, statusForError, UpstreamProtocolError, UpstreamTimeoutError } from './errors.js';
 import { attach, type Exchange, exchangeOf } from './exchange.js';
 import { HOOK_WROTE_BODY, type ProxyHooks, runHook, runProxyReqHook } from './hooks.js';
@@ -75,7 +75,6 @@ export class UpstreamEvents implements EngineEvents {
       proxyReq.destroy(new UpstreamTimeoutError('per-try timeout'));
       return;
     }
-    this.#watchUpstream(proxyReq);
     proxyReq.on('information', onInformation);
     proxyReq.on('upgrade', onUnrequestedUpgrade);
     // The client waits for a 100 (the server has a 'checkContinue' listener): let the target decide.
