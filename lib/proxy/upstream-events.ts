@@ -126,9 +126,10 @@ export class UpstreamEvents implements EngineEvents {
       upstreamFailed(exchange, new UpstreamProtocolError('upstream response head cannot be relayed'));
       return;
     }
-    // Before the pipe's own 'end' listener, so trailers are added before it ends the response.
+    // Relayed by two shared listeners, not `pipe()`: a pipe adds and later removes seven listeners
+    // on the two streams for every response.
+    proxyRes.on('data', onUpstreamData);
     proxyRes.on('end', onUpstreamEnd);
-    proxyRes.pipe(res);
     // Node sends an HTTP/1 head with the first body bytes. A body of unknown length may be a
     // stream whose first bytes come much later (server-sent events, a long poll): unless they came
     // with the head, the head goes out on its own. HTTP/2 sends it at writeHead.
@@ -284,16 +285,32 @@ function onUnrequestedUpgrade(this: ClientRequest, _res: IncomingMessage, socket
   if (exchange !== undefined) upstreamFailed(exchange, new UpstreamProtocolError('101 Switching Protocols without an upgrade request'));
 }
 
+// An abandoned attempt's response is detached from its exchange first: its late events relay nothing.
+function onUpstreamData(this: IncomingMessage, chunk: Buffer): void {
+  const res = exchangeOf(this)?.client as ServerResponse | undefined;
+  if (res === undefined || res.write(chunk)) return;
+  this.pause();
+  res.on('drain', onClientDrain);
+}
+
+function onClientDrain(this: ServerResponse): void {
+  this.removeListener('drain', onClientDrain);
+  exchangeOf(this)?.proxyRes?.resume();
+}
+
 function onUpstreamEnd(this: IncomingMessage): void {
   const exchange = exchangeOf(this);
   if (exchange === undefined) return;
+  const res = exchange.client as ServerResponse;
   const trailers = relayedTrailers(this);
-  if (trailers === undefined) return;
-  try {
-    (exchange.client as ServerResponse).addTrailers(trailers);
-  } catch {
-    // Trailer fields Node will not write are dropped; the body itself is complete.
+  if (trailers !== undefined) {
+    try {
+      res.addTrailers(trailers);
+    } catch {
+      // Trailer fields Node will not write are dropped; the body itself is complete.
+    }
   }
+  res.end();
 }
 
 function onUpstreamResponseError(this: IncomingMessage, err: Error): void {
