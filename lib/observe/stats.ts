@@ -131,5 +131,6 @@ function rounded(figures: StrategyTargetStats | undefined): StrategyTargetStats 
   if (figures === undefined) return undefined;
   // Scores span orders of magnitude (a fraction of 1/weight, or ms × requests): significant digits, not decimals.
   const score = Number(figures.score.toPrecision(4));
-  return figures.latency === undefined ? { score } : { score, latency: Math.round(figures.latency * 100) / 100 };
+  const shown = figures.latency === undefined ? { score } : { score, latency: Math.round(figures.latency * 100) / 100 };
+  return figures.probes === undefined ? shown : { ...shown, probes: figures.probes };
 }
