@@ -5,7 +5,7 @@ import net from 'node:net';
 import { describe, test } from 'node:test';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { loadBalance, type MirrorInfo } from 'proxy-balancer';
+import { loadBalance, type MirrorInfo, peakEwma, type StatusSnapshot } from 'proxy-balancer';
 import { backend, closeAll, deadPort, delay, listen, request, waitFor } from './helpers.js';
 
 /** A mirror that accepts connections and never reads nor answers them. */
@@ -287,6 +287,38 @@ describe('request mirroring', () => {
     } finally {
       await Promise.all([lb.close(), off.close()]);
       await closeAll(front, real, one.server, two.server);
+    }
+  });
+
+  test('stats, metrics and the status page show the copies; peakEwma probes show per target', async () => {
+    const real = await backend('real');
+    const { server: shadow } = await recordingMirror();
+    const refused = `http://127.0.0.1:${await deadPort()}`;
+    const lb = loadBalance({ targets: [real.url], strategy: peakEwma(), mirror: [{ target: shadow.url }, { target: refused }] });
+    const [front, metrics, status] = await Promise.all([listen(lb), listen(lb.metrics()), listen(lb.statusPage())]);
+    try {
+      for (let i = 0; i < 3; i++) await request(front.url);
+      await waitFor(() => lb.stats().mirror!.every((m) => m.inFlight === 0));
+      const text = (await request(metrics.url)).body;
+      assert.match(text, new RegExp(`proxy_balancer_mirror_copies_total\\{mirror="${shadow.url}/",result="completed"\\} 3`));
+      assert.match(text, new RegExp(`proxy_balancer_mirror_copies_total\\{mirror="${refused}/",result="failed"\\} 3`));
+      assert.match(text, /proxy_balancer_mirror_copies_total\{mirror="[^"]+",result="skipped"\} 0/);
+      assert.match(text, new RegExp(`proxy_balancer_mirror_in_flight\\{mirror="${shadow.url}/"\\} 0`));
+      assert.match(text, new RegExp(`proxy_balancer_strategy_probes_total\\{target="${real.url}/?"\\} 0`));
+      const json = JSON.parse((await request(`${status.url}/?format=json`)).body) as StatusSnapshot;
+      assert.deepEqual(
+        json.mirror!.map((m) => [m.sent, m.completed, m.failed]),
+        [
+          [3, 3, 0],
+          [3, 0, 3],
+        ],
+      );
+      const html = (await request(`${status.url}/`)).body;
+      assert.match(html, /Mirror copies/);
+      assert.equal(lb.stats().targets[0].balancing?.probes, 0);
+    } finally {
+      await lb.close();
+      await closeAll(front, metrics, status, real, shadow);
     }
   });
 
