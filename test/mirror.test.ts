@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import http from 'node:http';
+import http2 from 'node:http2';
 import net from 'node:net';
 import { describe, test } from 'node:test';
 import { setFlagsFromString } from 'node:v8';
@@ -232,6 +233,40 @@ describe('request mirroring', () => {
     } finally {
       await lb.close();
       await closeAll(front, real, shadow);
+    }
+  });
+
+  test('an HTTP/2 request is mirrored as HTTP/1.1: no pseudo-headers, its body whole', async () => {
+    const real = await backend('real');
+    const { server: shadow, seen } = await recordingMirror();
+    const lb = loadBalance({ targets: [real.url], mirror: shadow.url });
+    const server = http2.createServer(lb as never);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as net.AddressInfo;
+    const session = http2.connect(`http://127.0.0.1:${port}`);
+    session.on('error', () => {});
+    try {
+      const status = await new Promise<number>((resolve, reject) => {
+        const stream = session.request({ ':method': 'POST', ':path': '/echo/h2', 'x-custom': 'yes' });
+        let code = 0;
+        stream.on('response', (head) => (code = Number(head[':status'])));
+        stream.on('error', reject);
+        stream.resume();
+        stream.on('end', () => resolve(code));
+        stream.end('h2 body for the mirror');
+      });
+      assert.equal(status, 200);
+      await waitFor(() => seen.length === 1);
+      assert.equal(seen[0].body.toString(), 'h2 body for the mirror');
+      assert.equal(seen[0].url, '/echo/h2');
+      assert.equal(seen[0].headers.host, `127.0.0.1-shadow:${port}`);
+      assert.equal(seen[0].headers['x-custom'], 'yes');
+      assert.ok(Object.keys(seen[0].headers).every((name) => !name.startsWith(':')));
+    } finally {
+      session.close();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await lb.close();
+      await closeAll(real, shadow);
     }
   });
 
