@@ -108,6 +108,8 @@ describe('request mirroring', () => {
       assert.equal(stalledStats.sent + stalledStats.skipped, 400, 'every request is copied or counted skipped');
       assert.ok(stalledStats.skipped > 0, 'past maxInFlight, copies are skipped');
       assert.equal(refusedStats.sent + refusedStats.skipped, 400);
+      // Held off for 1 s after each refusal: about one connection attempt a second.
+      assert.ok(refusedStats.sent <= 10 && refusedStats.skipped >= 390, JSON.stringify(refusedStats));
       await waitFor(() => mirrored.stats().mirror![1].inFlight === 0);
       assert.equal(mirrored.stats().mirror![1].failed, mirrored.stats().mirror![1].sent, 'every copy to the refusing mirror failed');
       assert.ok(events.some((e) => e.result === 'failed' && e.mirror === `${refused}/` && (e.error as NodeJS.ErrnoException)?.code === 'ECONNREFUSED'));
@@ -336,16 +338,20 @@ describe('request mirroring', () => {
       await waitFor(() => lb.stats().mirror!.every((m) => m.inFlight === 0));
       const text = (await request(metrics.url)).body;
       assert.match(text, new RegExp(`proxy_balancer_mirror_copies_total\\{mirror="${shadow.url}/",result="completed"\\} 3`));
-      assert.match(text, new RegExp(`proxy_balancer_mirror_copies_total\\{mirror="${refused}/",result="failed"\\} 3`));
-      assert.match(text, /proxy_balancer_mirror_copies_total\{mirror="[^"]+",result="skipped"\} 0/);
+      // The refusing mirror: its first copy failed, the next were skipped while it was held off.
+      const dead = lb.stats().mirror![1];
+      assert.ok(dead.failed >= 1 && dead.failed === dead.sent && dead.sent + dead.skipped === 3, JSON.stringify(dead));
+      assert.match(text, new RegExp(`proxy_balancer_mirror_copies_total\\{mirror="${refused}/",result="failed"\\} ${dead.failed}`));
+      assert.match(text, new RegExp(`proxy_balancer_mirror_copies_total\\{mirror="${refused}/",result="skipped"\\} ${dead.skipped}`));
+      assert.match(text, new RegExp(`proxy_balancer_mirror_copies_total\\{mirror="${shadow.url}/",result="skipped"\\} 0`));
       assert.match(text, new RegExp(`proxy_balancer_mirror_in_flight\\{mirror="${shadow.url}/"\\} 0`));
       assert.match(text, new RegExp(`proxy_balancer_strategy_probes_total\\{target="${real.url}/?"\\} 0`));
       const json = JSON.parse((await request(`${status.url}/?format=json`)).body) as StatusSnapshot;
       assert.deepEqual(
-        json.mirror!.map((m) => [m.sent, m.completed, m.failed]),
+        json.mirror!.map((m) => [m.sent, m.completed, m.failed, m.skipped]),
         [
-          [3, 3, 0],
-          [3, 0, 3],
+          [3, 3, 0, 0],
+          [dead.sent, 0, dead.failed, dead.skipped],
         ],
       );
       const html = (await request(`${status.url}/`)).body;

@@ -159,7 +159,7 @@ export const FAMILIES = {
   mirrorCopies: def(
     'mirror_copies_total',
     'counter',
-    'Request copies for a mirror policy (mirror: its URLs), by result: completed (answered in full), failed (error, timeout, aborted), skipped (not sent: over maxInFlight or maxBodyBytes).',
+    'Request copies for a mirror policy (mirror: its URLs), by result: completed (answered in full), failed (error, timeout, aborted), skipped (not sent: over maxInFlight or maxBodyBytes, or the mirror refused a connection less than 1 s ago).',
   ),
   mirrorInFlight: def('mirror_in_flight', 'gauge', 'Request copies of a mirror policy in flight now.'),
 } as const;

@@ -27,16 +27,19 @@ export class MirrorCopy {
   readonly target: string;
   /** The client's request target, for the `mirror` event. */
   readonly path: string;
+  /** Which of its policy's URLs it goes to. */
+  readonly slot: number;
   readonly #timer: NodeJS.Timeout;
   #bytes = 0;
   #settled = false;
   status = 0;
 
-  constructor(policy: CopyOwner, request: ClientRequest, target: string, path: string) {
+  constructor(policy: CopyOwner, request: ClientRequest, target: string, path: string, slot: number) {
     this.policy = policy;
     this.request = request;
     this.target = target;
     this.path = path;
+    this.slot = slot;
     (request as CopyRequest)[kCopy] = this;
     // For its whole life: a copy's failures are counted, never thrown.
     request.on('error', onCopyError);

@@ -10,7 +10,7 @@ export interface MirrorInfo {
   mirror: string;
   method: string;
   url: string;
-  /** `completed`: answered in full (any status); `failed`: error, timeout, or aborted; `skipped`: not sent (over `maxInFlight` or `maxBodyBytes`). */
+  /** `completed`: answered in full (any status); `failed`: error, timeout, or aborted; `skipped`: not sent (over `maxInFlight` or `maxBodyBytes`, or the mirror refused a connection less than 1 s ago). */
   result: 'completed' | 'failed' | 'skipped';
   /** The mirror's response status, 0 when none arrived. */
   status: number;
@@ -28,7 +28,7 @@ export interface MirrorStats {
   completed: number;
   /** Copies that failed: connection refused or reset, `timeout`, a body past `maxBodyBytes`, the client's body cut short. */
   failed: number;
-  /** Sampled requests not copied: `maxInFlight` copies already in flight, or a declared body over `maxBodyBytes`. */
+  /** Sampled requests not copied: `maxInFlight` copies already in flight, a declared body over `maxBodyBytes`, or a mirror URL held off for 1 s after it refused a connection. */
   skipped: number;
   /** Copies in flight now. */
   inFlight: number;
@@ -46,6 +46,11 @@ export interface MirrorAgents {
   https: https.Agent;
 }
 
+/** Connect failures after which a mirror URL is held off: nothing listens there, or its name does not resolve. */
+const REFUSALS: ReadonlySet<string> = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
+/** How long, ms, a mirror URL that refused a connection gets no copies: a dead mirror costs one connection attempt per second. */
+const HOLD_OFF_MS = 1000;
+
 /** One mirror policy with its counters: decides whether a request is copied and sends the copy. */
 export class MirrorPolicy implements CopyOwner {
   readonly spec: MirrorPolicySpec;
@@ -54,6 +59,8 @@ export class MirrorPolicy implements CopyOwner {
   readonly #agents: MirrorAgents;
   readonly #listener: MirrorListener;
   readonly #inFlight = new Set<MirrorCopy>();
+  /** Per URL: until when (`performance.now()`) it gets no copies after refusing a connection; 0 when not held off. */
+  readonly #heldUntil: Float64Array;
   #next = 0;
   sent = 0;
   completed = 0;
@@ -66,6 +73,7 @@ export class MirrorPolicy implements CopyOwner {
     this.maxBodyBytes = spec.maxBodyBytes;
     this.#agents = agents;
     this.#listener = listener;
+    this.#heldUntil = new Float64Array(spec.urls.length);
   }
 
   /** Whether `req` is one this policy copies: its filter, then sampling. */
@@ -85,16 +93,24 @@ export class MirrorPolicy implements CopyOwner {
 
   /**
    * Sends a copy of `req` (whose headers already carry the forwarding headers), or counts it
-   * skipped when `maxInFlight` copies are out or its declared body is over `maxBodyBytes`.
+   * skipped when `maxInFlight` copies are out, its declared body is over `maxBodyBytes`, or the
+   * mirror URL is held off after refusing a connection.
    */
   start(req: IncomingMessage, host: string | undefined, changeOrigin: boolean): MirrorCopy | undefined {
     const urls = this.spec.urls;
-    const url = urls.length === 1 ? urls[0] : urls[this.#next++ % urls.length];
+    const slot = urls.length === 1 ? 0 : this.#next++ % urls.length;
+    const url = urls[slot];
     const length = Number(req.headers['content-length'] ?? 0);
-    if (this.#inFlight.size >= this.spec.maxInFlight || length > this.maxBodyBytes) {
+    const held = this.#heldUntil[slot];
+    if (this.#inFlight.size >= this.spec.maxInFlight || length > this.maxBodyBytes || (held !== 0 && held > performance.now())) {
       this.skipped++;
       if (this.#listener.listening()) {
-        const why = length > this.maxBodyBytes ? 'request body over maxBodyBytes' : 'maxInFlight copies in flight';
+        const why =
+          length > this.maxBodyBytes
+            ? 'request body over maxBodyBytes'
+            : this.#inFlight.size >= this.spec.maxInFlight
+              ? 'maxInFlight copies in flight'
+              : 'the mirror refused a connection less than 1 s ago';
         this.#report(url.href, req.method, req.url, 'skipped', 0, new Error(`mirror copy skipped: ${why}`));
       }
       return undefined;
@@ -116,7 +132,7 @@ export class MirrorPolicy implements CopyOwner {
       headers,
       servername: secure && !changeOrigin ? url.hostname : undefined,
     });
-    const copy = new MirrorCopy(this, request, url.href, req.url ?? '');
+    const copy = new MirrorCopy(this, request, url.href, req.url ?? '', slot);
     this.#inFlight.add(copy);
     this.sent++;
     if (logProxy.enabled) logProxy('mirroring %s %s to %s', req.method, req.url, url.href);
@@ -127,7 +143,10 @@ export class MirrorPolicy implements CopyOwner {
   ended(copy: MirrorCopy, error: Error | undefined): void {
     this.#inFlight.delete(copy);
     if (error === undefined) this.completed++;
-    else this.failed++;
+    else {
+      this.failed++;
+      if (REFUSALS.has((error as NodeJS.ErrnoException).code ?? '')) this.#heldUntil[copy.slot] = performance.now() + HOLD_OFF_MS;
+    }
     if (logProxy.enabled && error !== undefined) logProxy('mirror copy failed: %s', error.message);
     if (this.#listener.listening()) {
       this.#report(copy.target, copy.request.method, copy.path, error === undefined ? 'completed' : 'failed', copy.status, error);
