@@ -211,6 +211,37 @@ describe('request mirroring', () => {
     }
   });
 
+  test('1 MB uploads are not held by a mirror that never reads: the copy buffers, the client does not wait', async () => {
+    const sizes: number[] = [];
+    const real = await listen((req, res) => {
+      let size = 0;
+      req.on('data', (c: Buffer) => (size += c.length));
+      req.on('end', () => {
+        sizes.push(size);
+        res.end('stored');
+      });
+    });
+    const stalled = await stalledMirror();
+    const lb = loadBalance({ targets: [real.url], mirror: { target: stalled.url, maxBodyBytes: 2 * 1024 * 1024, timeout: 3000 } });
+    const front = await listen(lb);
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const body = randomBytes(1024 * 1024);
+    try {
+      const times: number[] = [];
+      for (let i = 0; i < 5; i++) times.push(await timed(front.url, agent, body));
+      console.log(`1 MB uploads with a mirror that never reads: ${times.map((t) => t.toFixed(1)).join(', ')} ms`);
+      assert.deepEqual(sizes, [body.length, body.length, body.length, body.length, body.length]);
+      assert.ok(Math.max(...times) < 1000, `slowest upload ${Math.max(...times)} ms`);
+      const stats = lb.stats().mirror![0];
+      assert.equal(stats.sent, 5);
+      assert.equal(stats.inFlight, 5, 'the copies wait on the mirror, the client did not');
+    } finally {
+      agent.destroy();
+      await lb.close();
+      await closeAll(front, real, stalled);
+    }
+  });
+
   test('a body cut short by the client is never passed to the mirror as complete', async () => {
     const real = await listen((req, res) => {
       req.resume();
