@@ -21,8 +21,8 @@ export interface PeakEwmaOptions {
   decaySamples?: number;
   /**
    * Share of picks spent refreshing the stalest estimate, from 0 to 0.1; default 0.02. Every
-   * 1/probe-th pick goes to the target whose last answer is oldest (when it has none in flight and
-   * that answer is over `decay / 100` ms old), and a probe's answer below the estimate moves it
+   * 1/probe-th pick goes to the target whose last answer is oldest (when that answer is over
+   * `decay / 100` ms old and no probe of it is awaited), and a probe's answer below the estimate moves it
    * halfway there at once: a target starved for being slow is seen to have recovered within
    * seconds, where the fade alone takes about 16 s. 0 turns probing off (Finagle's and Linkerd's
    * behaviour).
@@ -141,8 +141,8 @@ class PeakEwma implements Strategy {
   }
 
   /**
-   * The target whose estimate is the stalest, if that is older than `#stale` and none of its
-   * requests is in flight (whose answer will refresh it anyway): a scan of the snapshot, once per
+   * The target whose estimate is the stalest, if that is older than `#stale` and no probe of it is
+   * awaited (a stalled target gets one probe, not one per scan): a scan of the snapshot, once per
    * `#probeEvery` picks, that allocates nothing.
    */
   #probe(targets: readonly Target[], now: number): Target | undefined {
@@ -151,7 +151,7 @@ class PeakEwma implements Strategy {
     let found = -1;
     for (let i = 0; i < estimates.length; i++) {
       const estimate = estimates[i];
-      if (estimate.stamp < oldest && targets[i].inFlight === 0) {
+      if (estimate.stamp < oldest && !estimate.probed) {
         oldest = estimate.stamp;
         found = i;
       }
