@@ -2,12 +2,13 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import http from 'node:http';
 import http2 from 'node:http2';
+import https from 'node:https';
 import net from 'node:net';
 import { describe, test } from 'node:test';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { loadBalance, type MirrorInfo, peakEwma, type StatusSnapshot } from 'proxy-balancer';
-import { backend, closeAll, deadPort, delay, listen, request, waitFor } from './helpers.js';
+import { backend, closeAll, deadPort, delay, listen, request, selfSignedCert, waitFor } from './helpers.js';
 
 /** A mirror that accepts connections and never reads nor answers them. */
 async function stalledMirror(): Promise<{ url: string; sockets: Set<net.Socket>; close(): Promise<void> }> {
@@ -239,6 +240,28 @@ describe('request mirroring', () => {
       agent.destroy();
       await lb.close();
       await closeAll(front, real, stalled);
+    }
+  });
+
+  test('an https: mirror is verified against its own name, not the -shadow Host', async () => {
+    const { key, cert } = selfSignedCert();
+    const real = await backend('real');
+    const seen: string[] = [];
+    const shadow = await listen((req, res) => {
+      seen.push(String(req.headers.host));
+      req.resume();
+      req.on('end', () => res.end('ok'));
+    }, https.createServer({ key, cert }));
+    const lb = loadBalance({ targets: [real.url], agentOptions: { ca: cert }, mirror: `https://localhost:${shadow.port}` });
+    const front = await listen(lb);
+    try {
+      await request(front.url, { headers: { host: 'api.example.com' } });
+      await waitFor(() => lb.stats().mirror![0].inFlight === 0);
+      assert.deepEqual(lb.stats().mirror![0], { targets: [`https://localhost:${shadow.port}/`], sent: 1, completed: 1, failed: 0, skipped: 0, inFlight: 0 });
+      assert.deepEqual(seen, ['api.example.com-shadow']);
+    } finally {
+      await lb.close();
+      await closeAll(front, real, shadow);
     }
   });
 

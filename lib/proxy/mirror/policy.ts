@@ -1,5 +1,6 @@
 import http, { type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
 import https from 'node:https';
+import { isIP } from 'node:net';
 import { logProxy } from '../../observe/log.js';
 import { type CopyOwner, MirrorCopy } from './copy.js';
 import type { MirrorPolicySpec } from './options.js';
@@ -61,6 +62,10 @@ export class MirrorPolicy implements CopyOwner {
   readonly #inFlight = new Set<MirrorCopy>();
   /** Per URL: until when (`performance.now()`) it gets no copies after refusing a connection; 0 when not held off. */
   readonly #heldUntil: Float64Array;
+  /** Per URL: the address to connect to (an IPv6 one unbracketed). */
+  readonly #hostnames: readonly string[];
+  /** Per URL: the TLS server name, the mirror's and not the `-shadow` Host Node would take; '' (no SNI) for an address; undefined for `http:`. */
+  readonly #servernames: readonly (string | undefined)[];
   #next = 0;
   sent = 0;
   completed = 0;
@@ -74,6 +79,8 @@ export class MirrorPolicy implements CopyOwner {
     this.#agents = agents;
     this.#listener = listener;
     this.#heldUntil = new Float64Array(spec.urls.length);
+    this.#hostnames = spec.urls.map((url) => (url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname));
+    this.#servernames = spec.urls.map((url, i) => (url.protocol !== 'https:' ? undefined : isIP(this.#hostnames[i]) === 0 ? url.hostname : ''));
   }
 
   /** Whether `req` is one this policy copies: its filter, then sampling. */
@@ -125,12 +132,12 @@ export class MirrorPolicy implements CopyOwner {
     const request = (secure ? https : http).request({
       agent: secure ? this.#agents.https : this.#agents.http,
       protocol: url.protocol,
-      hostname: url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname,
+      hostname: this.#hostnames[slot],
       port: url.port,
       method: req.method,
       path: url.pathname === '/' ? req.url : url.pathname + req.url,
       headers,
-      servername: secure && !changeOrigin ? url.hostname : undefined,
+      servername: this.#servernames[slot],
     });
     const copy = new MirrorCopy(this, request, url.href, req.url ?? '', slot);
     this.#inFlight.add(copy);
