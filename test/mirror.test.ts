@@ -265,6 +265,58 @@ describe('request mirroring', () => {
     }
   });
 
+  test('a chunked body growing past maxBodyBytes aborts its copy; a mirror answering early ends its copy', async () => {
+    const sizes: number[] = [];
+    const real = await listen((req, res) => {
+      let size = 0;
+      req.on('data', (c: Buffer) => (size += c.length));
+      req.on('end', () => {
+        sizes.push(size);
+        res.end('stored');
+      });
+    });
+    const { server: shadow, seen } = await recordingMirror();
+    // Answers 413 at once, reading nothing.
+    const early = await listen((_req, res) => {
+      res.statusCode = 413;
+      res.end();
+    });
+    const events: MirrorInfo[] = [];
+    const lb = loadBalance({
+      targets: [real.url],
+      mirror: [
+        { target: shadow.url, maxBodyBytes: 64 * 1024 },
+        { target: early.url, maxBodyBytes: 4 * 1024 * 1024 },
+      ],
+    });
+    lb.on('mirror', (info) => events.push(info));
+    const front = await listen(lb);
+    try {
+      const status = await new Promise<number>((resolve, reject) => {
+        const req = http.request(`${front.url}/upload`, { method: 'POST', agent: false }, (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode ?? 0));
+        });
+        req.on('error', reject);
+        // No Content-Length: chunked, so the size is known only as it streams.
+        for (let i = 0; i < 16; i++) req.write(randomBytes(32 * 1024));
+        req.end();
+      });
+      assert.equal(status, 200);
+      assert.deepEqual(sizes, [512 * 1024], 'the real target got it whole');
+      await waitFor(() => lb.stats().mirror!.every((m) => m.inFlight === 0));
+      const [capped, answered] = lb.stats().mirror!;
+      assert.deepEqual([capped.sent, capped.failed, answered.sent, answered.completed], [1, 1, 1, 1]);
+      assert.ok(events.some((e) => e.result === 'failed' && /maxBodyBytes/.test(e.error?.message ?? '')));
+      assert.ok(events.some((e) => e.result === 'completed' && e.status === 413 && e.url === '/upload'));
+      await waitFor(() => seen.length === 1);
+      assert.equal(seen[0].complete, false, 'the capped copy reached its mirror cut, never as complete');
+    } finally {
+      await lb.close();
+      await closeAll(front, real, shadow, early);
+    }
+  });
+
   test('a body cut short by the client is never passed to the mirror as complete', async () => {
     const real = await listen((req, res) => {
       req.resume();
