@@ -12,7 +12,7 @@
  * the run restarts itself under `ulimit -n <hard>`.
  *
  * Usage: npm run bench:memory -- [variant ...] [--connections 1000,5000] [--reps 3] [--base http-proxy-bare]
- *   [--json bench-results-memory.json]
+ *   [--json bench-results-memory.json] [--from FILE (prints the tables of an earlier run's JSON instead of measuring)]
  * Default variants: minimal http-proxy-bare lib-bare (any plain HTTP/1.1 variant of variants.ts works).
  */
 import { spawnSync } from 'node:child_process';
@@ -29,8 +29,11 @@ const { values: flags, positionals } = parseArgs({
     reps: { type: 'string', default: '3' },
     base: { type: 'string', default: 'http-proxy-bare' },
     json: { type: 'string', default: 'bench-results-memory.json' },
+    from: { type: 'string' },
   },
 });
+const earlier =
+  flags.from === undefined ? undefined : (JSON.parse(readFileSync(flags.from, 'utf8')) as { reps: number; sizes: number[]; runs: ConnectionMemory[] });
 
 function positive(name: string, value: string): number {
   const n = Number(value);
@@ -38,9 +41,10 @@ function positive(name: string, value: string): number {
   return n;
 }
 
-const sizes = flags.connections!.split(',').map((n) => positive('connections', n));
-const reps = positive('reps', flags.reps!);
-const ids = positionals.length > 0 ? positionals : ['minimal', 'http-proxy-bare', 'lib-bare'];
+const sizes = earlier?.sizes ?? flags.connections!.split(',').map((n) => positive('connections', n));
+const reps = earlier?.reps ?? positive('reps', flags.reps!);
+const ids =
+  positionals.length > 0 ? positionals : earlier !== undefined ? [...new Set(earlier.runs.map((r) => r.variant))] : ['minimal', 'http-proxy-bare', 'lib-bare'];
 for (const id of ids) {
   const v = variant(id);
   if (v.load !== undefined || v.redis === true) throw new Error(`variant ${id} is not supported here (plain HTTP/1.1 ones only)`);
@@ -63,7 +67,7 @@ function fileLimits(): { soft: number; hard: number } {
 
 const needed = 2 * Math.max(...sizes) + 1000;
 const limits = fileLimits();
-if (limits.soft < needed) {
+if (earlier === undefined && limits.soft < needed) {
   if (limits.hard < needed || process.env.BENCH_MEMORY_RAISED === '1') {
     throw new Error(`--connections ${Math.max(...sizes)} needs ${needed} open files; ulimit -Hn is ${limits.hard}: raise it (as root) or lower --connections`);
   }
@@ -78,25 +82,26 @@ if (limits.soft < needed) {
 const startedAt = Date.now();
 const progress = (message: string): void => void process.stderr.write(`[${((Date.now() - startedAt) / 1000).toFixed(0).padStart(5)} s] ${message}\n`);
 
-const results: ConnectionMemory[] = [];
-const backends = await startHoldBackends();
-try {
-  progress(`${ids.join(', ')}; N = ${sizes.join(', ')}; ${reps} reps, variants interleaved; Node ${process.version}, open files ${limits.soft}`);
-  for (let rep = 0; rep < reps; rep++) {
-    for (const n of sizes) {
-      for (let k = 0; k < ids.length; k++) {
-        const id = ids[(k + rep) % ids.length]!;
-        const r = await connectionMemory(id, n, backends);
-        results.push(r);
-        progress(
-          `rep ${rep + 1}/${reps} ${id} N = ${n}: per connection idle ${kb(r.idle.heapUsed)} kB heap, in flight ${kb(r.inFlight.heapUsed)} kB, pooled upstream ${kb(r.pooled.heapUsed)} kB (${r.pooled.count} pooled)`,
-        );
+const results: ConnectionMemory[] = earlier?.runs ?? [];
+const backends = earlier === undefined ? await startHoldBackends() : undefined;
+if (backends !== undefined)
+  try {
+    progress(`${ids.join(', ')}; N = ${sizes.join(', ')}; ${reps} reps, variants interleaved; Node ${process.version}, open files ${limits.soft}`);
+    for (let rep = 0; rep < reps; rep++) {
+      for (const n of sizes) {
+        for (let k = 0; k < ids.length; k++) {
+          const id = ids[(k + rep) % ids.length]!;
+          const r = await connectionMemory(id, n, backends);
+          results.push(r);
+          progress(
+            `rep ${rep + 1}/${reps} ${id} N = ${n}: per connection idle ${kb(r.idle.heapUsed)} kB heap, in flight ${kb(r.inFlight.heapUsed)} kB, pooled upstream ${kb(r.pooled.heapUsed)} kB (${r.pooled.count} pooled)`,
+          );
+        }
       }
     }
+  } finally {
+    await backends.close();
   }
-} finally {
-  await backends.close();
-}
 
 // ---- report
 
@@ -105,7 +110,7 @@ function kb(bytes: number): string {
 }
 
 const median = (values: number[]): number => {
-  const sorted = values.filter((v) => !Number.isNaN(v)).sort((a, b) => a - b);
+  const sorted = values.filter((v) => Number.isFinite(v)).sort((a, b) => a - b);
   if (sorted.length === 0) return Number.NaN;
   const mid = sorted.length >> 1;
   return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
@@ -118,7 +123,7 @@ interface Figure {
   max: number;
 }
 const figure = (values: number[]): Figure => {
-  const kept = values.filter((v) => !Number.isNaN(v));
+  const kept = values.filter((v) => Number.isFinite(v));
   return { median: median(kept), min: kept.length > 0 ? Math.min(...kept) : Number.NaN, max: kept.length > 0 ? Math.max(...kept) : Number.NaN };
 };
 
@@ -134,9 +139,14 @@ const summary = sizes.flatMap((n) =>
       variant: id,
       description: variant(id).label,
       connections: n,
-      pooledSockets: median(runs.map((r) => r.pooled.count)),
+      // A reading during which the balancer's agent closed some of its pooled sockets (idle 4 s) is left out.
+      pooledSockets: median(runs.map((r) => r.pooled.count).filter((c) => c > 0)),
+      pooledReps: runs.filter((r) => r.pooled.count > 0).length,
       ...Object.fromEntries(PHASES.map((p) => [p, { heapUsed: of(p, 'heapUsed'), rss: of(p, 'rss'), external: of(p, 'external') }])),
-    } as { variant: string; description: string; connections: number; pooledSockets: number } & Record<Phase, Record<Metric | 'external', Figure>>;
+    } as { variant: string; description: string; connections: number; pooledSockets: number; pooledReps: number } & Record<
+      Phase,
+      Record<Metric | 'external', Figure>
+    >;
   }),
 );
 
@@ -168,7 +178,7 @@ for (const n of sizes) {
     cell(r.inFlight.heapUsed),
     cell(r.inFlight.rss),
     cell(r.pooled.heapUsed),
-    String(r.pooledSockets),
+    `${r.pooledSockets}${r.pooledReps < reps ? ` (${r.pooledReps}/${reps} reps)` : ''}`,
     `${ratio(r, 'idle')} / ${ratio(r, 'inFlight')} / ${ratio(r, 'pooled')}`,
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
@@ -179,24 +189,27 @@ for (const n of sizes) {
 }
 console.log('\nidle: client connections that made one request and stay open; in flight: a request each that the backend holds (client socket,');
 console.log('upstream socket and the request); pooled upstream: per free socket the agent keeps (what closing them frees; `pooled` = how many, at');
-console.log('most 256 per backend). RSS moves with what V8 and malloc keep or return to the system: trust the heap figures first, RSS at large N.');
-
-writeFileSync(
-  flags.json!,
-  `${JSON.stringify(
-    {
-      date: new Date().toISOString(),
-      node: process.version,
-      cpu: os.cpus()[0]?.model,
-      reps,
-      sizes,
-      base,
-      summary,
-      runs: results,
-      seconds: (Date.now() - startedAt) / 1000,
-    },
-    null,
-    2,
-  )}\n`,
+console.log(
+  'most 256 per backend; "k/R reps": the balancer\'s agent closed idle pooled sockets during the other readings). RSS moves with what V8 and malloc keep or return to the system: trust the heap figures first, RSS at large N.',
 );
-console.log(`${flags.json} written; whole run ${((Date.now() - startedAt) / 1000).toFixed(0)} s`);
+
+if (earlier === undefined)
+  writeFileSync(
+    flags.json!,
+    `${JSON.stringify(
+      {
+        date: new Date().toISOString(),
+        node: process.version,
+        cpu: os.cpus()[0]?.model,
+        reps,
+        sizes,
+        base,
+        summary,
+        runs: results,
+        seconds: (Date.now() - startedAt) / 1000,
+      },
+      null,
+      2,
+    )}\n`,
+  );
+if (earlier === undefined) console.log(`${flags.json} written; whole run ${((Date.now() - startedAt) / 1000).toFixed(0)} s`);
