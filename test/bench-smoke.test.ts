@@ -130,8 +130,8 @@ test('bench:memory reads the server heap per idle connection, per in-flight requ
 
 test('bench side-by-side table puts instruction ratios beside CPU, req/s and p99 ratios of the same variants', () => {
   const timed = [
-    { id: 'minimal', label: 'minimal', rounds: [{ rps: 1000, p99: 2, cpuPerRequest: 100 }] },
-    { id: 'lib-bare', label: 'lib', rounds: [{ rps: 500, p99: 5, cpuPerRequest: 300 }] },
+    { id: 'minimal', label: 'minimal', rounds: [{ rps: 1000, p99: 2, cpuPerRequest: 100, systemPerRequest: 50 }] },
+    { id: 'lib-bare', label: 'lib', rounds: [{ rps: 500, p99: 5, cpuPerRequest: 300, systemPerRequest: 75 }] },
     { id: 'fastify', label: 'fastify', rounds: [{ rps: 800, p99: 3, cpuPerRequest: 150 }] },
   ];
   const counted = [
@@ -140,8 +140,8 @@ test('bench side-by-side table puts instruction ratios beside CPU, req/s and p99
   ];
   const lines = sideBySide(timed, counted);
   const lib = lines.find((l) => l.startsWith('lib-bare'))!.split(/\s{2,}/);
-  // instr × 1.50, w/o JIT × 1.50, CPU × 3.00, CPU ÷ instr 2.00, time × 2.00, p99 × 2.50
-  assert.deepEqual([lib[2], lib[3], lib[5], lib[6], lib[8], lib[10]], ['1.50', '1.50', '3.00', '2.00', '2.00', '2.50']);
+  // instr × 1.50, w/o JIT × 1.50, sys 75 µs, CPU × 3.00, user × 4.50 (225 / 50), user ÷ instr 3.00, time × 2.00, p99 × 2.50
+  assert.deepEqual([lib[2], lib[3], lib[5], lib[6], lib[7], lib[8], lib[10], lib[12]], ['1.50', '1.50', '75.0', '3.00', '4.50', '3.00', '2.00', '2.50']);
   assert.equal(lib[1], '900 (880–910)');
   assert.ok(!lines.some((l) => l.startsWith('fastify')), 'only variants both runs measured');
 });

@@ -112,6 +112,8 @@ export interface VariantResult {
   cpuPerRequest: number;
   cpuMin: number;
   cpuMax: number;
+  /** Median kernel (system) CPU microseconds per request, part of `cpuPerRequest`: what instruction counts do not see. */
+  systemPerRequest: number;
   /** Median over the rounds of (the minimal proxy's CPU per request / this variant's): requests per core-second relative to it. */
   cpuRatio: number;
   /** As `ratio` and `cpuRatio`, relative to the plain balancer on node:http (lib-bare) instead; NaN when it did not run. */
@@ -252,6 +254,7 @@ const table: VariantResult[] = variants.map((v) => {
     cpuPerRequest: median(runs.map((m) => m.cpuPerRequest)),
     cpuMin,
     cpuMax,
+    systemPerRequest: median(runs.map((m) => m.systemPerRequest)),
     cpuRatio: median(runs.map((m, i) => baseline[i]!.cpuPerRequest / m.cpuPerRequest)),
     plainRatio: plain === undefined ? Number.NaN : median(runs.map((m, i) => m.rps / plain[i]!.rps)),
     plainCpuRatio: plain === undefined ? Number.NaN : median(runs.map((m, i) => plain[i]!.cpuPerRequest / m.cpuPerRequest)),
@@ -308,6 +311,7 @@ const header = [
   'mean ms',
   'CPU µs/req',
   'min–max',
+  'sys µs',
   'CPU ×',
   'proxy CPU',
   'load CPU',
@@ -326,6 +330,7 @@ const rows = table.map((r) => [
   fmt(r.mean, 2),
   fmt(r.cpuPerRequest, 1),
   range(r.cpuMin, r.cpuMax, 1),
+  fmt(r.systemPerRequest, 1),
   fmt(r.cpuRatio, 2),
   `${fmt(r.serverCpu * 100)}%`,
   `${fmt(r.loadCpu * 100)}%`,
@@ -337,6 +342,7 @@ console.log(line(header));
 console.log(widths.map((w) => '-'.repeat(w)).join('  '));
 for (const row of rows) console.log(line(row));
 console.log(`\nmin–max: the lowest and highest of the ${rounds} rounds, beside each median; two variants differ only beyond both ranges.`);
+console.log('sys µs: the kernel share of CPU µs/req (system calls, socket I/O), which instruction counts (bench:instructions) do not see.');
 console.log("× minimal: req/s over the minimal proxy's in the same round; × plain: over the plain balancer's (proxy-balancer on");
 console.log("node:http, lib-bare) in the same round, for the variants that add a feature to it. CPU ×: the minimal proxy's CPU time per request over");
 console.log("this variant's (requests per core-second relative to it; unaffected by other load on the machine, and the");
