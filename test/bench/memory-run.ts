@@ -79,6 +79,10 @@ if (earlier === undefined && limits.soft < needed) {
   process.exit(again.status ?? 1);
 }
 
+if (Math.min(...sizes) < 1000) {
+  process.stderr.write('N below 1,000: a heap reading moves by ~200 kB from one GC to the next, so figures per connection are mostly noise\n');
+}
+
 const startedAt = Date.now();
 const progress = (message: string): void => void process.stderr.write(`[${((Date.now() - startedAt) / 1000).toFixed(0).padStart(5)} s] ${message}\n`);
 
