@@ -110,6 +110,7 @@ export interface VariantResult {
   mean: number;
   /** Median server CPU microseconds per request. */
   cpuPerRequest: number;
+  /** Lowest and highest CPU microseconds per request over the rounds. */
   cpuMin: number;
   cpuMax: number;
   /** Median kernel (system) CPU microseconds per request, part of `cpuPerRequest`: what instruction counts do not see. */
