@@ -164,7 +164,10 @@ console.log(`with the connections minus without them; Node ${process.version}, $
 for (const n of sizes) {
   const rows = summary.filter((s) => s.connections === n);
   const baseRow = rows.find((r) => r.variant === base)!;
-  const ratio = (r: (typeof rows)[number], phase: Phase): string => (r[phase].heapUsed.median / baseRow[phase].heapUsed.median).toFixed(2);
+  const ratio = (r: (typeof rows)[number], phase: Phase): string => {
+    const value = r[phase].heapUsed.median / baseRow[phase].heapUsed.median;
+    return Number.isNaN(value) ? 'n/a' : value.toFixed(2);
+  };
   const header = [
     `N = ${n}`,
     'idle heap',
@@ -182,7 +185,7 @@ for (const n of sizes) {
     cell(r.inFlight.heapUsed),
     cell(r.inFlight.rss),
     cell(r.pooled.heapUsed),
-    `${r.pooledSockets}${r.pooledReps < reps ? ` (${r.pooledReps}/${reps} reps)` : ''}`,
+    `${Number.isNaN(r.pooledSockets) ? 'n/a' : r.pooledSockets}${r.pooledReps < reps ? ` (${r.pooledReps}/${reps} reps)` : ''}`,
     `${ratio(r, 'idle')} / ${ratio(r, 'inFlight')} / ${ratio(r, 'pooled')}`,
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
