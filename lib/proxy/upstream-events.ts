@@ -105,7 +105,6 @@ export class UpstreamEvents implements EngineEvents {
     exchange.owner.passed(exchange.target, status, exchange.latency);
     exchange.proxyRes = proxyRes;
     attach(proxyRes, exchange);
-    proxyRes.on('error', onUpstreamResponseError);
     proxyRes.on('close', onUpstreamResponseClose);
     const refusal = unrelayable(proxyRes, status, req.method);
     if (refusal !== undefined) {
@@ -313,11 +312,8 @@ function onUpstreamEnd(this: IncomingMessage): void {
   res.end();
 }
 
-function onUpstreamResponseError(this: IncomingMessage, err: Error): void {
-  const exchange = exchangeOf(this);
-  if (exchange !== undefined && !this.complete) upstreamFailed(exchange, truncation(err));
-}
-
+// No 'error' listener: Node emits a response's error only to listeners, and the socket error that
+// cuts a body reaches the upstream request's 'error' first, cause and all.
 function onUpstreamResponseClose(this: IncomingMessage): void {
   // An upstream body cut short must not reach the client as a complete response.
   if (this.complete) return;
