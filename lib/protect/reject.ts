@@ -1,6 +1,6 @@
 import { STATUS_CODES, validateHeaderName, validateHeaderValue, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { http2HasBody, isHttp2 } from '../proxy/http2.js';
+import { http2HasBody, isHttp2, drainHttp2Upload } from '../proxy/http2.js';
 import { clientGone } from '../proxy/client-gone.js';
 
 /** A refusal decided before any backend is touched. */
@@ -44,8 +44,10 @@ export function rejectRequest(req: IncomingMessage, res: ServerResponse, rejecti
   res.setHeader('content-length', Buffer.byteLength(body));
   res.setHeader('cache-control', 'no-store');
   // HTTP/2 has no connection-level header: closing one stream never costs the session.
-  if ((rejection.close === true || mayHaveBody(req)) && !isHttp2(req)) res.setHeader('connection', 'close');
+  const h2 = isHttp2(req);
+  if ((rejection.close === true || mayHaveBody(req)) && !h2) res.setHeader('connection', 'close');
   res.end(req.method === 'HEAD' ? undefined : body);
+  if (h2) drainHttp2Upload(req);
 }
 
 /** Answers a refused WebSocket handshake on its raw socket, then closes it. */

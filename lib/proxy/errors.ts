@@ -1,5 +1,5 @@
 import { STATUS_CODES, type ServerResponse } from 'node:http';
-import { isHttp2 } from './http2.js';
+import { isHttp2, drainHttp2Upload } from './http2.js';
 import { clientGone } from './client-gone.js';
 
 /** The upstream did not answer within `proxyTimeout` (idle) or `timeout` (deadline): answered with 504. */
@@ -46,8 +46,10 @@ export function respondError(res: ServerResponse, status: number, retryAfter?: n
   if (retryAfter !== undefined) res.setHeader('retry-after', String(retryAfter));
   // A request body still arriving would otherwise be read to its end just to keep the connection.
   // HTTP/2 has no connection-level field (Node warns); closing one stream never costs the session.
-  if (res.req?.complete === false && !isHttp2(res.req)) res.setHeader('connection', 'close');
+  const h2 = res.req !== undefined && isHttp2(res.req);
+  if (res.req?.complete === false && !h2) res.setHeader('connection', 'close');
   res.end(res.req?.method === 'HEAD' ? undefined : body);
+  if (h2) drainHttp2Upload(res.req);
 }
 
 /**

@@ -7,6 +7,7 @@ import { LOOPBACK_CONNECT } from '../../loopback.js';
 import type { EngineEvents } from './events.js';
 import { forwardPass, type Upstream } from './forward.js';
 import { frameUpstreamBody } from './upstream-framing.js';
+import { guardIdleSockets } from './idle-sockets.js';
 import httpProxy from 'http-proxy';
 import type { Target } from '../../../target.js';
 import { clampDelay } from '../../../timer.js';
@@ -59,8 +60,9 @@ export class ProxyEngine {
     const timeout = clampDelay(options.proxyTimeout) || undefined;
     const agentOptions = { keepAlive: options.keepAlive, scheduling: 'lifo' as const, timeout, ...LOOPBACK_CONNECT, ...options.agentOptions };
     this.#agentOptions = agentOptions;
-    this.#agent = options.agent ?? new http.Agent(agentOptions);
-    this.#httpsAgent = options.httpsAgent ?? new https.Agent(agentOptions);
+    // Pooled connections that receive anything while idle are dropped (idle-sockets.ts); caller-owned agents are left as they are.
+    this.#agent = options.agent ?? guardIdleSockets(new http.Agent(agentOptions));
+    this.#httpsAgent = options.httpsAgent ?? guardIdleSockets(new https.Agent(agentOptions));
   }
 
   /** Proxies one HTTP request to `target`; `body` replaces the request stream (a retry replaying it). */
@@ -98,7 +100,7 @@ export class ProxyEngine {
     if (this.#options.httpsAgent !== undefined || this.#agentOptions.servername !== undefined || name === '' || isIP(name) !== 0) return this.#httpsAgent;
     let agent = this.#namedAgents.get(name);
     if (agent === undefined) {
-      agent = new https.Agent({ ...this.#agentOptions, servername: name });
+      agent = guardIdleSockets(new https.Agent({ ...this.#agentOptions, servername: name }));
       this.#namedAgents.set(name, agent);
     }
     return agent;
