@@ -10,6 +10,7 @@ import { MountScope } from './proxy/mount-scope.js';
 import { resolveOutlierOptions, type OutlierDetectionOptions, type ResolvedOutlierOptions } from './health/outlier.js';
 import { PROTECTION_OPTIONS, resolveProtection, type ProtectionOptions, type ResolvedProtection } from './protect/options.js';
 import { resolveRetryOptions, type RetryOptions, type RetryPolicy } from './proxy/retry/policy.js';
+import { type HedgeOptions, type HedgePolicy, resolveHedge } from './proxy/hedge/options.js';
 import { pickFunction, type PickFunction } from './strategies/pick-function.js';
 import type { Strategy } from './strategies/strategy.js';
 import { ResponseTransformer, type TransformBody, type TransformResponseOptions } from './proxy/transform.js';
@@ -84,6 +85,8 @@ export interface LoadBalanceOptions extends ProtectionOptions {
   slowStart?: number;
   /** Failover of failed requests to other targets; default on (2 retries, idempotent methods, 20% budget); false turns it off. */
   retry?: RetryOptions | false;
+  /** Hedged requests: a second attempt to another target when the first has no response head after a delay (fixed, or a learned percentile), within a budget of extra load; default off. */
+  hedge?: HedgeOptions | false;
   /** A response cache (`responseCache({...})`) in front of the proxy; default none. */
   cache?: ResponseCacheMiddleware;
   /** Session affinity by cookie: `{ cookie: 'lb', secret }` keeps a client on the target that served it while that target is ready; default none. */
@@ -131,6 +134,7 @@ export interface ResolvedOptions {
   panicThreshold: number;
   slowStart: number;
   retry: RetryPolicy | undefined;
+  hedge: HedgePolicy | undefined;
   cache: ResponseCacheMiddleware | undefined;
   affinity: ResolvedAffinity | undefined;
   on: ProxyHooks | undefined;
@@ -167,6 +171,7 @@ const KNOWN: readonly string[] = [
   'panicThreshold',
   'slowStart',
   'retry',
+  'hedge',
   'cache',
   'affinity',
   'on',
@@ -312,6 +317,7 @@ export function resolveOptions(input: LoadBalanceOptions | undefined): ResolvedO
     panicThreshold,
     slowStart: ms(options, 'slowStart', 0),
     retry: resolveRetryOptions(options.retry),
+    hedge: resolveHedge(options.hedge),
     cache: cacheOption(options.cache),
     affinity: resolveAffinity(options.affinity),
     on: resolveHooks(options.on),

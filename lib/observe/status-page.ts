@@ -4,6 +4,7 @@ import type { CheckResult } from '../health/checker.js';
 import type { EjectionReason } from '../health/outlier-analysis.js';
 import type { CacheStats } from '../cache/response-cache.js';
 import type { DiscoveryStats } from '../discovery/feed.js';
+import type { HedgeStats } from '../proxy/hedge/hedging.js';
 import type { StoreHealth } from '../store-guard.js';
 import type { StrategyTargetStats } from '../strategies/strategy.js';
 import type { TargetState } from '../target.js';
@@ -81,6 +82,8 @@ export interface StatusSnapshot {
   inFlight: number;
   retries: number;
   unavailable: number;
+  /** Hedged requests: sent, won by the hedge, cancelled attempts, budget refusals, current delay (ms); null with hedging off. */
+  hedging: HedgeStats | null;
   /** 429 answers of the rate limit; null without one. */
   rateLimited: number | null;
   /** Cache counters and the share of cacheable requests answered from the cache; null without a cache. */
@@ -152,6 +155,7 @@ export function snapshot(subject: MetricsSubject, sampler: Sampler, features: Me
     inFlight: stats.inFlight,
     retries: stats.retries,
     unavailable: stats.unavailable,
+    hedging: stats.hedging ?? null,
     rateLimited: features.rateLimit?.refused ?? null,
     cache: cache === undefined ? null : { ...cache, hitRatio },
     affinity: stats.affinity ?? null,
@@ -252,6 +256,8 @@ function summary(d: StatusSnapshot): string {
     card('Retries', d.retries, '', 'failed attempts sent again to another target') +
     card('Unavailable', d.unavailable, d.unavailable > 0 ? 'bad-text' : '', 'requests answered 503 because no target was available') +
     card('Panic mode', d.panic ? 'ON' : 'off', d.panic ? 'bad-text' : '');
+  const h = d.hedging;
+  if (h) html += card('Hedges', h.sent, '', hedgeHint(h));
   if (d.rateLimited !== null) html += card('Rate limited', d.rateLimited, '', 'requests refused with 429');
   const a = d.affinity;
   if (a) {
@@ -261,6 +267,11 @@ function summary(d: StatusSnapshot): string {
   const c = d.cache;
   if (c) html += card('Cache hit ratio', pct(c.hitRatio), '', `${c.hits} hits, ${c.stale} stale, ${c.revalidated} revalidated, ${c.misses} misses`);
   return html;
+}
+
+function hedgeHint(h: HedgeStats): string {
+  const delay = h.delay === null ? 'delay not learned yet' : `sent after ${ms(h.delay)}`;
+  return `hedged requests: ${h.won} won by the hedge, ${h.cancelled} attempts cancelled, ${h.budgetRefused} refused by the budget, ${h.noTarget} without another target; ${delay}`;
 }
 
 function targetRow(t: TargetStatus, now: number): string {
