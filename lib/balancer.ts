@@ -367,7 +367,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOw
    */
   retried(exchange: Exchange, err: Error, status = 0): boolean {
     // A hedged request's other attempt still running answers instead (lib/proxy/hedge/race.ts).
-    if (exchange.race !== undefined && exchange.race.outlived(exchange, status)) return true;
+    if (exchange.race?.outlived(exchange, status)) return true;
     const policy = this.#retry;
     const req = exchange.req;
     const res = exchange.client as ServerResponse;
@@ -406,7 +406,8 @@ export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOw
   }
 
   hedgeTarget(primary: Exchange): Target | undefined {
-    if (this.#closed || this.#breaker?.retriesCapped(false) === true) return undefined;
+    const breaker = this.#breaker;
+    if (this.#closed || (breaker !== undefined && (!breaker.admits(this.#inFlight) || breaker.retriesCapped(false)))) return undefined;
     const next = nextTarget(this.pool.ready, this.strategy, primary, primary.req, false);
     return next === undefined || this.#queue?.hasRoom(next) === false ? undefined : next;
   }

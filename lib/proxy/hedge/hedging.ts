@@ -120,7 +120,7 @@ export class Hedging implements RaceJudge {
     const fixed = this.#policy.delay;
     if (fixed !== undefined) return fixed;
     const learned = this.#window!.value;
-    return learned < this.#policy.minDelay ? this.#policy.minDelay : learned;
+    return Math.max(learned, this.#policy.minDelay);
   }
 }
 
