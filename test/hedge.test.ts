@@ -272,6 +272,26 @@ describe('hedge', () => {
       }
     });
 
+    test('the hedge failing, then the first attempt: the retry goes to a target neither tried', async () => {
+      const a = await backendWith(reset(150));
+      const b = await backendWith(reset(0));
+      const c = await backendWith(answers('c'));
+      const t = await setup([a, b, c], { hedge: { delay: 30, maxExtraLoad: 1 } });
+      try {
+        assert.equal((await request(t.front.url)).body, 'c');
+        assert.deepEqual(
+          t.lb.stats().targets.map((s) => [s.errors, s.total]),
+          [
+            [1, 1],
+            [1, 1],
+            [0, 1],
+          ],
+        );
+      } finally {
+        await t.close();
+      }
+    });
+
     test('both attempts failing: the last one is retried as usual, on a target neither tried', async () => {
       const a = await backendWith(reset(60));
       const b = await backendWith(reset(120));

@@ -68,7 +68,9 @@ export class HedgeRace implements ExchangeRace {
       if (other !== undefined) this.#cancel(other, exchange);
       return false;
     }
-    // A real failure of its target (the caller has counted it); the other attempt answers instead.
+    // A real failure of its target (the caller has counted it); the other attempt answers instead,
+    // and should it fail too, its retry avoids this target as well.
+    if (other.tried?.includes(exchange.target) !== true) other.tried = [...(other.tried ?? []), exchange.target];
     handOn(exchange, other);
     if (status !== 0) {
       exchange.responded(status);
