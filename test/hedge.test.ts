@@ -3,6 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { describe, test } from 'node:test';
 import { type HedgeInfo, loadBalance, type LoadBalanceOptions } from 'proxy-balancer';
+import { WebSocket, WebSocketServer } from 'ws';
 import { closeAll, listen, request, type TestServer, waitFor } from './helpers.js';
 
 /** A backend whose `answer` decides each response; it counts the requests whose client (the balancer) closed them before they were answered. */
@@ -208,6 +209,38 @@ describe('hedge', () => {
       assert.equal(reply.body, 'head-then body');
       assert.equal(b.hits, 0);
       assert.equal(t.lb.stats().hedging!.sent, 0);
+    } finally {
+      await t.close();
+    }
+  });
+
+  test('a WebSocket upgrade is never hedged, however slow its handshake', async () => {
+    const upgrades = [0, 0];
+    const slowWs = async (i: number) => {
+      const wss = new WebSocketServer({ noServer: true });
+      wss.on('connection', (ws) => ws.on('message', (m) => ws.send(`echo ${m}`)));
+      const server = await listen((_req, res) => res.end());
+      server.server.on('upgrade', (req, socket, head) => {
+        upgrades[i]!++;
+        setTimeout(() => wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req)), 150);
+      });
+      return server;
+    };
+    const a = await slowWs(0);
+    const b = await slowWs(1);
+    const t = await setup([a, b], { hedge: { delay: 10, maxExtraLoad: 1 } });
+    t.front.server.on('upgrade', t.lb.upgrade);
+    try {
+      const ws = new WebSocket(t.front.url.replace('http:', 'ws:'));
+      const echo = await new Promise<string>((resolve, reject) => {
+        ws.on('open', () => ws.send('hi'));
+        ws.on('message', (m) => resolve(String(m)));
+        ws.on('error', reject);
+      });
+      assert.equal(echo, 'echo hi');
+      assert.deepEqual(upgrades, [1, 0]);
+      assert.equal(t.lb.stats().hedging!.sent, 0);
+      ws.close();
     } finally {
       await t.close();
     }
