@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import http2 from 'node:http2';
+import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { describe, test } from 'node:test';
 import { type HedgeInfo, loadBalance, type LoadBalanceOptions } from 'proxy-balancer';
@@ -211,6 +213,34 @@ describe('hedge', () => {
       assert.equal(t.lb.stats().hedging!.sent, 0);
     } finally {
       await t.close();
+    }
+  });
+
+  test('an HTTP/2 client request is hedged like an HTTP/1 one', async () => {
+    const a = await backendWith(after(500, 'a'));
+    const b = await backendWith(answers('b'));
+    const lb = loadBalance({ targets: [a.url, b.url], strategy: first, hedge: { delay: 30, maxExtraLoad: 1 } });
+    const server = http2.createServer(lb as never);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const session = http2.connect(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    try {
+      const body = await new Promise<string>((resolve, reject) => {
+        const stream = session.request({ ':path': '/' });
+        let text = '';
+        stream.setEncoding('utf8');
+        stream.on('data', (c: string) => (text += c));
+        stream.on('end', () => resolve(text));
+        stream.on('error', reject);
+      });
+      assert.equal(body, 'b');
+      await waitFor(() => a.cancelled() === 1);
+      assert.equal(a.cancelled(), 1);
+      assert.equal(lb.stats().hedging!.won, 1);
+    } finally {
+      session.close();
+      await lb.close();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await closeAll(a, b);
     }
   });
 
