@@ -6,6 +6,7 @@ import { performance } from 'node:perf_hooks';
 import { describe, test } from 'node:test';
 import { type HedgeInfo, loadBalance, type LoadBalanceOptions } from 'proxy-balancer';
 import { WebSocket, WebSocketServer } from 'ws';
+import { LatencyWindow } from '../lib/proxy/hedge/latency-window.js';
 import { closeAll, listen, request, type TestServer, waitFor } from './helpers.js';
 
 /** A backend whose `answer` decides each response; it counts the requests whose client (the balancer) closed them before they were answered. */
@@ -498,5 +499,19 @@ describe('hedge', () => {
     refused(true, /options\.hedge must be an object or false/);
     assert.doesNotThrow(() => loadBalance({ targets, hedge: { delay: 0, maxExtraLoad: 0.5 } }).close());
     assert.doesNotThrow(() => loadBalance({ targets, hedge: { delay: 'p99.9', maxExtraLoad: 1 } }).close());
+  });
+
+  test('the learned percentile: nearest rank over the last 512 samples, recomputed every 64', () => {
+    const window = new LatencyWindow(90);
+    for (let i = 1; i <= 63; i++) window.record(i);
+    assert.ok(Number.isNaN(window.value));
+    window.record(64);
+    assert.equal(window.value, 58); // ceil(0.9 × 64) = 58th of 1..64
+    for (let i = 65; i <= 128; i++) window.record(1000 - i);
+    // 1..64 and 872..935: the ceil(0.9 × 128) = 116th is 872 + 51.
+    assert.equal(window.value, 923);
+    // The ring holds the last 512: older samples leave it.
+    for (let i = 0; i < 512; i++) window.record(5);
+    assert.equal(window.value, 5);
   });
 });
