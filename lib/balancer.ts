@@ -51,6 +51,7 @@ import type { Target } from './target.js';
 import { refuseHandshake, watchClientSocket } from './proxy/tunnel.js';
 import { UpstreamEvents, waitsForContinue } from './proxy/upstream-events.js';
 import { clientGone } from './proxy/client-gone.js';
+import { Mirror } from './proxy/mirror/mirror.js';
 
 /** The state behind one `loadBalance()` middleware: pool, strategy, health, engine and every exchange. */
 export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOwner, HedgeHost {
@@ -76,6 +77,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOw
   readonly #tracing: Tracing | undefined;
   readonly #stores: StoreWatch;
   readonly #mounts: MountScope;
+  readonly #mirror: Mirror | undefined;
   /** The middleware function `loadBalance()` returned, to recognise it as a server's request listener. */
   entry: unknown = undefined;
   #inFlight = 0;
@@ -115,6 +117,12 @@ export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOw
     this.#queue = guards.queue;
     this.#breaker = guards.breaker;
     this.#resets = guards.resets;
+    this.#mirror =
+      options.mirror &&
+      new Mirror(options.mirror, options, {
+        listening: () => this.listenerCount('mirror') > 0,
+        report: (info) => this.notify('mirror', info),
+      });
     this.#stores = new StoreWatch([this.#cache?.store.guard, options.protection.rateLimit?.store.guard], this.notify);
     // Last: a source may report its first set from start(), and the pool's observers must be in place.
     this.#discovery = options.discovery.length === 0 ? undefined : new DiscoveryFeeds(options.discovery, this.pool);
@@ -211,6 +219,8 @@ export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOw
       this.#budget!.request();
       exchange.body = parsed === undefined ? RequestBody.record(req, this.#retry.maxBodyBytes) : RequestBody.of(parsed);
     }
+    // Before the body is piped upstream, with the forwarding headers the real request carries.
+    if (this.#mirror !== undefined) this.#mirror.copy(req, parsed);
     const maxBodySize = this.#options.protection.maxBodySize;
     if (maxBodySize > 0) countBody(req, res, maxBodySize);
     if (this.#hedging !== undefined) this.#hedging.arm(exchange);
@@ -300,6 +310,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOw
       stores: this.#stores,
       resets: this.#resets,
       hedging: this.#hedging,
+      mirror: this.#mirror,
     });
   }
 
@@ -318,6 +329,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOw
     this.#hedging?.close();
     this.#statusRetry?.close();
     this.#stores.close();
+    this.#mirror?.close();
     for (const socket of this.#tunnels) socket.destroy();
     if (this.#inFlight > 0) await new Promise<void>((resolve) => (this.#idle = resolve));
     this.#engine.close();

@@ -10,6 +10,8 @@ export { StoreUnavailableError } from './proxy/errors.js';
 export type { ResponseInfo } from './observe/access-log.js';
 export type { CacheStatus } from './cache/status.js';
 export type { RetryOptions } from './proxy/retry/policy.js';
+export type { MirrorOption, MirrorOptions } from './proxy/mirror/options.js';
+export type { MirrorInfo, MirrorStats } from './proxy/mirror/policy.js';
 export type { BackoffOptions } from './proxy/retry/backoff.js';
 export type { HedgeOptions } from './proxy/hedge/options.js';
 export type { HedgeStats } from './proxy/hedge/hedging.js';

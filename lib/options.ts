@@ -11,6 +11,7 @@ import { resolveOutlierOptions, type OutlierDetectionOptions, type ResolvedOutli
 import { PROTECTION_OPTIONS, resolveProtection, type ProtectionOptions, type ResolvedProtection } from './protect/options.js';
 import { resolveRetryOptions, type RetryOptions, type RetryPolicy } from './proxy/retry/policy.js';
 import { type HedgeOptions, type HedgePolicy, resolveHedge } from './proxy/hedge/options.js';
+import { type MirrorOption, type MirrorPolicySpec, resolveMirror } from './proxy/mirror/options.js';
 import { pickFunction, type PickFunction } from './strategies/pick-function.js';
 import type { Strategy } from './strategies/strategy.js';
 import { ResponseTransformer, type TransformBody, type TransformResponseOptions } from './proxy/transform.js';
@@ -87,6 +88,8 @@ export interface LoadBalanceOptions extends ProtectionOptions {
   retry?: RetryOptions | false;
   /** Hedged requests: a second attempt to another target when the first has no response head after a delay (fixed, or a learned percentile), within a budget of extra load; default off. */
   hedge?: HedgeOptions | false;
+  /** Request mirroring: a sampled copy of each request to a shadow target, fire and forget (Envoy's `request_mirror_policies`, NGINX's `mirror`): a URL, a policy `{ target, fraction, filter, maxBodyBytes, timeout, maxInFlight, keepHost }` or several; default none. */
+  mirror?: MirrorOption;
   /** A response cache (`responseCache({...})`) in front of the proxy; default none. */
   cache?: ResponseCacheMiddleware;
   /** Session affinity by cookie: `{ cookie: 'lb', secret }` keeps a client on the target that served it while that target is ready; default none. */
@@ -135,6 +138,7 @@ export interface ResolvedOptions {
   slowStart: number;
   retry: RetryPolicy | undefined;
   hedge: HedgePolicy | undefined;
+  mirror: readonly MirrorPolicySpec[] | undefined;
   cache: ResponseCacheMiddleware | undefined;
   affinity: ResolvedAffinity | undefined;
   on: ProxyHooks | undefined;
@@ -172,6 +176,7 @@ const KNOWN: readonly string[] = [
   'slowStart',
   'retry',
   'hedge',
+  'mirror',
   'cache',
   'affinity',
   'on',
@@ -318,6 +323,7 @@ export function resolveOptions(input: LoadBalanceOptions | undefined): ResolvedO
     slowStart: ms(options, 'slowStart', 0),
     retry: resolveRetryOptions(options.retry),
     hedge: resolveHedge(options.hedge),
+    mirror: resolveMirror(options.mirror),
     cache: cacheOption(options.cache),
     affinity: resolveAffinity(options.affinity),
     on: resolveHooks(options.on),

@@ -3,8 +3,10 @@ import http2 from 'node:http2';
 import https from 'node:https';
 import { after, before, test } from 'node:test';
 import { startBackends, type Backends } from './bench/backends.js';
+import { connectionMemory, startHoldBackends } from './bench/connection-memory.js';
 import { hasH2load, measure, spawnServer, type ServerProcess } from './bench/harness.js';
 import { memoryBench } from './bench/memory.js';
+import { sideBySide } from './bench/side-by-side.js';
 import { soak } from './bench/soak.js';
 import { DEFAULT_PATH, VARIANTS } from './bench/variants.js';
 import { startRedis, type RedisServer } from './redis-server.js';
@@ -106,4 +108,40 @@ test('bench soak reads the heap after GC each phase, every feature on', async ()
   assert.equal(result.growth, result.phases[2]!.heapUsed - result.phases[1]!.heapUsed);
   assert.ok(result.counters.cache_hits_total! > 0 && result.counters.cache_misses_total! > 0, JSON.stringify(result.counters));
   assert.equal(result.counters.rate_limited_total, 0);
+});
+
+test('bench:memory reads the server heap per idle connection, per in-flight request and per pooled upstream socket', async () => {
+  const holding = await startHoldBackends();
+  try {
+    const result = await connectionMemory('lib-bare', 100, holding);
+    assert.equal(result.idle.count, 100);
+    assert.equal(result.inFlight.count, 100);
+    // Every held request reached a backend through its own upstream socket, and was answered.
+    assert.equal(holding.held(), 0);
+    assert.ok(result.pooled.count > 0 && result.pooled.count <= 100, JSON.stringify(result.pooled));
+    // Figures of a few kB per connection: a sign error or a missed division would be far off.
+    assert.ok(Number.isFinite(result.idle.heapUsed) && Math.abs(result.idle.heapUsed) < 100_000, JSON.stringify(result.idle));
+    assert.ok(result.inFlight.heapUsed > 0 && result.inFlight.heapUsed < 100_000, JSON.stringify(result.inFlight));
+    assert.ok(result.inFlight.after.heapUsed > result.inFlight.before.heapUsed);
+  } finally {
+    await holding.close();
+  }
+});
+
+test('bench side-by-side table puts instruction ratios beside CPU, req/s and p99 ratios of the same variants', () => {
+  const timed = [
+    { id: 'minimal', label: 'minimal', rounds: [{ rps: 1000, p99: 2, cpuPerRequest: 100, systemPerRequest: 50 }] },
+    { id: 'lib-bare', label: 'lib', rounds: [{ rps: 500, p99: 5, cpuPerRequest: 300, systemPerRequest: 75 }] },
+    { id: 'fastify', label: 'fastify', rounds: [{ rps: 800, p99: 3, cpuPerRequest: 150 }] },
+  ];
+  const counted = [
+    { label: 'minimal', variant: 'minimal', median: 600_000, min: 590_000, max: 610_000, noJit: { median: 300_000, min: 300_000, max: 300_000 } },
+    { label: 'lib-bare', variant: 'lib-bare', median: 900_000, min: 880_000, max: 910_000, noJit: { median: 450_000, min: 440_000, max: 460_000 } },
+  ];
+  const lines = sideBySide(timed, counted);
+  const lib = lines.find((l) => l.startsWith('lib-bare'))!.split(/\s{2,}/);
+  // instr × 1.50, w/o JIT × 1.50, sys 75 µs, CPU × 3.00, user × 4.50 (225 / 50), user ÷ instr 3.00, time × 2.00, p99 × 2.50
+  assert.deepEqual([lib[2], lib[3], lib[5], lib[6], lib[7], lib[8], lib[10], lib[12]], ['1.50', '1.50', '75.0', '3.00', '4.50', '3.00', '2.00', '2.50']);
+  assert.equal(lib[1], '900 (880–910)');
+  assert.ok(!lines.some((l) => l.startsWith('fastify')), 'only variants both runs measured');
 });

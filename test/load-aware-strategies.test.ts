@@ -56,8 +56,51 @@ describe('peakEwma', () => {
     const [target] = makeTargets([1]);
     for (let i = 0; i < 1000; i++) strategy.onEnd!(target, answered(2));
     strategy.onEnd!(target, answered(80));
+    assert.ok(strategy.targetStats!(target)!.latency! > 79.9, 'the peak at once');
     strategy.onEnd!(target, answered(2));
-    assert.ok(strategy.targetStats!(target)!.latency! > 79);
+    // A faster answer weighs at least 1/20 (decaySamples): 80 × 0.95 + 2 × 0.05.
+    assert.ok(Math.abs(strategy.targetStats!(target)!.latency! - 76.1) < 0.1);
+    const timeOnly = peakEwma({ decaySamples: 0 });
+    for (let i = 0; i < 1000; i++) timeOnly.onEnd!(target, answered(2));
+    timeOnly.onEnd!(target, answered(80));
+    timeOnly.onEnd!(target, answered(2));
+    assert.ok(timeOnly.targetStats!(target)!.latency! > 79, 'decaySamples: 0 is time alone, as Finagle');
+  });
+
+  test('a busy target sheds a peak within decaySamples answers; probes refresh a starved one', () => {
+    const strategy = peakEwma({ decaySamples: 10, probe: 0.1 });
+    const [a, b, c] = makeTargets([1, 1, 1]);
+    strategy.onEnd!(c, answered(50));
+    strategy.onEnd!(a, answered(50));
+    for (let i = 0; i < 30; i++) strategy.onEnd!(a, answered(1));
+    // 50 × 0.9^30 + 1 × (1 - 0.9^30) ≈ 3.0: time alone (10 s decay) would still be at 50.
+    assert.ok(strategy.targetStats!(a)!.latency! < 3.1, `${strategy.targetStats!(a)!.latency}`);
+    strategy.onEnd!(b, answered(1));
+    // c answered 50 ms, a and b about 1 ms: P2C never picks c, but every 10th pick probes the stalest estimate.
+    const ready = Object.freeze([a, b, c]);
+    const picked = (): Target => strategy.pick(ready, {} as http.IncomingMessage)!;
+    const since = performance.now();
+    while (performance.now() - since < 120); // older than decay / 100 = 100 ms
+    for (let i = 0; i < 9; i++) {
+      const t = picked();
+      assert.notEqual(t, c);
+      strategy.onEnd!(t, answered(1));
+    }
+    assert.equal(picked(), c, 'the 10th pick probes c, stalest');
+    assert.equal(strategy.targetStats!(c)!.probes, 1);
+    assert.equal(strategy.targetStats!(a)!.probes, 0);
+    c.inFlight = 1;
+    strategy.onEnd!(c, answered(2));
+    c.inFlight = 0;
+    // A probe's faster answer moves the estimate halfway at once: 50 → 26.
+    assert.ok(Math.abs(strategy.targetStats!(c)!.latency! - 26) < 0.5, `${strategy.targetStats!(c)!.latency}`);
+    const off = peakEwma({ probe: 0 });
+    off.onEnd!(c, answered(50));
+    off.onEnd!(a, answered(1));
+    off.onEnd!(b, answered(1));
+    while (performance.now() - since < 240);
+    for (let i = 0; i < 100; i++) assert.notEqual(off.pick(ready, {} as http.IncomingMessage), c);
+    assert.equal(off.targetStats!(c)!.probes, undefined, 'no probing, no probe count');
   });
 
   test('options are validated, naming the option', () => {
@@ -69,8 +112,20 @@ describe('peakEwma', () => {
     }
     assert.throws(() => peakEwma({ decayTime: 5 } as never), {
       name: 'TypeError',
-      message: /peakEwma: unknown option "decayTime" \(expected one of decay, defaultLatency\)/,
+      message: /peakEwma: unknown option "decayTime" \(expected one of decay, defaultLatency, decaySamples, probe\)/,
     });
+    for (const probe of [-0.1, 0.2, Number.NaN, '0.01']) {
+      assert.throws(() => peakEwma({ probe } as never), {
+        name: 'TypeError',
+        message: /^peakEwma: options\.probe must be a number at least 0 and at most 0\.1/,
+      });
+    }
+    for (const decaySamples of [-1, 2.5, '20']) {
+      assert.throws(() => peakEwma({ decaySamples } as never), {
+        name: 'TypeError',
+        message: /^peakEwma: options\.decaySamples must be a non-negative integer of answers/,
+      });
+    }
     assert.throws(() => peakEwma(5 as never), { name: 'TypeError', message: /peakEwma: options must be an object/ });
     assert.equal(peakEwma({ defaultLatency: 0 }).name, 'peak-ewma');
   });
@@ -189,5 +244,138 @@ describe('a slow backend under concurrent load', () => {
     } finally {
       await closeAll(...backends);
     }
+  });
+});
+
+describe('peakEwma recovery', () => {
+  /**
+   * Three backends under a closed loop of 10 concurrent clients; the third answers 50 ms late for
+   * `slowFor` ms, then at once again. Returns its share while slow (after the first second) and how
+   * long after it recovered its share over a 250 ms window first reached 25%.
+   */
+  async function recovery(strategy: Strategy, slowFor: number, watchFor: number): Promise<{ slowShare: number; recoveredAfter: number; probes: unknown }> {
+    const state = { slow: true };
+    const reply = (res: http.ServerResponse, name: string): void => {
+      res.setHeader('x-backend', name);
+      res.end('ok');
+    };
+    const backends = await Promise.all(
+      ['a', 'b', 'c'].map((name) =>
+        listen((_req, res) => {
+          if (name === 'c' && state.slow) setTimeout(reply, 50, res, name);
+          else reply(res, name);
+        }),
+      ),
+    );
+    const lb = loadBalance({ targets: backends.map((b) => b.url), strategy });
+    const front = await listen(lb);
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 10 });
+    const answers: Array<{ at: number; name: string }> = [];
+    const start = performance.now();
+    let stop = false;
+    const worker = async (): Promise<void> => {
+      while (!stop) {
+        const name = await new Promise<string>((resolve, reject) => {
+          http
+            .get(front.url, { agent }, (res) => {
+              res.resume();
+              res.on('end', () => resolve(String(res.headers['x-backend'])));
+            })
+            .on('error', reject);
+        });
+        answers.push({ at: performance.now() - start, name });
+      }
+    };
+    const workers = Array.from({ length: 10 }, worker);
+    try {
+      await delay(slowFor);
+      state.slow = false;
+      const recoveredAt = performance.now() - start;
+      await delay(watchFor);
+      stop = true;
+      await Promise.all(workers);
+      const whileSlow = answers.filter((a) => a.at > 1000 && a.at < recoveredAt);
+      const slowShare = whileSlow.filter((a) => a.name === 'c').length / whileSlow.length;
+      let recoveredAfter = Number.POSITIVE_INFINITY;
+      for (let from = recoveredAt; from + 250 <= recoveredAt + watchFor; from += 50) {
+        const window = answers.filter((a) => a.at >= from && a.at < from + 250);
+        if (window.length > 0 && window.filter((a) => a.name === 'c').length / window.length >= 0.25) {
+          recoveredAfter = from + 250 - recoveredAt;
+          break;
+        }
+      }
+      return { slowShare, recoveredAfter, probes: lb.stats().targets[2].balancing?.probes };
+    } finally {
+      stop = true;
+      agent.destroy();
+      await lb.close();
+      await closeAll(front, ...backends);
+    }
+  }
+
+  test('a backend fast again gets a quarter of the traffic within seconds; while slow, under 10%', async () => {
+    const result = await recovery(peakEwma(), 4000, 5000);
+    console.log(
+      `peakEwma(): slow share ${result.slowShare.toFixed(3)}, ≥25% again ${result.recoveredAfter.toFixed(0)} ms after recovering, ${result.probes} probes`,
+    );
+    assert.ok(result.slowShare <= 0.1, `share while slow ${result.slowShare}`);
+    assert.ok(result.recoveredAfter < 4000, `took ${result.recoveredAfter} ms`);
+  });
+
+  /**
+   * The same scene without sockets, so the machine's own jitter plays no part: 400 picks a second
+   * (8 every 20 ms), answers after their latency (1 ms; 50 ms for c while slow), in flight
+   * meanwhile. Returns c's share while slow (after the first second) and how long after it
+   * recovered its share over a 250 ms window first reached 25%.
+   */
+  async function simulated(strategy: Strategy, slowFor: number, watchFor: number): Promise<{ slowShare: number; recoveredAfter: number }> {
+    const targets = makeTargets([1, 1, 1]);
+    const [, , c] = targets;
+    const ready = Object.freeze([...targets]);
+    const pending: Array<{ target: Target; due: number; latency: number }> = [];
+    const picks: Array<{ at: number; slow: boolean }> = [];
+    const start = performance.now();
+    let recoveredAt = Number.POSITIVE_INFINITY;
+    while (performance.now() - start < slowFor + watchFor) {
+      const now = performance.now();
+      if (now - start >= slowFor && recoveredAt === Number.POSITIVE_INFINITY) recoveredAt = now - start;
+      for (let i = pending.length - 1; i >= 0; i--) {
+        const p = pending[i];
+        if (p.due > now) continue;
+        pending.splice(i, 1);
+        p.target.inFlight--;
+        strategy.onEnd!(p.target, answered(p.latency));
+      }
+      for (let i = 0; i < 8; i++) {
+        const target = strategy.pick(ready, {} as http.IncomingMessage)!;
+        target.inFlight++;
+        const latency = target === c && now - start < slowFor ? 50 : 1;
+        pending.push({ target, due: now + latency, latency });
+        picks.push({ at: now - start, slow: target === c });
+      }
+      await delay(20);
+    }
+    const whileSlow = picks.filter((p) => p.at > 1000 && p.at < recoveredAt);
+    const slowShare = whileSlow.filter((p) => p.slow).length / whileSlow.length;
+    let recoveredAfter = Number.POSITIVE_INFINITY;
+    for (let from = recoveredAt; from + 250 <= recoveredAt + watchFor; from += 50) {
+      const window = picks.filter((p) => p.at >= from && p.at < from + 250);
+      if (window.length > 0 && window.filter((p) => p.slow).length / window.length >= 0.25) {
+        recoveredAfter = from + 250 - recoveredAt;
+        break;
+      }
+    }
+    return { slowShare, recoveredAfter };
+  }
+
+  test("without the machine's jitter: the anchors starve a recovered backend for seconds, probing does not", async () => {
+    const [anchors, ours] = await Promise.all([simulated(peakEwma({ decaySamples: 0, probe: 0 }), 3000, 5000), simulated(peakEwma(), 3000, 5000)]);
+    console.log(
+      `simulated: anchors (decaySamples 0, probe 0) slow share ${anchors.slowShare.toFixed(3)}, ≥25% again after ${anchors.recoveredAfter} ms; ` +
+        `peakEwma() slow share ${ours.slowShare.toFixed(3)}, ≥25% again after ${ours.recoveredAfter.toFixed(0)} ms`,
+    );
+    assert.equal(anchors.recoveredAfter, Number.POSITIVE_INFINITY, 'the fade alone takes longer than 5 s');
+    assert.ok(ours.slowShare <= 0.1, `share while slow ${ours.slowShare}`);
+    assert.ok(ours.recoveredAfter < 3000, `took ${ours.recoveredAfter} ms`);
   });
 });

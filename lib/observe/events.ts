@@ -4,6 +4,7 @@ import type { EjectionReason } from '../health/outlier-analysis.js';
 import type { ResponseInfo } from './access-log.js';
 import type { Target, TargetState } from '../target.js';
 import type { StoreHealth } from '../store-guard.js';
+import type { MirrorInfo } from '../proxy/mirror/policy.js';
 
 /** Why a target stopped taking traffic. */
 export interface TargetDownInfo {
@@ -65,4 +66,6 @@ export interface BalancerEvents {
   storeDown: [health: StoreHealth];
   /** A probe of a store whose circuit was open succeeded: it is used again. */
   storeUp: [health: StoreHealth];
+  /** A mirror copy (`mirror`) ended (completed or failed) or was skipped (over its budget). Costs nothing while no listener is attached. */
+  mirror: [info: MirrorInfo];
 }

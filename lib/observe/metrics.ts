@@ -55,7 +55,8 @@ export interface MetricsFeatures {
   strategyStats: boolean;
 }
 
-const RESERVED_LABELS = new Set(['target', 'method', 'code_class', 'state', 'le', 'result', 'discovery', 'reason', 'store']);
+const RESERVED_LABELS = new Set(['target', 'method', 'code_class', 'state', 'le', 'result', 'discovery', 'reason', 'store', 'mirror']);
+const MIRROR_RESULTS = ['completed', 'failed', 'skipped'] as const;
 const STORE_RESULTS = ['succeeded', 'timedOut', 'failed', 'shortCircuited'] as const;
 const STORE_RESULT_LABELS: Record<(typeof STORE_RESULTS)[number], string> = {
   succeeded: 'succeeded',
@@ -112,6 +113,7 @@ export const FAMILIES = {
     'average',
   ),
   strategyLatency: def('strategy_latency_seconds', 'gauge', "The strategy's latency estimate of a target (peakEwma: the peak EWMA), in seconds.", 'average'),
+  strategyProbes: def('strategy_probes_total', 'counter', 'Requests the strategy sent to a target to refresh its stale latency estimate (peakEwma probe).'),
   ejections: def(
     'ejections_total',
     'counter',
@@ -172,6 +174,12 @@ export const FAMILIES = {
     'Shared-store operations by result: succeeded, timed_out (past the guard timeout; the request went on without it), failed, short_circuited (not sent: circuit open or too many pending).',
   ),
   storePending: def('store_pending', 'gauge', 'Shared-store operations sent and not answered yet by the store.'),
+  mirrorCopies: def(
+    'mirror_copies_total',
+    'counter',
+    'Request copies for a mirror policy (mirror: its URLs), by result: completed (answered in full), failed (error, timeout, aborted), skipped (not sent: over maxInFlight or maxBodyBytes, or the mirror refused a connection less than 1 s ago).',
+  ),
+  mirrorInFlight: def('mirror_in_flight', 'gauge', 'Request copies of a mirror policy in flight now.'),
 } as const;
 
 const FN = 'lb.metrics';
@@ -251,6 +259,7 @@ export class MetricsSource {
       FAMILIES.backup,
     ];
     if (this.#features.strategyStats) defs.push(FAMILIES.strategyScore, FAMILIES.strategyLatency);
+    if (stats.targets.some((t) => t.balancing?.probes !== undefined)) defs.push(FAMILIES.strategyProbes);
     if (this.#features.outlierDetection) defs.push(FAMILIES.ejections);
     if (stats.hedging !== undefined) defs.push(FAMILIES.hedges, FAMILIES.hedgeDelay);
     defs.push(FAMILIES.retries, FAMILIES.unavailable, FAMILIES.prematureResetCloses, FAMILIES.panic, FAMILIES.backupsActive);
@@ -271,6 +280,7 @@ export class MetricsSource {
       defs.push(FAMILIES.discoveryTargets, FAMILIES.discoveryUpdates, FAMILIES.discoveryErrors, FAMILIES.discoveryFailing, FAMILIES.discoveryLastUpdate);
     }
     if (stats.stores !== undefined) defs.push(FAMILIES.storeUp, FAMILIES.storeOperations, FAMILIES.storePending);
+    if (stats.mirror !== undefined) defs.push(FAMILIES.mirrorCopies, FAMILIES.mirrorInFlight);
     return defs;
   }
 
@@ -324,6 +334,7 @@ export class MetricsSource {
       if (balancing !== undefined) {
         add(FAMILIES.strategyScore, balancing.score, target_);
         if (balancing.latency !== undefined) add(FAMILIES.strategyLatency, balancing.latency / 1000, target_);
+        if (balancing.probes !== undefined && families.has(FAMILIES.strategyProbes.name)) add(FAMILIES.strategyProbes, balancing.probes, target_);
       }
       if (this.#features.outlierDetection) {
         for (const reason of EJECTION_REASONS) add(FAMILIES.ejections, t?.ejectionsByReason?.[reason] ?? 0, { ...target_, reason });
@@ -367,6 +378,11 @@ export class MetricsSource {
       add(FAMILIES.storeUp, store.circuit === 'closed' ? 1 : 0, labels);
       for (const result of STORE_RESULTS) add(FAMILIES.storeOperations, store[result], { ...labels, result: STORE_RESULT_LABELS[result] });
       add(FAMILIES.storePending, store.pending, labels);
+    }
+    for (const policy of stats.mirror ?? []) {
+      const labels = { ...base, mirror: policy.targets.join(',') };
+      for (const result of MIRROR_RESULTS) add(FAMILIES.mirrorCopies, policy[result], { ...labels, result });
+      add(FAMILIES.mirrorInFlight, policy.inFlight, labels);
     }
     return [...families.values()];
   }

@@ -12,6 +12,8 @@ import type { Strategy, StrategyTargetStats } from '../strategies/strategy.js';
 import type { TargetState } from '../target.js';
 import type { StoreHealth } from '../store-guard.js';
 import type { StoreWatch } from './store-watch.js';
+import type { Mirror } from '../proxy/mirror/mirror.js';
+import type { MirrorStats } from '../proxy/mirror/policy.js';
 
 /** One target's figures in `lb.stats()`. */
 export interface TargetStats extends TargetHealth {
@@ -68,6 +70,8 @@ export interface BalancerStats {
   discovery: DiscoveryStats[] | undefined;
   /** The shared stores (Redis) the cache and rate limiter use, each with its circuit and counters; undefined without one. */
   stores: StoreHealth[] | undefined;
+  /** Per mirror policy (`mirror`): copies sent, completed, failed, skipped and in flight; undefined without mirroring. */
+  mirror: MirrorStats[] | undefined;
   targets: TargetStats[];
 }
 
@@ -86,6 +90,7 @@ export interface StatsSources {
   stores: StoreWatch;
   resets: PrematureResets | undefined;
   hedging: Hedging | undefined;
+  mirror: Mirror | undefined;
 }
 
 /** The figures `lb.stats()` returns, gathered from every part of a balancer. */
@@ -122,6 +127,7 @@ export function collectStats(pool: Pool, strategy: Strategy, parts: StatsSources
     onBackups: pool.onBackups,
     discovery: parts.discovery?.stats(),
     stores: parts.stores.health(),
+    mirror: parts.mirror?.stats(),
     targets,
   };
 }
@@ -130,5 +136,6 @@ function rounded(figures: StrategyTargetStats | undefined): StrategyTargetStats 
   if (figures === undefined) return undefined;
   // Scores span orders of magnitude (a fraction of 1/weight, or ms × requests): significant digits, not decimals.
   const score = Number(figures.score.toPrecision(4));
-  return figures.latency === undefined ? { score } : { score, latency: Math.round(figures.latency * 100) / 100 };
+  const shown = figures.latency === undefined ? { score } : { score, latency: Math.round(figures.latency * 100) / 100 };
+  return figures.probes === undefined ? shown : { ...shown, probes: figures.probes };
 }

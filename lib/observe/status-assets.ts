@@ -347,6 +347,9 @@ export const STATUS_JS = `'use strict';
     if (d.rateLimited !== null) summary.appendChild(card('Rate limited', d.rateLimited, '', 'requests refused with 429'));
     if (d.affinity) summary.appendChild(card('Sticky', pct(d.affinity.sticky + d.affinity.replaced > 0 ? d.affinity.sticky / (d.affinity.sticky + d.affinity.replaced) : null), '', 'session affinity: ' + d.affinity.sticky + ' sticky, ' + d.affinity.placed + ' placed, ' + d.affinity.replaced + ' replaced (cookie naming no ready target)'));
     if (d.cache) summary.appendChild(card('Cache hit ratio', pct(d.cache.hitRatio), '', d.cache.hits + ' hits, ' + d.cache.stale + ' stale, ' + d.cache.revalidated + ' revalidated, ' + d.cache.misses + ' misses'));
+    (d.mirror || []).forEach(function (m) {
+      summary.appendChild(card('Mirror copies', m.sent, m.failed > 0 ? 'bad-text' : '', 'to ' + m.targets.join(', ') + ': ' + m.completed + ' completed, ' + m.failed + ' failed, ' + m.skipped + ' skipped (over maxInFlight or maxBodyBytes), ' + m.inFlight + ' in flight'));
+    });
 
     var rows = d.targets.map(function (t) {
       var tr = el('tr', t.state === 'up' ? '' : 'not-up');

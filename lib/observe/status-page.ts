@@ -3,6 +3,7 @@ import type { AffinityStats } from '../affinity/session-affinity.js';
 import type { CheckResult } from '../health/checker.js';
 import type { EjectionReason } from '../health/outlier-analysis.js';
 import type { CacheStats } from '../cache/response-cache.js';
+import type { MirrorStats } from '../proxy/mirror/policy.js';
 import type { DiscoveryStats } from '../discovery/feed.js';
 import type { HedgeStats } from '../proxy/hedge/hedging.js';
 import type { StoreHealth } from '../store-guard.js';
@@ -94,6 +95,8 @@ export interface StatusSnapshot {
   discovery: DiscoveryStats[] | null;
   /** Shared stores (Redis) of the cache and rate limiter, with their circuits; null without one. */
   stores: StoreHealth[] | null;
+  /** Per mirror policy: copies sent, completed, failed, skipped, in flight; null without `mirror`. */
+  mirror: MirrorStats[] | null;
   targets: TargetStatus[];
 }
 
@@ -161,6 +164,7 @@ export function snapshot(subject: MetricsSubject, sampler: Sampler, features: Me
     affinity: stats.affinity ?? null,
     discovery: stats.discovery ?? null,
     stores: stats.stores ?? null,
+    mirror: stats.mirror ?? null,
     targets,
   };
 }
@@ -266,6 +270,10 @@ function summary(d: StatusSnapshot): string {
   }
   const c = d.cache;
   if (c) html += card('Cache hit ratio', pct(c.hitRatio), '', `${c.hits} hits, ${c.stale} stale, ${c.revalidated} revalidated, ${c.misses} misses`);
+  for (const m of d.mirror ?? []) {
+    const detail = `to ${m.targets.join(', ')}: ${m.completed} completed, ${m.failed} failed, ${m.skipped} skipped (over maxInFlight or maxBodyBytes), ${m.inFlight} in flight`;
+    html += card('Mirror copies', m.sent, m.failed > 0 ? 'bad-text' : '', detail);
+  }
   return html;
 }
 

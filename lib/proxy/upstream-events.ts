@@ -7,7 +7,7 @@ import { logProxy } from '../observe/log.js';
 import type { Target } from '../target.js';
 import { clampDelay } from '../timer.js';
 import { describeConnectError, failureReason } from './connect-error.js';
-import type { EngineEvents } from './engines/http1/engine.js';
+import type { EngineEvents } from './engines/http1/events.js';
 import { respondError, statusForError, UpstreamProtocolError, UpstreamTimeoutError } from './errors.js';
 import { attach, type Exchange, exchangeOf } from './exchange.js';
 import { HOOK_WROTE_BODY, type ProxyHooks, runHook, runProxyReqHook } from './hooks.js';
@@ -75,7 +75,6 @@ export class UpstreamEvents implements EngineEvents {
       proxyReq.destroy(new UpstreamTimeoutError('per-try timeout'));
       return;
     }
-    this.#watchUpstream(proxyReq);
     proxyReq.on('information', onInformation);
     proxyReq.on('upgrade', onUnrequestedUpgrade);
     // The client waits for a 100 (the server has a 'checkContinue' listener): let the target decide.
@@ -109,7 +108,6 @@ export class UpstreamEvents implements EngineEvents {
     if (exchange.race !== undefined) res = exchange.race.settle(exchange);
     exchange.proxyRes = proxyRes;
     attach(proxyRes, exchange);
-    proxyRes.on('error', onUpstreamResponseError);
     proxyRes.on('close', onUpstreamResponseClose);
     const refusal = unrelayable(proxyRes, status, req.method);
     if (refusal !== undefined) {
@@ -130,9 +128,10 @@ export class UpstreamEvents implements EngineEvents {
       upstreamFailed(exchange, new UpstreamProtocolError('upstream response head cannot be relayed'));
       return;
     }
-    // Before the pipe's own 'end' listener, so trailers are added before it ends the response.
+    // Relayed by two shared listeners, not `pipe()`: a pipe adds and later removes seven listeners
+    // on the two streams for every response.
+    proxyRes.on('data', onUpstreamData);
     proxyRes.on('end', onUpstreamEnd);
-    proxyRes.pipe(res);
     // Node sends an HTTP/1 head with the first body bytes. A body of unknown length may be a
     // stream whose first bytes come much later (server-sent events, a long poll): unless they came
     // with the head, the head goes out on its own. HTTP/2 sends it at writeHead.
@@ -288,23 +287,36 @@ function onUnrequestedUpgrade(this: ClientRequest, _res: IncomingMessage, socket
   if (exchange !== undefined) upstreamFailed(exchange, new UpstreamProtocolError('101 Switching Protocols without an upgrade request'));
 }
 
+// An abandoned attempt's response is detached from its exchange first: its late events relay nothing.
+function onUpstreamData(this: IncomingMessage, chunk: Buffer): void {
+  const res = exchangeOf(this)?.client as ServerResponse | undefined;
+  if (res === undefined || res.write(chunk)) return;
+  this.pause();
+  res.on('drain', onClientDrain);
+}
+
+function onClientDrain(this: ServerResponse): void {
+  this.removeListener('drain', onClientDrain);
+  exchangeOf(this)?.proxyRes?.resume();
+}
+
 function onUpstreamEnd(this: IncomingMessage): void {
   const exchange = exchangeOf(this);
   if (exchange === undefined) return;
+  const res = exchange.client as ServerResponse;
   const trailers = relayedTrailers(this);
-  if (trailers === undefined) return;
-  try {
-    (exchange.client as ServerResponse).addTrailers(trailers);
-  } catch {
-    // Trailer fields Node will not write are dropped; the body itself is complete.
+  if (trailers !== undefined) {
+    try {
+      res.addTrailers(trailers);
+    } catch {
+      // Trailer fields Node will not write are dropped; the body itself is complete.
+    }
   }
+  res.end();
 }
 
-function onUpstreamResponseError(this: IncomingMessage, err: Error): void {
-  const exchange = exchangeOf(this);
-  if (exchange !== undefined && !this.complete) upstreamFailed(exchange, truncation(err));
-}
-
+// No 'error' listener: Node emits a response's error only to listeners, and the socket error that
+// cuts a body reaches the upstream request's 'error' first, cause and all.
 function onUpstreamResponseClose(this: IncomingMessage): void {
   // An upstream body cut short must not reach the client as a complete response.
   if (this.complete) return;

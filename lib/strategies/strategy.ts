@@ -17,6 +17,8 @@ export interface StrategyTargetStats {
   readonly score: number;
   /** The latency estimate behind the score, ms, for strategies that keep one. */
   readonly latency?: number;
+  /** Requests sent to the target to refresh a stale estimate (peakEwma's `probe`), for strategies that probe. */
+  readonly probes?: number;
 }
 
 /**

@@ -81,7 +81,7 @@ export function spawnServer(id: string, targets: readonly string[], options: Spa
   return new Promise<ServerProcess>((resolve, reject) => {
     const exited = new Promise<void>((done) => child.once('exit', () => done()));
     child.once('exit', (code) => {
-      for (const settle of pending.values()) settle({ rss: 0, peakRss: 0, cpu: 0, connections: 0 });
+      for (const settle of pending.values()) settle({ rss: 0, peakRss: 0, cpu: 0, system: 0, connections: 0 });
       reject(new Error(`bench server ${id} exited with ${code} before listening`));
     });
     child.on('message', (message: ChildMessage) => {
@@ -151,6 +151,8 @@ export interface Measurement {
   serverCpu: number;
   /** Server CPU time per 2xx response, microseconds: the cost of a request whatever else ran on the machine. */
   cpuPerRequest: number;
+  /** Of which system (kernel) time, microseconds: what instruction counts of user space do not see. */
+  systemPerRequest: number;
   /** CPU this process (autocannon, and backends when they share it) used while measured, as a share of one core. */
   loadCpu: number;
   /**
@@ -243,6 +245,7 @@ export async function measure(server: Pick<ServerProcess, 'url' | 'usage'>, opti
     accepted,
     serverCpu: (after.cpu - before.cpu) / elapsedUs,
     cpuPerRequest: (after.cpu - before.cpu) / requests,
+    systemPerRequest: (after.system - before.system) / requests,
     loadCpu: (load.user + load.system) / elapsedUs,
     noise: Math.max(0, machine - (after.cpu - before.cpu) - load.user - load.system) / elapsedUs,
   };
@@ -358,6 +361,7 @@ async function measureH2loadOnce(server: Pick<ServerProcess, 'url' | 'usage'>, o
       accepted: after.connections - before.connections,
       serverCpu: serverUs / elapsedUs,
       cpuPerRequest: serverUs / ok,
+      systemPerRequest: (after.system - before.system) / ok,
       loadCpu: loadUs / elapsedUs,
       noise: Math.max(0, machine - serverUs - loadUs) / elapsedUs,
     };

@@ -14,17 +14,22 @@
  * `--phases` (3) × `--phase-duration` (15) s and prints its heap after a forced GC and its RSS per
  * phase (`soak.ts`, written to bench-results-soak.json); exits non-zero unless the heap stays flat.
  *
+ * Every req/s, p99 and CPU figure is the median over the rounds, with the min–max over them beside it.
+ * `--instructions FILE` (a `npm run bench:instructions` JSON) adds, after the run, one table of the
+ * instruction counts beside these figures for the variants both measured (`side-by-side.ts`).
+ *
  * Flags: --slow, --rounds N (5), --duration S (2), --warmup S (1.5), --connections N (50; 200 with --slow), --only id,id,
  * --h2-streams N (1), --no-memory, --no-strategies, --json FILE (default bench-results.json, or bench-results-slow.json),
- * --soak, --phases N (3), --phase-duration S (15).
+ * --instructions FILE, --soak, --phases N (3), --phase-duration S (15).
  */
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { startRedis, type RedisServer } from '../redis-server.js';
 import { startBackends } from './backends.js';
 import { canPin, hasH2load, measure, pinSelf, spawnServer, type LoadOptions, type Measurement, type ServerProcess } from './harness.js';
 import { GiB, memoryBench, type MemoryRow } from './memory.js';
+import { type CountedRow, sideBySide } from './side-by-side.js';
 import { printSoak, soak } from './soak.js';
 import { benchStrategies, type BenchRow } from './strategies.js';
 import { BASELINE, PLAIN, VARIANTS, variant, type Variant } from './variants.js';
@@ -50,6 +55,7 @@ const { values: flags } = parseArgs({
     'no-memory': { type: 'boolean', default: false },
     'no-strategies': { type: 'boolean', default: false },
     json: { type: 'string' },
+    instructions: { type: 'string' },
     'h2-streams': { type: 'string', default: '1' },
     soak: { type: 'boolean', default: false },
     phases: { type: 'string', default: '3' },
@@ -66,6 +72,9 @@ const delay = slow ? 5 : 0;
 const jsonPath = flags.json ?? (slow ? 'bench-results-slow.json' : 'bench-results.json');
 const streams = positive('h2-streams', flags['h2-streams']!);
 const only = flags.only?.split(',');
+// Read before the run, so a wrong path fails at once rather than after minutes of measuring.
+const counted =
+  flags.instructions === undefined ? undefined : (JSON.parse(readFileSync(flags.instructions, 'utf8')) as { date: string; results: CountedRow[] });
 for (const id of only ?? []) variant(id);
 // The feature variants are read against the plain balancer: it runs whenever one of them does.
 const wanted = (v: Variant): boolean =>
@@ -86,15 +95,26 @@ export interface VariantResult {
   group: Variant['group'];
   /** Medians over the rounds. */
   rps: number;
+  /** Lowest and highest req/s over the rounds. */
+  rpsMin: number;
+  rpsMax: number;
   /** Median over the rounds of (this variant's req/s / the minimal proxy's in the same round). */
   ratio: number;
   p50: number;
   p99: number;
+  /** Lowest and highest p99 over the rounds. */
+  p99Min: number;
+  p99Max: number;
   /** Median over the rounds of (p99 / the minimal proxy's p99 in the same round). */
   p99Ratio: number;
   mean: number;
   /** Median server CPU microseconds per request. */
   cpuPerRequest: number;
+  /** Lowest and highest CPU microseconds per request over the rounds. */
+  cpuMin: number;
+  cpuMax: number;
+  /** Median kernel (system) CPU microseconds per request, part of `cpuPerRequest`: what instruction counts do not see. */
+  systemPerRequest: number;
   /** Median over the rounds of (the minimal proxy's CPU per request / this variant's): requests per core-second relative to it. */
   cpuRatio: number;
   /** As `ratio` and `cpuRatio`, relative to the plain balancer on node:http (lib-bare) instead; NaN when it did not run. */
@@ -116,6 +136,11 @@ const median = (values: number[]): number => {
   if (sorted.length === 0) return Number.NaN;
   const mid = sorted.length >> 1;
   return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+};
+/** Lowest and highest, NaN rounds (a p99 that closed connections make unmeasurable) left out; NaN when all are. */
+const extremes = (values: number[]): [number, number] => {
+  const kept = values.filter((v) => !Number.isNaN(v));
+  return kept.length === 0 ? [Number.NaN, Number.NaN] : [Math.min(...kept), Math.max(...kept)];
 };
 
 const startedAt = Date.now();
@@ -210,17 +235,27 @@ const plain = results.get(PLAIN);
 const table: VariantResult[] = variants.map((v) => {
   const runs = results.get(v.id)!;
   const closes = runs.some((m) => Number.isNaN(m.p99));
+  const [rpsMin, rpsMax] = extremes(runs.map((m) => m.rps));
+  const [p99Min, p99Max] = extremes(runs.map((m) => m.p99));
+  const [cpuMin, cpuMax] = extremes(runs.map((m) => m.cpuPerRequest));
   return {
     id: v.id,
     label: v.label,
     group: v.group,
     rps: median(runs.map((m) => m.rps)),
+    rpsMin,
+    rpsMax,
     ratio: median(runs.map((m, i) => m.rps / baseline[i]!.rps)),
     p50: median(runs.map((m) => m.p50)),
     p99: median(runs.map((m) => m.p99)),
+    p99Min,
+    p99Max,
     p99Ratio: median(runs.map((m, i) => m.p99 / baseline[i]!.p99)),
     mean: median(runs.map((m) => m.mean)),
     cpuPerRequest: median(runs.map((m) => m.cpuPerRequest)),
+    cpuMin,
+    cpuMax,
+    systemPerRequest: median(runs.map((m) => m.systemPerRequest)),
     cpuRatio: median(runs.map((m, i) => baseline[i]!.cpuPerRequest / m.cpuPerRequest)),
     plainRatio: plain === undefined ? Number.NaN : median(runs.map((m, i) => m.rps / plain[i]!.rps)),
     plainCpuRatio: plain === undefined ? Number.NaN : median(runs.map((m, i) => plain[i]!.cpuPerRequest / m.cpuPerRequest)),
@@ -263,17 +298,40 @@ if (slow) {
       'variants below that are limited by the proxy, the rest by the backends (lower --connections to make the backends the limit).\n',
   );
 }
-const header = ['variant', 'req/s', '× minimal', '× plain', 'p50 ms', 'p99 ms', 'p99 ×', 'mean ms', 'CPU µs/req', 'CPU ×', 'proxy CPU', 'load CPU', 'others'];
+const range = (min: number, max: number, digits = 0): string => (Number.isNaN(min) ? '' : `${fmt(min, digits)}–${fmt(max, digits)}`);
+const header = [
+  'variant',
+  'req/s',
+  'min–max',
+  '× minimal',
+  '× plain',
+  'p50 ms',
+  'p99 ms',
+  'min–max',
+  'p99 ×',
+  'mean ms',
+  'CPU µs/req',
+  'min–max',
+  'sys µs',
+  'CPU ×',
+  'proxy CPU',
+  'load CPU',
+  'others',
+];
 const rows = table.map((r) => [
   r.label + (r.closesConnections ? ' *' : ''),
   fmt(r.rps),
+  range(r.rpsMin, r.rpsMax),
   fmt(r.ratio, 2),
   r.group === 'feature' ? fmt(r.plainRatio, 2) : '',
   fmt(r.p50, 2),
   fmt(r.p99, 2),
+  range(r.p99Min, r.p99Max, 2),
   fmt(r.p99Ratio, 2),
   fmt(r.mean, 2),
   fmt(r.cpuPerRequest, 1),
+  range(r.cpuMin, r.cpuMax, 1),
+  fmt(r.systemPerRequest, 1),
   fmt(r.cpuRatio, 2),
   `${fmt(r.serverCpu * 100)}%`,
   `${fmt(r.loadCpu * 100)}%`,
@@ -284,7 +342,9 @@ const line = (cells: string[]): string => cells.map((c, i) => (i === 0 ? c.padEn
 console.log(line(header));
 console.log(widths.map((w) => '-'.repeat(w)).join('  '));
 for (const row of rows) console.log(line(row));
-console.log("\n× minimal: req/s over the minimal proxy's in the same round; × plain: over the plain balancer's (proxy-balancer on");
+console.log(`\nmin–max: the lowest and highest of the ${rounds} rounds, beside each median; two variants differ only beyond both ranges.`);
+console.log('sys µs: the kernel share of CPU µs/req (system calls, socket I/O), which instruction counts (bench:instructions) do not see.');
+console.log("× minimal: req/s over the minimal proxy's in the same round; × plain: over the plain balancer's (proxy-balancer on");
 console.log("node:http, lib-bare) in the same round, for the variants that add a feature to it. CPU ×: the minimal proxy's CPU time per request over");
 console.log("this variant's (requests per core-second relative to it; unaffected by other load on the machine, and the");
 console.log('better figure when the server did not saturate its core, e.g. from-memory variants limited by the load generator).');
@@ -381,6 +441,11 @@ if (memory.length > 0) {
       `  1 GiB ${row.direction.padEnd(8)}  RSS before ${mb(row.rssBefore).padStart(6)} MB  peak ${mb(row.rssPeak).padStart(6)} MB  growth ${mb(row.growth).padStart(5)} MB  ${row.growth < 50 * 2 ** 20 ? 'ok' : 'OVER'}  (${row.mbPerSecond.toFixed(0)} MB/s)`,
     );
   }
+}
+
+if (counted !== undefined) {
+  console.log(`\nside by side with ${flags.instructions} (${counted.date}):`);
+  for (const l of sideBySide(table, counted.results)) console.log(`  ${l}`);
 }
 
 writeFileSync(

@@ -24,6 +24,8 @@ export interface Usage {
   peakRss: number;
   /** Microseconds of CPU (user + system) since start. */
   cpu: number;
+  /** Of which in the kernel (system time): system calls, socket I/O. */
+  system: number;
   /** Client connections accepted since start, all variants together. */
   connections: number;
   /** `process.memoryUsage()` right after a full garbage collection (`heap` only). */
@@ -77,7 +79,7 @@ async function profile(message: ParentMessage): Promise<void> {
 function usage(): Usage {
   const cpu = process.cpuUsage();
   const connections = running.reduce((n, r) => n + r.connections(), 0);
-  return { rss: process.memoryUsage.rss(), peakRss, cpu: cpu.user + cpu.system, connections };
+  return { rss: process.memoryUsage.rss(), peakRss, cpu: cpu.user + cpu.system, system: cpu.system, connections };
 }
 
 try {

@@ -17,6 +17,7 @@ import {
   httpHealthCheck,
   leastConnections,
   loadBalance,
+  peakEwma,
   type LoadBalanceOptions,
   redisStore,
   responseCache,
@@ -195,6 +196,21 @@ export async function startVariant(id: string, targets: readonly string[]): Prom
       return listening(expressFromMemory());
     case 'lib-bare':
       return listening(loadBalance({ targets }));
+    case 'lib-affinity':
+      return listening(loadBalance({ targets, affinity: { secret: 'bench-affinity-secret-32-bytes!!' } }));
+    case 'lib-access-log': {
+      const lb = loadBalance({ targets });
+      lb.on('response', () => {});
+      return listening(lb);
+    }
+    case 'lib-peak-ewma':
+      return listening(loadBalance({ targets, strategy: peakEwma() }));
+    case 'lib-no-tracing':
+      return listening(loadBalance({ targets, tracing: false }));
+    case 'lib-no-outlier':
+      return listening(loadBalance({ targets, outlierDetection: false }));
+    case 'lib-no-retry':
+      return listening(loadBalance({ targets, retry: false }));
     case 'lib-express':
       return listening(inExpress(loadBalance({ targets })));
     case 'lib-bare-cache':

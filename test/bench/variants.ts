@@ -47,6 +47,13 @@ export const VARIANTS: readonly Variant[] = [
   { id: 'lib-health', label: '+ httpHealthCheck every 1 s, node:http', group: 'feature', proxies: true },
   { id: 'lib-cache-miss', label: '+ responseCache(), misses (no-store, new URLs), node:http', group: 'feature', proxies: true, path: NO_STORE },
   { id: 'lib-cache-hot-miss', label: '+ responseCache(), one hot no-store URL, node:http', group: 'feature', proxies: true, path: NO_STORE_HOT },
+  { id: 'lib-affinity', label: '+ cookie affinity, node:http', group: 'feature', proxies: true },
+  { id: 'lib-access-log', label: "+ a 'response' event listener (access log), node:http", group: 'feature', proxies: true },
+  { id: 'lib-peak-ewma', label: '+ peakEwma(), node:http', group: 'feature', proxies: true },
+  // Defaults switched off: their cost is lib-bare's count minus theirs.
+  { id: 'lib-no-tracing', label: '− tracing (tracing: false), node:http', group: 'feature', proxies: true },
+  { id: 'lib-no-outlier', label: '− outlier detection (outlierDetection: false), node:http', group: 'feature', proxies: true },
+  { id: 'lib-no-retry', label: '− retries (retry: false), node:http', group: 'feature', proxies: true },
   { id: 'lib-all', label: '+ all five (new-URL misses), node:http', group: 'feature', proxies: true, path: NO_STORE },
   // The library as an HTTP/2 server's request listener, beside the same over HTTPS/1.1, both loaded by h2load.
   { id: 'lib-h2', label: 'proxy-balancer, http2.createSecureServer, h2', group: 'tls', proxies: true, load: 'h2load-h2' },

@@ -1,32 +1,17 @@
-import http, { type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
 import { isIP } from 'node:net';
 import type { Duplex, Readable } from 'node:stream';
 import { restoreExtend } from './engine-shim.js';
 import { LOOPBACK_CONNECT } from '../../loopback.js';
+import type { EngineEvents } from './events.js';
+import { forwardPass, type Upstream } from './forward.js';
 import { frameUpstreamBody } from './upstream-framing.js';
 import httpProxy from 'http-proxy';
 import type { Target } from '../../../target.js';
+import { clampDelay } from '../../../timer.js';
 
 restoreExtend();
-
-/**
- * The only module that talks to `http-proxy`. The balancer hands it a chosen target and hears back
- * through `EngineEvents` in terms of Node's own types, so another engine (undici, raw `http.request`)
- * would replace this one file.
- */
-export interface EngineEvents {
-  /** The upstream request exists and has a socket (possibly still connecting). */
-  request(proxyReq: ClientRequest, req: IncomingMessage, res: ServerResponse): void;
-  /** The upstream response head arrived; headers may still be edited before they are relayed. */
-  response(proxyRes: IncomingMessage, req: IncomingMessage, res: ServerResponse): void;
-  /** An exchange with `target` failed (connect error, reset, timeout, client stream error). */
-  error(err: Error, req: IncomingMessage, res: ServerResponse, target: Target | undefined): void;
-  /** The upstream handshake request for a WebSocket tunnel exists. */
-  upgradeRequest(proxyReq: ClientRequest, req: IncomingMessage, socket: Duplex): void;
-  /** The WebSocket tunnel failed; the engine ends `socket` after this returns. */
-  upgradeError(err: Error, req: IncomingMessage, socket: Duplex): void;
-}
 
 export interface EngineOptions {
   /** Keep upstream connections open between requests. */
@@ -39,17 +24,17 @@ export interface EngineOptions {
   httpsAgent: https.Agent | undefined;
   /** Send the target's host as `Host` instead of the client's. */
   changeOrigin: boolean;
+  /** Milliseconds an upstream connection may stay silent (connecting included); 0 for no limit. */
+  proxyTimeout: number;
 }
 
-// The call shapes used here. The callback must be the third argument of `web`: any options object
-// there makes http-proxy copy its configuration on every request.
-type WebCallback = (err: Error, req: IncomingMessage, res: ServerResponse, upstream: object) => void;
+// The call shapes used here. No options object in `web` but for a replayed body: one there makes
+// http-proxy copy its configuration.
 type Pass = (...args: never[]) => unknown;
 interface Proxy {
   webPasses: Pass[];
   wsPasses: Pass[];
-  web(req: IncomingMessage, res: ServerResponse, callback: WebCallback): void;
-  web(req: IncomingMessage, res: ServerResponse, options: { buffer: Readable }, callback: WebCallback): void;
+  web(req: IncomingMessage, res: ServerResponse, options?: { buffer: Readable }): void;
   ws(req: IncomingMessage, socket: Duplex, head: Buffer, callback: (err: Error, req: IncomingMessage, socket: Duplex) => void): void;
   on(event: string, listener: (...args: never[]) => void): unknown;
 }
@@ -65,13 +50,14 @@ export class ProxyEngine {
   // One http-proxy instance per target, configured once: passing per-request options would make
   // http-proxy copy its whole option object on every request.
   readonly #proxies = new WeakMap<Target, Proxy>();
-  // http-proxy names the failed upstream by its target object; this maps it back to the Target.
-  readonly #targets = new WeakMap<object, Target>();
 
   constructor(options: EngineOptions, events: EngineEvents) {
     this.#options = options;
     this.#events = events;
-    const agentOptions = { keepAlive: options.keepAlive, scheduling: 'lifo' as const, ...LOOPBACK_CONNECT, ...options.agentOptions };
+    // The idle limit on the agents' sockets themselves: a request with the same `timeout` then arms
+    // no timer of its own (Node re-arms a socket's only for a request asking another duration).
+    const timeout = clampDelay(options.proxyTimeout) || undefined;
+    const agentOptions = { keepAlive: options.keepAlive, scheduling: 'lifo' as const, timeout, ...LOOPBACK_CONNECT, ...options.agentOptions };
     this.#agentOptions = agentOptions;
     this.#agent = options.agent ?? new http.Agent(agentOptions);
     this.#httpsAgent = options.httpsAgent ?? new https.Agent(agentOptions);
@@ -79,13 +65,12 @@ export class ProxyEngine {
 
   /** Proxies one HTTP request to `target`; `body` replaces the request stream (a retry replaying it). */
   web(target: Target, req: IncomingMessage, res: ServerResponse, body?: Readable): void {
-    if (body === undefined) this.#proxyFor(target).web(req, res, this.#onError);
-    else this.#proxyFor(target).web(req, res, { buffer: body }, this.#onError);
+    if (body === undefined) this.#proxyFor(target).web(req, res);
+    else this.#proxyFor(target).web(req, res, { buffer: body });
   }
 
-  /** Sends a retry of `req` to `target`, replaying `body`, once the failed attempt's hold on `req` is gone. */
+  /** Sends a retry of `req` to `target`, replaying `body`. */
   retry(target: Target, req: IncomingMessage, res: ServerResponse, body: Readable): void {
-    dropAttemptListeners(req);
     this.web(target, req, res, body);
   }
 
@@ -131,21 +116,28 @@ export class ProxyEngine {
   #createProxy(target: Target): Proxy {
     const url = target.url;
     const secure = url.protocol === 'https:';
-    // A url.parse-shaped object: http-proxy reads `path` for the base path and `hostname` for the
-    // connection, and would otherwise re-parse a string on every request.
-    const upstream = {
-      protocol: url.protocol,
+    const hostname = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
+    const port = url.port === '' ? (secure ? 443 : 80) : Number(url.port);
+    const path = url.pathname === '/' ? '' : url.pathname.replace(/\/$/, '');
+    const agent = this.#agentFor(target);
+    const rejectUnauthorized = this.#options.agentOptions.rejectUnauthorized !== false;
+    const upstream: Upstream = {
+      secure,
+      hostname,
+      port,
+      agent,
+      path,
       // What changeOrigin sends as Host: a discovered target's DNS name, not the address it resolved to.
-      host: target.host,
-      hostname: url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname,
-      port: url.port === '' ? (secure ? '443' : '80') : url.port,
-      path: url.pathname === '/' ? '' : url.pathname,
+      host: this.#options.changeOrigin ? target.host : undefined,
+      rejectUnauthorized,
+      timeout: clampDelay(this.#options.proxyTimeout) || undefined,
     };
-    this.#targets.set(upstream, target);
+    // A url.parse-shaped object for the WebSocket pass, which still builds its request itself.
+    const wsTarget = { protocol: url.protocol, host: target.host, hostname, port: String(port), path };
     const proxy = httpProxy.createProxyServer({
-      target: upstream as unknown as string,
-      agent: this.#agentFor(target),
-      secure: this.#options.agentOptions.rejectUnauthorized !== false,
+      target: wsTarget as unknown as string,
+      agent,
+      secure: rejectUnauthorized,
       changeOrigin: this.#options.changeOrigin,
       // Send req.url as the path unparsed: the balancer has already reduced it to origin-form, and
       // http-proxy's url.parse() is runtime-deprecated on Node 24.
@@ -156,17 +148,10 @@ export class ProxyEngine {
       // write and stop the body the moment the exchange fails.
       selfHandleResponse: true,
     }) as unknown as Proxy;
-    ownPasses(proxy);
-    const events = this.#events;
-    proxy.on('proxyReq', events.request);
-    proxy.on('proxyRes', events.response);
-    proxy.on('proxyReqWs', events.upgradeRequest);
+    ownPasses(proxy, forwardPass(upstream, target, this.#events));
+    proxy.on('proxyReqWs', this.#events.upgradeRequest);
     return proxy;
   }
-
-  readonly #onError = (err: Error, req: IncomingMessage, res: ServerResponse, upstream: object): void => {
-    this.#events.error(err, req, res, this.#targets.get(upstream));
-  };
 
   readonly #onUpgradeError = (err: Error, req: IncomingMessage, socket: Duplex): void => {
     this.#events.upgradeError(err, req, socket);
@@ -177,12 +162,12 @@ export class ProxyEngine {
  * Keeps of http-proxy's per-request passes only those reviewed (docs/security.md). Web: `deleteLength`
  * smuggles (CVE-2026-29057) and is replaced by `frameUpstreamBody`; `timeout` and `XHeaders` do
  * nothing under the options set here (`timeout` unset, `xfwd: false`) and are dropped; `stream`,
- * which builds and pipes the upstream request, stays. WebSocket: `checkMethodAndHeader` and `stream`
- * stay, `XHeaders` goes for the same reason.
+ * which builds and pipes the upstream request, is replaced by `forward` (forward.ts says why).
+ * WebSocket: `checkMethodAndHeader` and `stream` stay, `XHeaders` goes for the same reason.
  */
-function ownPasses(proxy: Proxy): void {
-  const webStream = passNamed(proxy.webPasses, 'stream');
-  proxy.webPasses.splice(0, proxy.webPasses.length, frameUpstreamBody, webStream);
+function ownPasses(proxy: Proxy, forward: Pass): void {
+  passNamed(proxy.webPasses, 'stream');
+  proxy.webPasses.splice(0, proxy.webPasses.length, frameUpstreamBody, forward);
   const wsCheck = passNamed(proxy.wsPasses, 'checkMethodAndHeader');
   const wsStream = passNamed(proxy.wsPasses, 'stream');
   proxy.wsPasses.splice(0, proxy.wsPasses.length, wsCheck, wsStream);
@@ -193,19 +178,4 @@ function passNamed(passes: readonly Pass[], name: string): Pass {
   // Another http-proxy release would need its passes reviewed again before it proxies anything.
   if (pass === undefined) throw new Error(`http-proxy has no '${name}' pass: this release of it has not been reviewed`);
   return pass;
-}
-
-/**
- * http-proxy adds an 'aborted' and an 'error' listener to the client request on every call and
- * never removes them: a request tried a dozen times (`retry.tryDuration`) would hold two dozen, and
- * a client error would reach every failed attempt. They are the last ones added (nothing else
- * listens for those events on the request after dispatch): the failed attempt's are removed.
- */
-function dropAttemptListeners(req: IncomingMessage): void {
-  const errors = req.listeners('error');
-  const proxyError = errors[errors.length - 1];
-  if (proxyError?.name === 'proxyError') req.removeListener('error', proxyError as (...args: unknown[]) => void);
-  const aborted = req.listeners('aborted');
-  const abort = aborted[aborted.length - 1];
-  if (abort !== undefined && abort.name === '') req.removeListener('aborted', abort as (...args: unknown[]) => void);
 }
