@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
+import { performance } from 'node:perf_hooks';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Duplex } from 'node:stream';
+import type { Duplex, Readable } from 'node:stream';
 import { SessionAffinity } from './affinity/session-affinity.js';
 import { isDetached, type ResponseCache } from './cache/response-cache.js';
 import { ResponseEvents } from './observe/access-log.js';
@@ -37,6 +38,7 @@ import { isHttp2WebSocket, tunnelHttp2WebSocket } from './proxy/http2-websocket.
 import { type MountScope, outOfScope } from './proxy/mount-scope.js';
 import { parsedBody } from './proxy/parsed-body.js';
 import { nextTarget, RetryBudget, type RetryPolicy } from './proxy/retry/policy.js';
+import { type HedgeHost, Hedging } from './proxy/hedge/hedging.js';
 import { bodyStream, emptyBody, RequestBody } from './proxy/retry/request-body.js';
 import { backoffDelay, sendAfter } from './proxy/retry/backoff.js';
 import { retryScope } from './proxy/retry/decision.js';
@@ -52,7 +54,7 @@ import { clientGone } from './proxy/client-gone.js';
 import { Mirror } from './proxy/mirror/mirror.js';
 
 /** The state behind one `loadBalance()` middleware: pool, strategy, health, engine and every exchange. */
-export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOwner {
+export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOwner, HedgeHost {
   readonly pool: Pool;
   readonly strategy: Strategy;
   readonly #options: ResolvedOptions;
@@ -62,6 +64,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOw
   readonly #retry: RetryPolicy | undefined;
   readonly #budget: RetryBudget | undefined;
   readonly #statusRetry: StatusRetry | undefined;
+  readonly #hedging: Hedging | undefined;
   readonly #tunnels = new Set<Duplex>();
   readonly #cache: ResponseCache | undefined;
   readonly #admission: Admission | undefined;
@@ -96,6 +99,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOw
     this.#retry = options.retry;
     this.#budget = options.retry && new RetryBudget(options.retry.budgetPercent, options.retry.minRetries);
     this.#statusRetry = statusRetry(options.retry, this.pool);
+    this.#hedging = options.hedge && new Hedging(options.hedge, this);
     this.#health = new HealthSupervisor(this.pool, options, this.notify);
     this.#affinity = options.affinity && new SessionAffinity(options.affinity);
     this.#engine = new ProxyEngine(options, UpstreamEvents.from(options, this.#affinity, this.#statusRetry));
@@ -219,6 +223,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOw
     if (this.#mirror !== undefined) this.#mirror.copy(req, parsed);
     const maxBodySize = this.#options.protection.maxBodySize;
     if (maxBodySize > 0) countBody(req, res, maxBodySize);
+    if (this.#hedging !== undefined) this.#hedging.arm(exchange);
     try {
       this.#engine.web(target, req, res, parsed === undefined ? undefined : (exchange.body?.replay() ?? bodyStream(parsed)));
     } catch (err) {
@@ -304,6 +309,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOw
       discovery: this.#discovery,
       stores: this.#stores,
       resets: this.#resets,
+      hedging: this.#hedging,
       mirror: this.#mirror,
     });
   }
@@ -320,6 +326,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOw
     this.#queue?.close();
     this.#health.close();
     this.#budget?.close();
+    this.#hedging?.close();
     this.#statusRetry?.close();
     this.#stores.close();
     this.#mirror?.close();
@@ -333,6 +340,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOw
     if (exchange.ended) return;
     exchange.ended = true;
     exchange.clearTimers();
+    if (exchange.race !== undefined) exchange.race.ended(exchange);
     this.#tunnels.delete(exchange.client as Duplex);
     const target = exchange.target;
     target.inFlight--;
@@ -370,6 +378,8 @@ export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOw
    * refused connection) and circuit breaker allow it. The retry waits for its back-off, if any, before it is sent.
    */
   retried(exchange: Exchange, err: Error, status = 0): boolean {
+    // A hedged request's other attempt still running answers instead (lib/proxy/hedge/race.ts).
+    if (exchange.race?.outlived(exchange, status)) return true;
     const policy = this.#retry;
     const req = exchange.req;
     const res = exchange.client as ServerResponse;
@@ -407,6 +417,33 @@ export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOw
     return true;
   }
 
+  hedgeTarget(primary: Exchange): Target | undefined {
+    const breaker = this.#breaker;
+    if (this.#closed || (breaker !== undefined && (!breaker.admits(this.#inFlight) || breaker.retriesCapped(false)))) return undefined;
+    const next = nextTarget(this.pool.ready, this.strategy, primary, primary.req, false);
+    return next === undefined || this.#queue?.hasRoom(next) === false ? undefined : next;
+  }
+
+  sendHedge(primary: Exchange, target: Target, holder: object, body: Readable): Exchange | undefined {
+    const req = primary.req;
+    this.#breaker?.retryStarted();
+    const hedge = this.#start(target, req, primary.client, holder);
+    // Counted as a retry by the circuit breaker (its cap on retries in flight): finish() releases it for attempts past the first.
+    hedge.attempt = primary.attempt + 1;
+    this.#tracing?.start(hedge);
+    try {
+      // The engine is given the holder as the response: the client response still holds the first attempt.
+      this.#engine.web(target, req, holder as ServerResponse, body);
+    } catch {
+      this.finish(hedge);
+      return undefined;
+    }
+    if (logProxy.enabled)
+      logProxy('hedging %s %s on %s after %d ms on %s', req.method, req.url, target.key, performance.now() - primary.startedAt, primary.target.key);
+    this.notify('hedge', { method: req.method ?? '', url: req.url ?? '', from: primary.target, to: target, after: performance.now() - primary.startedAt });
+    return hedge;
+  }
+
   readonly #send = (exchange: Exchange): void => {
     this.#engine.retry(exchange.target, exchange.req, exchange.client as ServerResponse, exchange.body?.replay() ?? emptyBody());
   };
@@ -432,9 +469,10 @@ export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOw
     addForwardingHeaders(req, this.#options, this.#resolver?.trusts(req) ?? false);
   }
 
-  #start(target: Target, req: IncomingMessage, client: ServerResponse | Duplex): Exchange {
+  /** Starts an attempt; `holder` is where the engine's events find it (the client but for a hedge). */
+  #start(target: Target, req: IncomingMessage, client: ServerResponse | Duplex, holder: object = client): Exchange {
     const exchange = new Exchange(this, target, req, client);
-    attach(client, exchange);
+    attach(holder, exchange);
     target.inFlight++;
     target.total++;
     this.#inFlight++;

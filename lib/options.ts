@@ -10,6 +10,7 @@ import { MountScope } from './proxy/mount-scope.js';
 import { resolveOutlierOptions, type OutlierDetectionOptions, type ResolvedOutlierOptions } from './health/outlier.js';
 import { PROTECTION_OPTIONS, resolveProtection, type ProtectionOptions, type ResolvedProtection } from './protect/options.js';
 import { resolveRetryOptions, type RetryOptions, type RetryPolicy } from './proxy/retry/policy.js';
+import { type HedgeOptions, type HedgePolicy, resolveHedge } from './proxy/hedge/options.js';
 import { type MirrorOption, type MirrorPolicySpec, resolveMirror } from './proxy/mirror/options.js';
 import { pickFunction, type PickFunction } from './strategies/pick-function.js';
 import type { Strategy } from './strategies/strategy.js';
@@ -85,6 +86,8 @@ export interface LoadBalanceOptions extends ProtectionOptions {
   slowStart?: number;
   /** Failover of failed requests to other targets; default on (2 retries, idempotent methods, 20% budget); false turns it off. */
   retry?: RetryOptions | false;
+  /** Hedged requests: a second attempt to another target when the first has no response head after a delay (fixed, or a learned percentile), within a budget of extra load; default off. */
+  hedge?: HedgeOptions | false;
   /** Request mirroring: a sampled copy of each request to a shadow target, fire and forget (Envoy's `request_mirror_policies`, NGINX's `mirror`): a URL, a policy `{ target, fraction, filter, maxBodyBytes, timeout, maxInFlight, keepHost }` or several; default none. */
   mirror?: MirrorOption;
   /** A response cache (`responseCache({...})`) in front of the proxy; default none. */
@@ -134,6 +137,7 @@ export interface ResolvedOptions {
   panicThreshold: number;
   slowStart: number;
   retry: RetryPolicy | undefined;
+  hedge: HedgePolicy | undefined;
   mirror: readonly MirrorPolicySpec[] | undefined;
   cache: ResponseCacheMiddleware | undefined;
   affinity: ResolvedAffinity | undefined;
@@ -171,6 +175,7 @@ const KNOWN: readonly string[] = [
   'panicThreshold',
   'slowStart',
   'retry',
+  'hedge',
   'mirror',
   'cache',
   'affinity',
@@ -317,6 +322,7 @@ export function resolveOptions(input: LoadBalanceOptions | undefined): ResolvedO
     panicThreshold,
     slowStart: ms(options, 'slowStart', 0),
     retry: resolveRetryOptions(options.retry),
+    hedge: resolveHedge(options.hedge),
     mirror: resolveMirror(options.mirror),
     cache: cacheOption(options.cache),
     affinity: resolveAffinity(options.affinity),

@@ -28,6 +28,18 @@ export interface RetryInfo {
   status: number | undefined;
 }
 
+/** A hedge sent: the request's first attempt had no response head after the hedge delay. */
+export interface HedgeInfo {
+  method: string;
+  url: string;
+  /** The target of the first attempt, still in flight. */
+  from: Target;
+  /** The target of the hedge. */
+  to: Target;
+  /** Milliseconds since the first attempt was sent. */
+  after: number;
+}
+
 /**
  * Events of a balancer: `lb.on('targetDown', (target, info) => ...)`. Listeners run synchronously
  * inside the balancer, so keep them short (log, count, alert).
@@ -41,6 +53,8 @@ export interface BalancerEvents {
   ejected: [target: Target, info: { durationMs: number; ejections: number; reason: EjectionReason }];
   /** A failed attempt (or one answered with a status in `retry.onStatus`) is being sent again. */
   retry: [info: RetryInfo];
+  /** A hedged request's first attempt is slow: the request was sent to another target too (`hedge`). */
+  hedge: [info: HedgeInfo];
   /** Panic mode turned on (too few targets up: traffic goes to all) or off. */
   panic: [info: { active: boolean; up: number; eligible: number }];
   /**

@@ -65,6 +65,13 @@ const STORE_RESULT_LABELS: Record<(typeof STORE_RESULTS)[number], string> = {
   shortCircuited: 'short_circuited',
 };
 const AFFINITY_RESULTS = ['sticky', 'placed', 'replaced'] as const;
+const HEDGE_RESULTS = [
+  ['sent', 'sent'],
+  ['won', 'won'],
+  ['cancelled', 'cancelled'],
+  ['budget_refused', 'budgetRefused'],
+  ['no_target', 'noTarget'],
+] as const;
 const STATES: readonly TargetState[] = ['up', 'down', 'ejected', 'draining'];
 const OPTIONS: readonly string[] = ['labels', 'buckets', 'registry'];
 
@@ -113,6 +120,17 @@ export const FAMILIES = {
     'Times passive outlier detection ejected a target, by reason: consecutive (failures in a row), successRate, failurePercentage, latency.',
   ),
   retries: def('retries_total', 'counter', 'Attempts sent again after a failure or a status in retry.onStatus.'),
+  hedges: def(
+    'hedges_total',
+    'counter',
+    'Hedged requests (hedge option) by result: sent (a second attempt to another target), won (answered by the hedge), cancelled (an attempt cancelled because the other answered first or the client left), budget_refused (due but over hedge.maxExtraLoad), no_target (due but no other target ready).',
+  ),
+  hedgeDelay: def(
+    'hedge_delay_seconds',
+    'gauge',
+    'The delay after which a hedge is sent now (fixed, or the learned percentile), in seconds; absent until learned.',
+    'average',
+  ),
   unavailable: def('unavailable_total', 'counter', 'Requests answered 503 because no target was available.'),
   prematureResetCloses: def(
     'premature_reset_closes_total',
@@ -243,6 +261,7 @@ export class MetricsSource {
     if (this.#features.strategyStats) defs.push(FAMILIES.strategyScore, FAMILIES.strategyLatency);
     if (stats.targets.some((t) => t.balancing?.probes !== undefined)) defs.push(FAMILIES.strategyProbes);
     if (this.#features.outlierDetection) defs.push(FAMILIES.ejections);
+    if (stats.hedging !== undefined) defs.push(FAMILIES.hedges, FAMILIES.hedgeDelay);
     defs.push(FAMILIES.retries, FAMILIES.unavailable, FAMILIES.prematureResetCloses, FAMILIES.panic, FAMILIES.backupsActive);
     if (stats.affinity !== undefined) defs.push(FAMILIES.affinity);
     if (this.#features.rateLimit !== undefined) defs.push(FAMILIES.rateLimited);
@@ -323,6 +342,11 @@ export class MetricsSource {
     });
 
     add(FAMILIES.retries, stats.retries);
+    const hedging = stats.hedging;
+    if (hedging !== undefined) {
+      for (const [result, value] of HEDGE_RESULTS) add(FAMILIES.hedges, hedging[value], { ...base, result });
+      if (hedging.delay !== null) add(FAMILIES.hedgeDelay, hedging.delay / 1000);
+    }
     add(FAMILIES.unavailable, stats.unavailable);
     add(FAMILIES.prematureResetCloses, stats.prematureResetCloses);
     add(FAMILIES.panic, stats.panic ? 1 : 0);

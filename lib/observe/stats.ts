@@ -6,6 +6,7 @@ import type { Pool } from '../pool.js';
 import type { ConnectionQueue } from '../protect/connection-queue.js';
 import type { PrematureResets } from '../protect/premature-reset.js';
 import type { StatusRetry } from '../proxy/retry/status.js';
+import type { HedgeStats, Hedging } from '../proxy/hedge/hedging.js';
 import type { ResponseTransformer, TransformStats } from '../proxy/transform.js';
 import type { Strategy, StrategyTargetStats } from '../strategies/strategy.js';
 import type { TargetState } from '../target.js';
@@ -53,6 +54,8 @@ export interface BalancerStats {
   unavailable: number;
   /** Attempts sent again after a failure or a status in `retry.onStatus`. */
   retries: number;
+  /** Hedged requests (`hedge`): hedges sent, won, cancelled attempts, budget refusals, the current delay; undefined when hedging is off. */
+  hedging: HedgeStats | undefined;
   /** HTTP/2 client connections closed for resetting most of their streams early (`prematureResets`). */
   prematureResetCloses: number;
   /** Response cache counters, when a cache is configured. */
@@ -86,6 +89,7 @@ export interface StatsSources {
   discovery: DiscoveryFeeds | undefined;
   stores: StoreWatch;
   resets: PrematureResets | undefined;
+  hedging: Hedging | undefined;
   mirror: Mirror | undefined;
 }
 
@@ -115,6 +119,7 @@ export function collectStats(pool: Pool, strategy: Strategy, parts: StatsSources
     inFlight: parts.inFlight,
     unavailable: parts.unavailable,
     retries: parts.retries,
+    hedging: parts.hedging?.stats(),
     prematureResetCloses: parts.resets?.sessionsClosed ?? 0,
     cache: parts.cache?.stats(),
     transforms: parts.transformer === undefined ? undefined : { ...parts.transformer.stats },

@@ -342,6 +342,8 @@ export const STATUS_JS = `'use strict';
       card('Unavailable', d.unavailable, d.unavailable > 0 ? 'bad-text' : '', 'requests answered 503 because no target was available'),
       card('Panic mode', d.panic ? 'ON' : 'off', d.panic ? 'bad-text' : '')
     );
+    var h = d.hedging;
+    if (h) summary.appendChild(card('Hedges', h.sent, '', 'hedged requests: ' + h.won + ' won by the hedge, ' + h.cancelled + ' attempts cancelled, ' + h.budgetRefused + ' refused by the budget, ' + h.noTarget + ' without another target; ' + (h.delay === null ? 'delay not learned yet' : 'sent after ' + ms(h.delay))));
     if (d.rateLimited !== null) summary.appendChild(card('Rate limited', d.rateLimited, '', 'requests refused with 429'));
     if (d.affinity) summary.appendChild(card('Sticky', pct(d.affinity.sticky + d.affinity.replaced > 0 ? d.affinity.sticky / (d.affinity.sticky + d.affinity.replaced) : null), '', 'session affinity: ' + d.affinity.sticky + ' sticky, ' + d.affinity.placed + ' placed, ' + d.affinity.replaced + ' replaced (cookie naming no ready target)'));
     if (d.cache) summary.appendChild(card('Cache hit ratio', pct(d.cache.hitRatio), '', d.cache.hits + ' hits, ' + d.cache.stale + ' stale, ' + d.cache.revalidated + ' revalidated, ' + d.cache.misses + ' misses'));

@@ -5,6 +5,7 @@ import type { EjectionReason } from '../health/outlier-analysis.js';
 import type { CacheStats } from '../cache/response-cache.js';
 import type { MirrorStats } from '../proxy/mirror/policy.js';
 import type { DiscoveryStats } from '../discovery/feed.js';
+import type { HedgeStats } from '../proxy/hedge/hedging.js';
 import type { StoreHealth } from '../store-guard.js';
 import type { StrategyTargetStats } from '../strategies/strategy.js';
 import type { TargetState } from '../target.js';
@@ -82,6 +83,8 @@ export interface StatusSnapshot {
   inFlight: number;
   retries: number;
   unavailable: number;
+  /** Hedged requests: sent, won by the hedge, cancelled attempts, budget refusals, current delay (ms); null with hedging off. */
+  hedging: HedgeStats | null;
   /** 429 answers of the rate limit; null without one. */
   rateLimited: number | null;
   /** Cache counters and the share of cacheable requests answered from the cache; null without a cache. */
@@ -155,6 +158,7 @@ export function snapshot(subject: MetricsSubject, sampler: Sampler, features: Me
     inFlight: stats.inFlight,
     retries: stats.retries,
     unavailable: stats.unavailable,
+    hedging: stats.hedging ?? null,
     rateLimited: features.rateLimit?.refused ?? null,
     cache: cache === undefined ? null : { ...cache, hitRatio },
     affinity: stats.affinity ?? null,
@@ -256,6 +260,8 @@ function summary(d: StatusSnapshot): string {
     card('Retries', d.retries, '', 'failed attempts sent again to another target') +
     card('Unavailable', d.unavailable, d.unavailable > 0 ? 'bad-text' : '', 'requests answered 503 because no target was available') +
     card('Panic mode', d.panic ? 'ON' : 'off', d.panic ? 'bad-text' : '');
+  const h = d.hedging;
+  if (h) html += card('Hedges', h.sent, '', hedgeHint(h));
   if (d.rateLimited !== null) html += card('Rate limited', d.rateLimited, '', 'requests refused with 429');
   const a = d.affinity;
   if (a) {
@@ -269,6 +275,11 @@ function summary(d: StatusSnapshot): string {
     html += card('Mirror copies', m.sent, m.failed > 0 ? 'bad-text' : '', detail);
   }
   return html;
+}
+
+function hedgeHint(h: HedgeStats): string {
+  const delay = h.delay === null ? 'delay not learned yet' : `sent after ${ms(h.delay)}`;
+  return `hedged requests: ${h.won} won by the hedge, ${h.cancelled} attempts cancelled, ${h.budgetRefused} refused by the budget, ${h.noTarget} without another target; ${delay}`;
 }
 
 function targetRow(t: TargetStatus, now: number): string {

@@ -26,6 +26,16 @@ export interface ExchangeOwner {
   answerFailure(exchange: Exchange, err: Error, status: number): void;
 }
 
+/** The race of a hedged request's attempts (lib/proxy/hedge/race.ts) while more than one may answer. */
+export interface ExchangeRace {
+  /** `winner`'s response head came first: the other attempt is cancelled. Returns the client response to relay to. */
+  settle(winner: Exchange): ServerResponse;
+  /** `exchange` failed, or got a status in `retry.onStatus`: true when another attempt carries on in its place (it is finished). */
+  outlived(exchange: Exchange, status: number): boolean;
+  /** `exchange` ended (its client left, or it was answered): any other attempt is cancelled. */
+  ended(exchange: Exchange): void;
+}
+
 /**
  * One proxied request (or WebSocket tunnel): the target it went to and what became of it. It is
  * the `Outcome` strategies hear in `onEnd`, so nothing is allocated to report it.
@@ -58,6 +68,8 @@ export class Exchange implements Outcome {
   expectsContinue = false;
   /** The kept request body, for replay on a retry. */
   body: RequestBody | undefined = undefined;
+  /** Set while a hedged request's attempts race (`hedge` option); undefined otherwise. */
+  race: ExchangeRace | undefined = undefined;
   ended = false;
   /** This attempt's OpenTelemetry span, while tracing records it (observe/tracing.ts). */
   span: unknown = undefined;

@@ -85,7 +85,8 @@ export class UpstreamEvents implements EngineEvents {
       proxyReq.flushHeaders();
     }
     const hook = this.#options.hooks?.proxyReq;
-    if (hook !== undefined && runProxyReqHook(hook, proxyReq, req, res) && !this.#warnedHookWrite) {
+    // exchange.client: a hedge's `res` is only the holder it is found through.
+    if (hook !== undefined && runProxyReqHook(hook, proxyReq, req, exchange.client as ServerResponse) && !this.#warnedHookWrite) {
       this.#warnedHookWrite = true;
       process.emitWarning(HOOK_WROTE_BODY, 'ProxyBalancerWarning');
     }
@@ -103,6 +104,8 @@ export class UpstreamEvents implements EngineEvents {
     if (retryOn?.statuses.has(status) && retryOn.retried(exchange, proxyRes, status)) return;
     exchange.responded(status);
     exchange.owner.passed(exchange.target, status, exchange.latency);
+    // A hedged request: this head came first; the other attempt is cancelled, and the relay goes to the client response.
+    if (exchange.race !== undefined) res = exchange.race.settle(exchange);
     exchange.proxyRes = proxyRes;
     attach(proxyRes, exchange);
     proxyRes.on('close', onUpstreamResponseClose);
