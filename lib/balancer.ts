@@ -7,7 +7,10 @@ import { ResponseEvents } from './observe/access-log.js';
 import { endSpan, Tracing } from './observe/tracing.js';
 import { ClientIpResolver } from './proxy/client-ip.js';
 import { ProxyEngine } from './proxy/engines/http1/engine.js';
-import { respondError } from './proxy/errors.js';
+import { isUnprocessed, respondError } from './proxy/errors.js';
+import { cutResponse } from './proxy/cut.js';
+import { grpcStatusForError } from './grpc/error-status.js';
+import { forwardRemaining, grpcDeadline } from './grpc/timeout.js';
 import type { BalancerEvents } from './observe/events.js';
 import { attach, Exchange, type ExchangeOwner } from './proxy/exchange.js';
 import { armDeadline, armTryTimeout, watchClientResponse } from './proxy/exchange-timers.js';
@@ -197,7 +200,10 @@ export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOw
     this.#tracing?.start(exchange);
     watchClientResponse(res);
     res.on('error', ignore);
-    if (this.#options.timeout > 0) armDeadline(exchange, this.#options.timeout);
+    // gRPC calls come over HTTP/2; a `grpc-timeout` of theirs bounds the deadline too.
+    const grpcTimeout = req.httpVersionMajor === 2 ? req.headers['grpc-timeout'] : undefined;
+    const timeout = typeof grpcTimeout !== 'string' ? this.#options.timeout : grpcDeadline(exchange, req, grpcTimeout, this.#options.timeout);
+    if (timeout > 0) armDeadline(exchange, timeout);
     const parsed = parsedBody(req);
     if (parsed !== undefined) {
       req.headers['content-length'] = String(parsed.length);
@@ -347,8 +353,8 @@ export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOw
   answerFailure(exchange: Exchange, err: Error, status: number): void {
     const res = exchange.client as ServerResponse;
     runHook('error', this.#options.on?.error, err, exchange.req, res, exchange.target);
-    if (!res.headersSent && !res.writableEnded) respondError(res, status);
-    else res.destroy();
+    if (!res.headersSent && !res.writableEnded) respondError(res, status, undefined, grpcStatusForError(err, status));
+    else cutResponse(res);
   }
 
   /**
@@ -366,9 +372,10 @@ export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOw
     if (scope === undefined) return false;
     const next = nextTarget(this.pool.ready, this.strategy, exchange, req, scope.sameTarget, this.pool.standby);
     if (next === undefined || this.#queue?.hasRoom(next) === false || this.#breaker?.retriesCapped(exchange.attempt > 1) === true) return false;
-    // A refused connection cost the target nothing: retrying it spends none of the budget, which
-    // guards targets against retry storms (and would otherwise run out riding a short restart).
-    if ((err as NodeJS.ErrnoException).code !== 'ECONNREFUSED' && !this.#budget!.take()) return false;
+    // A request no target received (a refused connection, a refused stream) cost the target nothing:
+    // retrying it spends none of the budget, which guards targets against retry storms (and would
+    // otherwise run out riding a short restart).
+    if (!isUnprocessed(err) && (err as NodeJS.ErrnoException).code !== 'ECONNREFUSED' && !this.#budget!.take()) return false;
     this.#retries++;
     this.#breaker?.retryStarted();
     if (logProxy.enabled) logProxy('retrying %s %s on %s after %s on %s', req.method, req.url, next.key, err.message, exchange.target.key);
@@ -396,6 +403,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOw
   }
 
   readonly #send = (exchange: Exchange): void => {
+    if (exchange.grpcDeadlineAt !== 0) forwardRemaining(exchange);
     this.#engine.retry(exchange.target, exchange.req, exchange.client as ServerResponse, exchange.body?.replay() ?? emptyBody());
   };
 

@@ -1,6 +1,9 @@
 import { STATUS_CODES, type ServerResponse } from 'node:http';
 import { isHttp2 } from './http2.js';
 import { clientGone } from './client-gone.js';
+import { cutResponse } from './cut.js';
+import { answerGrpc } from '../grpc/respond.js';
+import { grpcStatusForHttp, isGrpc } from '../grpc/status.js';
 
 /** The upstream did not answer within `proxyTimeout` (idle) or `timeout` (deadline): answered with 504. */
 export class UpstreamTimeoutError extends Error {
@@ -20,6 +23,25 @@ export class UpstreamProtocolError extends Error {
   }
 }
 
+/**
+ * A failure that provably left the request unprocessed: the upstream never received it (a connect
+ * that failed or timed out, an HTTP/2 stream refused with REFUSED_STREAM or past a GOAWAY's last
+ * stream id). Such a request may go to another target whatever its method, like gRPC's transparent
+ * retry and Envoy's `reset-before-request`/`refused-stream`. Engines set the flag where they know it.
+ */
+export interface Unprocessed {
+  unprocessed?: boolean;
+}
+
+export function markUnprocessed<E extends Error>(err: E): E {
+  (err as E & Unprocessed).unprocessed = true;
+  return err;
+}
+
+export function isUnprocessed(err: Error): boolean {
+  return (err as Error & Unprocessed).unprocessed === true;
+}
+
 const TIMEOUT_CODES = new Set(['ETIMEDOUT', 'ESOCKETTIMEDOUT', 'UND_ERR_CONNECT_TIMEOUT']);
 
 /** Status for a failed upstream exchange: 504 for timeouts, 502 for everything else. */
@@ -28,13 +50,19 @@ export function statusForError(err: Error): 502 | 504 {
 }
 
 /**
- * Answers with a bare status page that says nothing about the upstream (no address, no error text).
- * Once the head is out, the only honest signal left is to cut the connection, so a client never
- * takes a truncated body for a complete one.
+ * Answers with a bare status page that says nothing about the upstream (no address, no error text);
+ * a gRPC call gets a trailers-only answer with `grpcStatus` (by default the one for `status`).
+ * Once the head is out, the only honest signal left is to cut the connection (or HTTP/2 stream), so
+ * a client never takes a truncated body for a complete one.
  */
-export function respondError(res: ServerResponse, status: number, retryAfter?: number): void {
+export function respondError(res: ServerResponse, status: number, retryAfter?: number, grpcStatus?: number): void {
   if (res.headersSent || clientGone(res)) {
-    res.destroy();
+    cutResponse(res);
+    return;
+  }
+  if (res.req !== undefined && isGrpc(res.req)) {
+    const close = res.req.complete === false && !isHttp2(res.req);
+    answerGrpc(res, grpcStatus ?? grpcStatusForHttp(status), STATUS_CODES[status] ?? 'Error', close);
     return;
   }
   const body = `${STATUS_CODES[status] ?? 'Error'}\n`;

@@ -6,9 +6,9 @@ import type { ResolvedOptions } from '../options.js';
 import { logProxy } from '../observe/log.js';
 import type { Target } from '../target.js';
 import { clampDelay } from '../timer.js';
-import { describeConnectError, failureReason } from './connect-error.js';
+import { describeConnectError, failureReason, isConnectFailure } from './connect-error.js';
 import type { EngineEvents } from './engines/http1/engine.js';
-import { respondError, statusForError, UpstreamProtocolError, UpstreamTimeoutError } from './errors.js';
+import { markUnprocessed, respondError, statusForError, UpstreamProtocolError, UpstreamTimeoutError } from './errors.js';
 import { attach, type Exchange, exchangeOf } from './exchange.js';
 import { HOOK_WROTE_BODY, type ProxyHooks, runHook, runProxyReqHook } from './hooks.js';
 import { type RelayOptions, reasonPhrase, relayedHeaders, relayedTrailers, writeRelayedHead } from './relay.js';
@@ -151,7 +151,8 @@ export class UpstreamEvents implements EngineEvents {
       if (logProxy.enabled) logProxy('after a complete response from %s for %s %s: %s', exchange.target.key, req.method, req.url, err.message);
       return;
     }
-    upstreamFailed(exchange, exchange.proxyRes === undefined ? err : truncation(err));
+    if (exchange.proxyRes !== undefined) upstreamFailed(exchange, truncation(err));
+    else upstreamFailed(exchange, isConnectFailure(err) ? markUnprocessed(err) : err);
   };
 
   readonly upgradeRequest = (proxyReq: ClientRequest, _req: IncomingMessage, socket: Duplex): void => {
@@ -244,7 +245,9 @@ function flushHead(proxyRes: IncomingMessage, res: ServerResponse): void {
 }
 
 function onUpstreamIdle(this: ClientRequest): void {
-  this.destroy(new UpstreamTimeoutError('upstream idle timeout'));
+  // Still connecting: not a byte of the request reached the target.
+  if (this.socket?.connecting === true) this.destroy(markUnprocessed(new UpstreamTimeoutError('upstream connect timeout')));
+  else this.destroy(new UpstreamTimeoutError('upstream idle timeout'));
 }
 
 function onUpstreamContinue(this: ClientRequest): void {
