@@ -6,6 +6,7 @@ import type { Target } from '../target.js';
 import type { HealthCheckSchedule, HealthChecker } from './checker.js';
 import { invalidOption, markFactory, optionsObject } from '../validate.js';
 import { validateSchedule } from './monitor.js';
+import { checkTlsOptions } from './check-tls.js';
 
 export interface HttpHealthCheckOptions extends HealthCheckSchedule {
   /**
@@ -108,23 +109,6 @@ function requestHeaders(headers: unknown): Record<string, string> {
   return result;
 }
 
-function tlsOptions(options: HttpHealthCheckOptions): https.RequestOptions {
-  const { rejectUnauthorized, ca } = options;
-  const tls: https.RequestOptions = {};
-  if (rejectUnauthorized !== undefined) {
-    if (typeof rejectUnauthorized !== 'boolean') invalidOption(PREFIX, 'rejectUnauthorized', 'a boolean', rejectUnauthorized);
-    tls.rejectUnauthorized = rejectUnauthorized;
-  }
-  if (ca !== undefined) {
-    const list = Array.isArray(ca) ? ca : [ca];
-    if (list.length === 0 || !list.every((c) => typeof c === 'string' || Buffer.isBuffer(c))) {
-      invalidOption(PREFIX, 'ca', 'a PEM string or Buffer, or an array of them', ca);
-    }
-    tls.ca = ca as string | Buffer | Array<string | Buffer>;
-  }
-  return tls;
-}
-
 function configure(options: HttpHealthCheckOptions): HttpProbeConfig {
   const { path = '/', method = 'GET' } = options;
   // No whitespace or control characters: http.request would throw on them at every probe.
@@ -137,7 +121,7 @@ function configure(options: HttpHealthCheckOptions): HttpProbeConfig {
     statusOk: statusPredicate(options.expectStatus),
     expectBody: bodyMatcher(options.expectBody, method),
     headers: requestHeaders(options.headers),
-    tls: tlsOptions(options),
+    tls: checkTlsOptions(options, PREFIX),
   };
 }
 
