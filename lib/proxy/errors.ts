@@ -20,6 +20,36 @@ export class UpstreamProtocolError extends Error {
   }
 }
 
+/**
+ * The upstream provably did not process the request: its connection failed, it refused the
+ * stream (REFUSED_STREAM), its GOAWAY did not include the stream, or its session closed before the
+ * stream was sent. `unprocessed` tells the retry decision that any method may move to another
+ * target (Envoy's `reset-before-request`/`refused-stream`, gRPC's transparent retry).
+ */
+export interface UnprocessedError extends Error {
+  code: string;
+  unprocessed: true;
+}
+
+/** The upstream sent nothing back for a stream it did not process; answered with 502 unless retried. */
+export class UpstreamUnprocessedError extends Error implements UnprocessedError {
+  readonly code: 'ERR_HTTP2_REFUSED_STREAM' | 'ERR_HTTP2_GOAWAY_UNPROCESSED';
+  readonly unprocessed = true as const;
+  constructor(code: UpstreamUnprocessedError['code'], message: string, cause?: Error) {
+    super(message, cause === undefined ? undefined : { cause });
+    this.name = 'UpstreamUnprocessedError';
+    this.code = code;
+  }
+}
+
+/** Marks an error (a failed connect, keeping Node's code) as one the upstream never processed. */
+export function markUnprocessed(err: Error): UnprocessedError {
+  const marked = err as Error & { code?: string; unprocessed?: boolean };
+  marked.code ??= 'ECONNRESET';
+  marked.unprocessed = true;
+  return marked as UnprocessedError;
+}
+
 const TIMEOUT_CODES = new Set(['ETIMEDOUT', 'ESOCKETTIMEDOUT', 'UND_ERR_CONNECT_TIMEOUT']);
 
 /** Status for a failed upstream exchange: 504 for timeouts, 502 for everything else. */
