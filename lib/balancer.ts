@@ -11,6 +11,8 @@ import { isUnprocessed, respondError } from './proxy/errors.js';
 import { cutResponse } from './proxy/cut.js';
 import { grpcStatusForError } from './grpc/error-status.js';
 import { forwardRemaining, grpcDeadline } from './grpc/timeout.js';
+import { Http2Engine } from './proxy/engines/http2/engine.js';
+import { EngineByProtocol } from './proxy/engines/by-protocol.js';
 import type { BalancerEvents } from './observe/events.js';
 import { attach, Exchange, type ExchangeOwner } from './proxy/exchange.js';
 import { armDeadline, armTryTimeout, watchClientResponse } from './proxy/exchange-timers.js';
@@ -58,7 +60,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOw
   readonly pool: Pool;
   readonly strategy: Strategy;
   readonly #options: ResolvedOptions;
-  readonly #engine: ProxyEngine;
+  readonly #engine: EngineByProtocol;
   readonly #health: HealthSupervisor;
   readonly #resolver: ClientIpResolver | undefined;
   readonly #retry: RetryPolicy | undefined;
@@ -91,7 +93,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOw
     super();
     this.#options = options;
     this.#mounts = options.mounts;
-    this.pool = new Pool(options.targets, options.panicThreshold);
+    this.pool = new Pool(options.targets, options.panicThreshold, options.http2);
     this.strategy = options.strategy ?? roundRobin();
     this.#resolver = options.trustProxy === false ? undefined : new ClientIpResolver(options.trustProxy, options.trustedHeader);
     this.#retry = options.retry;
@@ -99,7 +101,8 @@ export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOw
     this.#statusRetry = statusRetry(options.retry, this.pool);
     this.#health = new HealthSupervisor(this.pool, options, this.notify);
     this.#affinity = options.affinity && new SessionAffinity(options.affinity);
-    this.#engine = new ProxyEngine(options, UpstreamEvents.from(options, this.#affinity, this.#statusRetry));
+    const events = UpstreamEvents.from(options, this.#affinity, this.#statusRetry);
+    this.#engine = new EngineByProtocol(new ProxyEngine(options, events), () => new Http2Engine(options, events));
     this.#cache = options.cache?.cache;
     this.#tracing = options.tracing ? new Tracing() : undefined;
     this.#responses = new ResponseEvents(this.#resolver, (info, req, res) => this.notify('response', info, req, res));

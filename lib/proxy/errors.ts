@@ -24,22 +24,37 @@ export class UpstreamProtocolError extends Error {
 }
 
 /**
- * A failure that provably left the request unprocessed: the upstream never received it (a connect
- * that failed or timed out, an HTTP/2 stream refused with REFUSED_STREAM or past a GOAWAY's last
- * stream id). Such a request may go to another target whatever its method, like gRPC's transparent
- * retry and Envoy's `reset-before-request`/`refused-stream`. Engines set the flag where they know it.
+ * The upstream provably did not process the request: its connection failed, it refused the
+ * stream (REFUSED_STREAM), its GOAWAY did not include the stream, or its session closed before the
+ * stream was sent. `unprocessed` tells the retry decision that any method may move to another
+ * target (Envoy's `reset-before-request`/`refused-stream`, gRPC's transparent retry).
  */
-export interface Unprocessed {
-  unprocessed?: boolean;
+export interface UnprocessedError extends Error {
+  code: string;
+  unprocessed: true;
 }
 
-export function markUnprocessed<E extends Error>(err: E): E {
-  (err as E & Unprocessed).unprocessed = true;
-  return err;
+/** The upstream sent nothing back for a stream it did not process; answered with 502 unless retried. */
+export class UpstreamUnprocessedError extends Error implements UnprocessedError {
+  readonly code: 'ERR_HTTP2_REFUSED_STREAM' | 'ERR_HTTP2_GOAWAY_UNPROCESSED';
+  readonly unprocessed = true as const;
+  constructor(code: UpstreamUnprocessedError['code'], message: string, cause?: Error) {
+    super(message, cause === undefined ? undefined : { cause });
+    this.name = 'UpstreamUnprocessedError';
+    this.code = code;
+  }
+}
+
+/** Marks an error (a failed connect, keeping Node's code) as one the upstream never processed. */
+export function markUnprocessed(err: Error): UnprocessedError {
+  const marked = err as Error & { code?: string; unprocessed?: boolean };
+  marked.code ??= 'ECONNRESET';
+  marked.unprocessed = true;
+  return marked as UnprocessedError;
 }
 
 export function isUnprocessed(err: Error): boolean {
-  return (err as Error & Unprocessed).unprocessed === true;
+  return (err as Error & { unprocessed?: boolean }).unprocessed === true;
 }
 
 const TIMEOUT_CODES = new Set(['ETIMEDOUT', 'ESOCKETTIMEDOUT', 'UND_ERR_CONNECT_TIMEOUT']);

@@ -1,4 +1,4 @@
-import http, { type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
 import { isIP } from 'node:net';
 import type { Duplex, Readable } from 'node:stream';
@@ -7,26 +7,15 @@ import { LOOPBACK_CONNECT } from '../../loopback.js';
 import { frameUpstreamBody } from './upstream-framing.js';
 import httpProxy from 'http-proxy';
 import type { Target } from '../../../target.js';
+import type { Engine, EngineEvents } from '../engine.js';
 
 restoreExtend();
 
 /**
- * The only module that talks to `http-proxy`. The balancer hands it a chosen target and hears back
- * through `EngineEvents` in terms of Node's own types, so another engine (undici, raw `http.request`)
- * would replace this one file.
+ * The only module that talks to `http-proxy`: the HTTP/1.1 engine. The balancer hands it a chosen
+ * target and hears back through `EngineEvents` in terms of Node's own types.
  */
-export interface EngineEvents {
-  /** The upstream request exists and has a socket (possibly still connecting). */
-  request(proxyReq: ClientRequest, req: IncomingMessage, res: ServerResponse): void;
-  /** The upstream response head arrived; headers may still be edited before they are relayed. */
-  response(proxyRes: IncomingMessage, req: IncomingMessage, res: ServerResponse): void;
-  /** An exchange with `target` failed (connect error, reset, timeout, client stream error). */
-  error(err: Error, req: IncomingMessage, res: ServerResponse, target: Target | undefined): void;
-  /** The upstream handshake request for a WebSocket tunnel exists. */
-  upgradeRequest(proxyReq: ClientRequest, req: IncomingMessage, socket: Duplex): void;
-  /** The WebSocket tunnel failed; the engine ends `socket` after this returns. */
-  upgradeError(err: Error, req: IncomingMessage, socket: Duplex): void;
-}
+export type { EngineEvents } from '../engine.js';
 
 export interface EngineOptions {
   /** Keep upstream connections open between requests. */
@@ -54,7 +43,7 @@ interface Proxy {
   on(event: string, listener: (...args: never[]) => void): unknown;
 }
 
-export class ProxyEngine {
+export class ProxyEngine implements Engine {
   readonly #options: EngineOptions;
   readonly #events: EngineEvents;
   readonly #agent: http.Agent;
