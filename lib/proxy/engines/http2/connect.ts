@@ -22,7 +22,7 @@ export function connectAuthority(target: Target): string {
  * target's name (its `hostname`, else its URL's host), as the HTTP/1.1 engine sends, unless
  * `agentOptions.servername` names one; none for an address.
  */
-export function connectOptions(target: Target, agentOptions: https.AgentOptions): SecureClientSessionOptions {
+export function connectOptions(target: Target, agentOptions: https.AgentOptions | https.RequestOptions): SecureClientSessionOptions {
   const options: Record<string, unknown> = { ...LOOPBACK_CONNECT, ...agentOptions };
   for (const name of AGENT_ONLY) delete options[name];
   if (target.url.protocol !== 'https:') return options as SecureClientSessionOptions;

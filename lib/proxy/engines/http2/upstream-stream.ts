@@ -209,11 +209,12 @@ export class UpstreamStream extends EventEmitter implements SessionWaiter {
  * not process (refused, above a GOAWAY's last-stream-id, or never sent) is `unprocessed`.
  */
 function classify(upstream: UpstreamStream, stream: ClientHttp2Stream, err: Error | undefined): Error {
-  if (stream.rstCode === constants.NGHTTP2_REFUSED_STREAM) return new UpstreamUnprocessedError('ERR_HTTP2_REFUSED_STREAM', 'upstream refused the stream', err);
+  // Before the REFUSED_STREAM check: the streams a GOAWAY left out are closed with that code too.
   const id = stream.id;
   if (id === undefined || id > (upstream.session?.lastProcessed ?? Number.POSITIVE_INFINITY)) {
     return new UpstreamUnprocessedError('ERR_HTTP2_GOAWAY_UNPROCESSED', 'upstream session closed without processing the stream', err);
   }
+  if (stream.rstCode === constants.NGHTTP2_REFUSED_STREAM) return new UpstreamUnprocessedError('ERR_HTTP2_REFUSED_STREAM', 'upstream refused the stream', err);
   return err ?? new UpstreamProtocolError('upstream stream closed before its response was complete');
 }
 
