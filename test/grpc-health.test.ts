@@ -164,9 +164,11 @@ describe('grpcHealthCheck()', () => {
       );
       b.statuses.set('', NOT_SERVING);
       await waitFor(() => lb.stats().targets[1]!.state === 'down');
+      assert.equal(lb.stats().targets[1]!.state, 'down');
       assert.equal(lb.stats().targets[1]!.lastCheck?.detail, 'NOT_SERVING');
       b.statuses.set('', SERVING);
       await waitFor(() => lb.stats().targets[1]!.state === 'up');
+      assert.equal(lb.stats().targets[1]!.state, 'up');
     } finally {
       await lb.close();
       const asked = a.asked.length;

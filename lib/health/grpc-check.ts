@@ -29,7 +29,7 @@ const KNOWN: readonly string[] = [
   'ca',
 ];
 /** Targets reached over TLS (ALPN h2); every other scheme is h2c (HTTP/2 with prior knowledge). */
-const TLS_SCHEMES = new Set(['https:', 'h2:', 'grpcs:']);
+const TLS_SCHEMES = new Set(['https:']);
 
 interface GrpcProbeConfig {
   request: Buffer;

@@ -16,6 +16,7 @@ import { BufferedRelay, type ResponseTransformer } from './transform.js';
 import type { StatusRetry } from './retry/status.js';
 import { refuseHandshake, watchHandshake } from './tunnel.js';
 import { clientGone } from './client-gone.js';
+import { isTrailersOnly, relayTrailersOnly } from '../grpc/trailers-only.js';
 
 /** Fewer fields than Node's HTTP client keeps (1000 on Node 24, 1023 on Node 20). */
 const FIELD_LIMIT = 1000;
@@ -121,6 +122,11 @@ export class UpstreamEvents implements EngineEvents {
     const contentType = transformer?.takes(proxyRes, req);
     if (contentType !== undefined) {
       new BufferedRelay(exchange, transformer!, res, { status: relayedStatus, reason: reasonPhrase(proxyRes, req), headers, contentType });
+      return;
+    }
+    // A gRPC error answered at once must reach an HTTP/2 client as one HEADERS frame too.
+    if (isTrailersOnly(proxyRes) && req.httpVersionMajor === 2 && relayTrailersOnly(res, relayedStatus, headers)) {
+      proxyRes.resume();
       return;
     }
     if (!writeRelayedHead(res, relayedStatus, reasonPhrase(proxyRes, req), headers)) {

@@ -12,6 +12,8 @@ export type UpstreamResponse = ClientHttp2Stream & {
   rawTrailers: string[];
   /** The body ended with END_STREAM: set on 'end', before 'close'. */
   complete: boolean;
+  /** The response HEADERS frame itself ended the stream: no body, no trailers (gRPC's trailers-only answer). */
+  headEnded: boolean;
   httpVersion: string;
   httpVersionMajor: number;
 };
@@ -19,8 +21,9 @@ export type UpstreamResponse = ClientHttp2Stream & {
 const EMPTY: string[] = [];
 
 /** Gives `stream` the response fields for its response HEADERS (pseudo-headers left out of `headers`/`rawHeaders`). */
-export function asUpstreamResponse(stream: ClientHttp2Stream, received: IncomingHttpHeaders): UpstreamResponse {
+export function asUpstreamResponse(stream: ClientHttp2Stream, received: IncomingHttpHeaders, headEnded: boolean): UpstreamResponse {
   const response = stream as UpstreamResponse;
+  response.headEnded = headEnded;
   response.statusCode = Number(received[':status']);
   const headers: IncomingHttpHeaders = {};
   for (const name in received) {

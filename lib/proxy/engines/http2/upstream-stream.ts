@@ -72,7 +72,11 @@ export class UpstreamStream extends EventEmitter implements SessionWaiter {
     this.#host.events.request(this as unknown as ClientRequest, this.#req, this.#res);
     if (this.destroyed) return;
     this.#pool.acquire(this);
-    if (this.stream === undefined && !this.destroyed && this.#timeout > 0) this.#wait = setTimeout(waitedTooLong, this.#timeout, this);
+    if (this.stream !== undefined || this.destroyed) return;
+    // Waiting for a session: a body already flowing (the retry recorder reads it) would pour its
+    // first chunks past the pipe that is not there yet. The pipe resumes it.
+    this.#body?.pause();
+    if (this.#timeout > 0) this.#wait = setTimeout(waitedTooLong, this.#timeout, this);
   }
 
   get method(): string {
@@ -134,8 +138,10 @@ export class UpstreamStream extends EventEmitter implements SessionWaiter {
     this.destroyed = true;
     this.#stopWaiting();
     const stream = this.stream;
-    if (stream === undefined) this.#pool.cancel(this);
-    else if (!stream.closed) stream.close(constants.NGHTTP2_CANCEL);
+    if (stream === undefined) {
+      this.#pool.cancel(this);
+      this.#body?.resume();
+    } else if (!stream.closed) stream.close(constants.NGHTTP2_CANCEL);
     if (err !== undefined) process.nextTick(reportFailure, this, err);
     return this;
   }
@@ -172,6 +178,8 @@ export class UpstreamStream extends EventEmitter implements SessionWaiter {
     this.#stopWaiting();
     if (this.destroyed) return;
     this.destroyed = true;
+    // Paused while waiting: the retry recorder must still read the body to its end for a replay.
+    this.#body?.resume();
     reportFailure(this, markUnprocessed(err));
   }
 
@@ -184,12 +192,12 @@ export class UpstreamStream extends EventEmitter implements SessionWaiter {
   }
 
   /** The response head arrived: relayed unless the attempt is over. */
-  responded(stream: ClientHttp2Stream, headers: IncomingHttpHeaders): void {
+  responded(stream: ClientHttp2Stream, headers: IncomingHttpHeaders, headEnded: boolean): void {
     if (this.destroyed || exchangeOf(this.#res) !== this.#exchange) {
       if (!stream.closed) stream.close(constants.NGHTTP2_CANCEL);
       return;
     }
-    const response = asUpstreamResponse(stream, headers);
+    const response = asUpstreamResponse(stream, headers, headEnded);
     this.#host.events.response(response as unknown as IncomingMessage, this.#req, this.#res);
   }
 
@@ -243,8 +251,8 @@ function onStreamClose(this: WithUpstream): void {
   if (!upstream.destroyed && (this as unknown as UpstreamResponse).complete !== true) upstream.report(classify(upstream, this, undefined));
 }
 
-function onStreamResponse(this: WithUpstream, headers: IncomingHttpHeaders): void {
-  this._proxyBalancerUpstream?.responded(this, headers);
+function onStreamResponse(this: WithUpstream, headers: IncomingHttpHeaders, flags: number): void {
+  this._proxyBalancerUpstream?.responded(this, headers, (flags & constants.NGHTTP2_FLAG_END_STREAM) !== 0);
 }
 
 // 1xx other than 100 (103 Early Hints, 102 Processing) reach the client as they left the target.
