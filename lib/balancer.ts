@@ -9,7 +9,7 @@ import { ClientIpResolver } from './proxy/client-ip.js';
 import { ProxyEngine } from './proxy/engines/http1/engine.js';
 import { Http2Engine } from './proxy/engines/http2/engine.js';
 import { EngineByProtocol } from './proxy/engines/by-protocol.js';
-import { respondError } from './proxy/errors.js';
+import { cutResponse, respondError } from './proxy/errors.js';
 import type { BalancerEvents } from './observe/events.js';
 import { attach, Exchange, type ExchangeOwner } from './proxy/exchange.js';
 import { armDeadline, armTryTimeout, watchClientResponse } from './proxy/exchange-timers.js';
@@ -351,7 +351,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOw
     const res = exchange.client as ServerResponse;
     runHook('error', this.#options.on?.error, err, exchange.req, res, exchange.target);
     if (!res.headersSent && !res.writableEnded) respondError(res, status);
-    else res.destroy();
+    else cutResponse(res);
   }
 
   /**

@@ -262,6 +262,14 @@ function onStreamTrailers(this: WithUpstream, trailers: IncomingHttpHeaders): vo
   (this as unknown as UpstreamResponse).rawTrailers = flatHeaders(trailers);
 }
 
+// Node ends the readable side of a stream whose session died (the connection cut) as if END_STREAM
+// had come, but has destroyed it by then; a stream that really ended is destroyed only after 'end'.
+// Reported before the relay's own 'end' listener ends the client response.
 function onStreamEnd(this: WithUpstream): void {
-  (this as unknown as UpstreamResponse).complete = true;
+  if (!this.destroyed) {
+    (this as unknown as UpstreamResponse).complete = true;
+    return;
+  }
+  const upstream = this._proxyBalancerUpstream;
+  if (upstream !== undefined && !upstream.destroyed) upstream.report(new UpstreamProtocolError('upstream connection closed before the response was complete'));
 }
