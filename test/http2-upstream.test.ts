@@ -152,6 +152,29 @@ describe('HTTP/2 upstreams: requests from HTTP/2 clients', () => {
   });
 });
 
+describe('HTTP/2 upstreams: the first request, while its session connects', () => {
+  for (const h2 of [false, true]) {
+    test(`its body is sent whole (${h2 ? 'HTTP/2' : 'HTTP/1.1'} client, retries on: the body recorder reads it meanwhile)`, async () => {
+      const a = await h2upstream(echo('a'));
+      const lb = loadBalance({ targets: [a.url] });
+      const server = await front(lb, h2);
+      const client = h2 ? http2.connect(server.url) : undefined;
+      client?.on('error', () => {});
+      try {
+        const body = h2
+          ? (await h2request(client!, { ':method': 'POST', ':path': '/echo' }, 'first body')).body
+          : (await request(`${server.url}/echo`, { method: 'POST', body: 'first body' })).body;
+        assert.equal(JSON.parse(body).body, 'first body');
+      } finally {
+        client?.close();
+        await server.close();
+        await lb.close();
+        await closeAll(a);
+      }
+    });
+  }
+});
+
 describe('HTTP/2 upstreams: failures', () => {
   test('a refused connect answers 502 (retried first), its error marked unprocessed with its code', async () => {
     const port = await deadPort();

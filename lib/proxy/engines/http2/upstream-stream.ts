@@ -72,7 +72,11 @@ export class UpstreamStream extends EventEmitter implements SessionWaiter {
     this.#host.events.request(this as unknown as ClientRequest, this.#req, this.#res);
     if (this.destroyed) return;
     this.#pool.acquire(this);
-    if (this.stream === undefined && !this.destroyed && this.#timeout > 0) this.#wait = setTimeout(waitedTooLong, this.#timeout, this);
+    if (this.stream !== undefined || this.destroyed) return;
+    // Waiting for a session: the body must not flow meanwhile (the retry recorder's 'data' listener
+    // would start it), or what flowed would never reach the stream. The pipe resumes it.
+    this.#body?.pause();
+    if (this.#timeout > 0) this.#wait = setTimeout(waitedTooLong, this.#timeout, this);
   }
 
   get method(): string {
