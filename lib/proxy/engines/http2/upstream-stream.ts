@@ -152,9 +152,13 @@ export class UpstreamStream extends EventEmitter implements SessionWaiter {
     try {
       stream = session.request(this.#headers, body === undefined);
     } catch (err) {
-      // Fields Node will not send (a hook's `Connection`), or a session closing meanwhile.
+      // A session closing meanwhile (the stream never went out), or fields Node will not send (a hook's `Connection`).
       this.destroyed = true;
-      process.nextTick(reportFailure, this, err as Error);
+      const closing = session.h2.closed || session.h2.destroyed;
+      const failure = closing
+        ? new UpstreamUnprocessedError('ERR_HTTP2_GOAWAY_UNPROCESSED', 'upstream session closed before the stream was sent', err as Error)
+        : (err as Error);
+      process.nextTick(reportFailure, this, failure);
       return;
     }
     this.stream = stream;
