@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { ClientRequest, IncomingMessage, OutgoingHttpHeader, ServerResponse } from 'node:http';
 import { type ClientHttp2Stream, constants, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
+import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import type { Target } from '../../../target.js';
 import { markUnprocessed, UpstreamProtocolError, UpstreamUnprocessedError } from '../../errors.js';
@@ -40,8 +41,10 @@ export class UpstreamStream extends EventEmitter implements SessionWaiter {
   session: UpstreamSession | undefined = undefined;
   headersSent = false;
   destroyed = false;
-  /** No socket of its own: the timers' connecting check does not apply (a waiting stream has its own timer). */
-  readonly socket = null;
+  /** The session's socket once the stream is open (tracing reads the peer address); none while waiting, which has its own timer. */
+  get socket(): Socket | null {
+    return this.session?.h2.socket ?? null;
+  }
   #reported = false;
   #timeout = 0;
   #onTimeout: TimeoutCallback | undefined = undefined;
