@@ -9,6 +9,7 @@ import { ClientIpResolver } from './proxy/client-ip.js';
 import { ProxyEngine } from './proxy/engines/http1/engine.js';
 import { Http2Engine } from './proxy/engines/http2/engine.js';
 import { EngineByProtocol } from './proxy/engines/by-protocol.js';
+import type { Engine } from './proxy/engines/engine.js';
 import { cutResponse, respondError } from './proxy/errors.js';
 import type { BalancerEvents } from './observe/events.js';
 import { attach, Exchange, type ExchangeOwner } from './proxy/exchange.js';
@@ -57,7 +58,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOw
   readonly pool: Pool;
   readonly strategy: Strategy;
   readonly #options: ResolvedOptions;
-  readonly #engine: EngineByProtocol;
+  readonly #engine: Engine;
   readonly #health: HealthSupervisor;
   readonly #resolver: ClientIpResolver | undefined;
   readonly #retry: RetryPolicy | undefined;
