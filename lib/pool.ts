@@ -364,7 +364,7 @@ export function parseTarget(spec: TargetSpec, option: string, http2 = false): De
   const h2c = url.protocol === 'h2c:';
   if (h2c) url = withoutH2c(url);
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new TypeError(`${option}: URL must use http:, https: or h2c:, got ${url.protocol}`);
+    throw new TypeError(`${option}: URL must use http: or https: (or h2c: for HTTP/2 with prior knowledge), got ${url.protocol}`);
   }
   const ownHttp2 = fields?.http2;
   if (ownHttp2 !== undefined && typeof ownHttp2 !== 'boolean') invalidOption(`${option}: http2`, '', 'a boolean', ownHttp2);

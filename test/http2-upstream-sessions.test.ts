@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import http2, { type ServerHttp2Stream } from 'node:http2';
 import { describe, test } from 'node:test';
-import { httpHealthCheck, loadBalance } from 'proxy-balancer';
+import { httpHealthCheck, loadBalance, responseCache } from 'proxy-balancer';
 import { closeAll, delay, request, waitFor } from './helpers.js';
 import { data, PING } from './abuse/h2-frames.js';
 import { echo, front, goaway, h2upstream, ok200, rawUpstream } from './http2-upstream.js';
@@ -258,6 +258,62 @@ describe('HTTP/2 targets with the other features', () => {
       await server.close();
       await lb.close();
       await closeAll(broken, well);
+    }
+  });
+
+  test('affinity, the response cache, retry.onStatus, rate limits, metrics and events on h2 targets', async () => {
+    let aHits = 0;
+    const a = await h2upstream((stream, headers) => {
+      aHits++;
+      if (headers[':path'] === '/busy') {
+        stream.respond({ ':status': 503 });
+        stream.end('busy');
+        return;
+      }
+      stream.respond({ ':status': 200, 'x-backend': 'a', 'cache-control': headers[':path'] === '/cached' ? 'max-age=60' : 'no-store' });
+      stream.end('from a');
+    });
+    const b = await h2upstream(echo('b'));
+    const lb = loadBalance({
+      targets: [a.url, b.url],
+      affinity: { cookie: 'lb', secret: 'a secret of at least thirty-two characters' },
+      cache: responseCache(),
+      retry: { onStatus: [503] },
+      rateLimit: { limit: 3, windowMs: 60_000, key: (req) => req.headers['x-client'] as string | undefined },
+    });
+    const responses: number[] = [];
+    lb.on('response', (info) => responses.push(info.status));
+    const metrics = lb.metrics();
+    const server = await front((req, res) => (req.url === '/metrics' ? metrics(req, res) : lb(req, res)));
+    try {
+      // Affinity: the cookie keeps a client on the target that served it.
+      const first = await request(`${server.url}/`);
+      const cookie = String(first.headers['set-cookie']).split(';')[0]!;
+      const sticky = [];
+      for (let i = 0; i < 4; i++) sticky.push((await request(`${server.url}/`, { headers: { cookie } })).headers['x-backend']);
+      assert.deepEqual(sticky, Array(4).fill(first.headers['x-backend']));
+      // The cache: the second GET of /cached is a hit, a's count does not move.
+      const { cacheOutcome } = await import('./helpers.js');
+      const cachedFirst = await request(`${server.url}/cached`, { headers: { cookie: 'lb=none' } });
+      const hitsBefore = aHits;
+      const cachedAgain = await request(`${server.url}/cached`, { headers: { cookie: 'lb=none' } });
+      if (cachedFirst.headers['x-backend'] === 'a') {
+        assert.equal(cacheOutcome(cachedAgain.headers), 'HIT');
+        assert.equal(aHits, hitsBefore);
+      }
+      // retry.onStatus: a's 503 goes to b.
+      for (let i = 0; i < 2; i++) assert.equal((await request(`${server.url}/busy`)).status, 200);
+      // Rate limits answer before any stream.
+      const limited = [];
+      for (let i = 0; i < 4; i++) limited.push((await request(`${server.url}/`, { headers: { 'x-client': 'k' } })).status);
+      assert.deepEqual(limited, [200, 200, 200, 429]);
+      const text = (await request(`${server.url}/metrics`)).body;
+      assert.match(text, new RegExp(`proxy_balancer_requests_total\\{[^}]*target="http://127\\.0\\.0\\.1:${a.port}"`));
+      assert.ok(responses.length >= 10);
+    } finally {
+      await server.close();
+      await lb.close();
+      await closeAll(a, b);
     }
   });
 

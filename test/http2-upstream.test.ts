@@ -152,6 +152,29 @@ describe('HTTP/2 upstreams: requests from HTTP/2 clients', () => {
   });
 });
 
+describe('HTTP/2 upstreams: the first request, while its session connects', () => {
+  for (const h2 of [false, true]) {
+    test(`its body is sent whole (${h2 ? 'HTTP/2' : 'HTTP/1.1'} client, retries on: the body recorder reads it meanwhile)`, async () => {
+      const a = await h2upstream(echo('a'));
+      const lb = loadBalance({ targets: [a.url] });
+      const server = await front(lb, h2);
+      const client = h2 ? http2.connect(server.url) : undefined;
+      client?.on('error', () => {});
+      try {
+        const body = h2
+          ? (await h2request(client!, { ':method': 'POST', ':path': '/echo' }, 'first body')).body
+          : (await request(`${server.url}/echo`, { method: 'POST', body: 'first body' })).body;
+        assert.equal(JSON.parse(body).body, 'first body');
+      } finally {
+        client?.close();
+        await server.close();
+        await lb.close();
+        await closeAll(a);
+      }
+    });
+  }
+});
+
 describe('HTTP/2 upstreams: failures', () => {
   test('a refused connect answers 502 (retried first), its error marked unprocessed with its code', async () => {
     const port = await deadPort();
@@ -276,7 +299,7 @@ describe('HTTP/2 target configuration is validated at start-up', () => {
     ['h2c: with http2: false', { targets: [{ url: 'h2c://127.0.0.1:1', http2: false }] }, /targets\[0\]: http2 is false but the URL is h2c:/],
     ['http2 not a boolean (target)', { targets: [{ url: 'http://127.0.0.1:1', http2: 'yes' as never }] }, /targets\[0\]: http2 must be a boolean, got "yes"/],
     ['http2 not a boolean (balancer)', { http2: 1 as never }, /options\.http2 must be a boolean, got 1/],
-    ['an unknown scheme', { targets: ['h3://127.0.0.1:1'] }, /must use http:, https: or h2c:, got h3:/],
+    ['an unknown scheme', { targets: ['h3://127.0.0.1:1'] }, /must use http: or https: \(or h2c: for HTTP\/2 with prior knowledge\), got h3:/],
     ['http2Session not an object', { http2Session: 5 as never }, /options\.http2Session must be an object, got 5/],
     ['http2Session typo', { http2Session: { maxConcurentStreams: 5 } as never }, /http2Session\.maxConcurentStreams.*maxConcurrentStreams/],
     ['maxConcurrentStreams 0', { http2Session: { maxConcurrentStreams: 0 } }, /http2Session\.maxConcurrentStreams must be an integer from 1 to/],

@@ -27,6 +27,8 @@ export interface H2Upstream {
   streams: number;
   /** Headers of every stream received, in order. */
   seen: IncomingHttpHeaders[];
+  /** The TCP sockets under the sessions, to cut a connection the way a crash would. */
+  sockets: Set<import('node:net').Socket>;
   close(): Promise<void>;
 }
 
@@ -64,12 +66,21 @@ export async function h2upstream(handler: StreamHandler, options: { settings?: S
     opened: 0,
     streams: 0,
     seen: [],
+    sockets: new Set(),
     close: () =>
       new Promise<void>((resolve) => {
         for (const session of state.sessions) session.destroy();
         server.close(() => resolve());
       }),
   };
+  server.on('connection', (socket: import('node:net').Socket) => {
+    state.sockets.add(socket);
+    socket.on('close', () => state.sockets.delete(socket));
+  });
+  server.on('secureConnection', (socket: import('node:net').Socket) => {
+    state.sockets.add(socket);
+    socket.on('close', () => state.sockets.delete(socket));
+  });
   server.on('session', (session: Http2Session) => {
     state.opened++;
     state.sessions.add(session);

@@ -1,6 +1,6 @@
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { Transform } from 'node:stream';
-import { cutResponse } from '../proxy/cut.js';
+import { cutResponse } from '../proxy/errors.js';
 
 /** What happens to a response body once its head is known. */
 export interface CaptureMode {

@@ -2,7 +2,7 @@ import { STATUS_CODES, validateHeaderName, validateHeaderValue, type IncomingMes
 import type { Duplex } from 'node:stream';
 import { http2HasBody, isHttp2 } from '../proxy/http2.js';
 import { clientGone } from '../proxy/client-gone.js';
-import { cutResponse } from '../proxy/cut.js';
+import { cutResponse } from '../proxy/errors.js';
 import { answerGrpc } from '../grpc/respond.js';
 import { grpcStatusForHttp, isGrpc } from '../grpc/status.js';
 

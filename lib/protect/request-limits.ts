@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { exchangeOf } from '../proxy/exchange.js';
 import { logProtect } from './log.js';
 import { mayHaveBody, rejectRequest, type Rejection } from './reject.js';
-import { cutResponse } from '../proxy/cut.js';
+import { cutResponse } from '../proxy/errors.js';
 
 export const HEADERS_TOO_LARGE: Rejection = Object.freeze({ status: 431, close: true });
 export const BODY_TOO_LARGE: Rejection = Object.freeze({ status: 413, close: true });

@@ -1,7 +1,6 @@
 import { STATUS_CODES, type ServerResponse } from 'node:http';
 import { isHttp2 } from './http2.js';
 import { clientGone } from './client-gone.js';
-import { cutResponse } from './cut.js';
 import { answerGrpc } from '../grpc/respond.js';
 import { grpcStatusForHttp, isGrpc } from '../grpc/status.js';
 
@@ -91,6 +90,18 @@ export function respondError(res: ServerResponse, status: number, retryAfter?: n
   // HTTP/2 has no connection-level field (Node warns); closing one stream never costs the session.
   if (res.req?.complete === false && !isHttp2(res.req)) res.setHeader('connection', 'close');
   res.end(res.req?.method === 'HEAD' ? undefined : body);
+}
+
+const CUT = new Error('response cut: its upstream failed after the head was sent');
+
+/**
+ * Ends a response whose head is out without completing it. HTTP/1.1: the connection closes with no
+ * terminating chunk. HTTP/2: the stream is reset (INTERNAL_ERROR), because Node's destroy() without
+ * an error ends an HTTP/2 stream with END_STREAM, which a client takes for a complete response.
+ */
+export function cutResponse(res: ServerResponse): void {
+  if (res.req !== undefined && isHttp2(res.req)) res.destroy(CUT);
+  else res.destroy();
 }
 
 /**

@@ -68,7 +68,9 @@ export class Http2Engine implements Engine, StreamHost {
   #poolFor(target: Target): SessionPool {
     let pool = this.#pools.get(target);
     if (pool === undefined) {
-      pool = new SessionPool(connectAuthority(target), connectOptions(target, this.#options.agentOptions), this.#options.http2Session);
+      pool = new SessionPool(connectAuthority(target), connectOptions(target, this.#options.agentOptions), this.#options.http2Session, () =>
+        this.#pools.delete(target),
+      );
       this.#pools.set(target, pool);
     }
     return pool;

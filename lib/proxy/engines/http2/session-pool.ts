@@ -26,10 +26,14 @@ export class SessionPool implements SessionOwner {
   #waiting: SessionWaiter[] = [];
   #closed = false;
 
-  constructor(authority: string, options: SecureClientSessionOptions, limits: ResolvedHttp2Session) {
+  /** Told when the pool holds no session and no waiter: the engine forgets it (a target removed from the balancer leaves nothing behind). */
+  readonly #onEmpty: () => void;
+
+  constructor(authority: string, options: SecureClientSessionOptions, limits: ResolvedHttp2Session, onEmpty: () => void) {
     this.#authority = authority;
     this.#options = options;
     this.#limits = limits;
+    this.#onEmpty = onEmpty;
   }
 
   /** Sessions open or opening, draining ones included until they close (for stats and tests). */
@@ -97,6 +101,9 @@ export class SessionPool implements SessionOwner {
     this.#connecting = session;
     this.#sessions.push(session);
     this.all.add(session);
-    session.h2.once('close', () => this.all.delete(session));
+    session.h2.once('close', () => {
+      this.all.delete(session);
+      if (this.all.size === 0 && this.#waiting.length === 0) this.#onEmpty();
+    });
   }
 }

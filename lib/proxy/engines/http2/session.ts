@@ -58,7 +58,7 @@ export class UpstreamSession {
   /** Opens a stream; the caller listens for its events. Throws when Node refuses (a session closing meanwhile). */
   request(headers: OutgoingHttpHeaders, endStream: boolean): ClientHttp2Stream {
     const stream = this.h2.request(headers, { endStream });
-    this.active++;
+    if (this.active++ === 0) this.h2.ref();
     if (this.#idle !== undefined) {
       clearTimeout(this.#idle);
       this.#idle = undefined;
@@ -73,8 +73,15 @@ export class UpstreamSession {
       if (this.active === 0) this.h2.close();
       return;
     }
-    if (this.active === 0) this.#idle = setTimeout(closeIdle, this.#limits.idleTimeout, this);
+    if (this.active === 0) this.#idleNow();
     this.#owner.hasRoom(this);
+  }
+
+  // An idle session, like an agent's free socket, does not keep the process alive.
+  #idleNow(): void {
+    this.#idle = setTimeout(closeIdle, this.#limits.idleTimeout, this);
+    this.#idle.unref();
+    this.h2.unref();
   }
 
   /** Closes the session now, failing whatever streams it still carries. */
@@ -110,7 +117,7 @@ export class UpstreamSession {
         this.#ping = setInterval(sendPing, this.#limits.pingInterval, this);
         this.#ping.unref();
       }
-      this.#idle = setTimeout(closeIdle, this.#limits.idleTimeout, this);
+      this.#idleNow();
     }
     this.#owner.hasRoom(this);
   }

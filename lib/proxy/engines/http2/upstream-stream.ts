@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { ClientRequest, IncomingMessage, OutgoingHttpHeader, ServerResponse } from 'node:http';
 import { type ClientHttp2Stream, constants, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
+import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import type { Target } from '../../../target.js';
 import { markUnprocessed, UpstreamProtocolError, UpstreamUnprocessedError } from '../../errors.js';
@@ -40,8 +41,10 @@ export class UpstreamStream extends EventEmitter implements SessionWaiter {
   session: UpstreamSession | undefined = undefined;
   headersSent = false;
   destroyed = false;
-  /** No socket of its own: the timers' connecting check does not apply (a waiting stream has its own timer). */
-  readonly socket = null;
+  /** The session's socket once the stream is open (tracing reads the peer address); none while waiting, which has its own timer. */
+  get socket(): Socket | null {
+    return this.session?.h2.socket ?? null;
+  }
   #reported = false;
   #timeout = 0;
   #onTimeout: TimeoutCallback | undefined = undefined;
@@ -73,8 +76,8 @@ export class UpstreamStream extends EventEmitter implements SessionWaiter {
     if (this.destroyed) return;
     this.#pool.acquire(this);
     if (this.stream !== undefined || this.destroyed) return;
-    // Waiting for a session: a body already flowing (the retry recorder reads it) would pour its
-    // first chunks past the pipe that is not there yet. The pipe resumes it.
+    // Waiting for a session: the body must not flow meanwhile (the retry recorder's 'data' listener
+    // would start it), or what flowed would never reach the stream. The pipe resumes it.
     this.#body?.pause();
     if (this.#timeout > 0) this.#wait = setTimeout(waitedTooLong, this.#timeout, this);
   }
@@ -154,9 +157,13 @@ export class UpstreamStream extends EventEmitter implements SessionWaiter {
     try {
       stream = session.request(this.#headers, body === undefined);
     } catch (err) {
-      // Fields Node will not send (a hook's `Connection`), or a session closing meanwhile.
+      // A session closing meanwhile (the stream never went out), or fields Node will not send (a hook's `Connection`).
       this.destroyed = true;
-      process.nextTick(reportFailure, this, err as Error);
+      const closing = session.h2.closed || session.h2.destroyed;
+      const failure = closing
+        ? new UpstreamUnprocessedError('ERR_HTTP2_GOAWAY_UNPROCESSED', 'upstream session closed before the stream was sent', err as Error)
+        : (err as Error);
+      process.nextTick(reportFailure, this, failure);
       return;
     }
     this.stream = stream;
@@ -270,6 +277,14 @@ function onStreamTrailers(this: WithUpstream, trailers: IncomingHttpHeaders): vo
   (this as unknown as UpstreamResponse).rawTrailers = flatHeaders(trailers);
 }
 
+// Node ends the readable side of a stream whose session died (the connection cut) as if END_STREAM
+// had come, but has destroyed it by then; a stream that really ended is destroyed only after 'end'.
+// Reported before the relay's own 'end' listener ends the client response.
 function onStreamEnd(this: WithUpstream): void {
-  (this as unknown as UpstreamResponse).complete = true;
+  if (!this.destroyed) {
+    (this as unknown as UpstreamResponse).complete = true;
+    return;
+  }
+  const upstream = this._proxyBalancerUpstream;
+  if (upstream !== undefined && !upstream.destroyed) upstream.report(new UpstreamProtocolError('upstream connection closed before the response was complete'));
 }
