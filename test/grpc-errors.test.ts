@@ -8,6 +8,7 @@ import { encodeGrpcMessage } from '../lib/grpc/status.js';
 import { formatGrpcTimeout, parseGrpcTimeout } from '../lib/grpc/timeout.js';
 import { DATA, END_STREAM, HEADERS, headers as headersFrame, rawH2 } from './abuse/h2-frames.js';
 import { echoClient, failedCall, h2cFront, unaryCall } from './grpc.js';
+import { h2upstream } from './http2-upstream.js';
 import { closeAll, deadPort, delay, listen, request, waitFor } from './helpers.js';
 
 // What the balancer answers on its own to gRPC calls: trailers-only responses with the gRPC status
@@ -142,6 +143,26 @@ describe('gRPC calls the balancer answers itself', () => {
       assert.equal((await h2call(front.port, {}, grpcFrame('x'.repeat(100)))).headers['grpc-status'], '8');
     });
     await ok.close();
+  });
+
+  test('circuit breaker open, connection queue full: UNAVAILABLE', async () => {
+    const held: Array<() => void> = [];
+    const slow = await listen((req, res) => {
+      req.resume();
+      held.push(() => res.end());
+    });
+    for (const options of [{ circuitBreaker: { maxRequests: 1 } }, { maxConnections: 1, maxQueue: 0 }]) {
+      await withFront({ targets: [slow.url], ...options }, async (front) => {
+        const first = h2call(front.port, {});
+        await waitFor(() => held.length > 0);
+        const refused = await h2call(front.port, {});
+        assert.equal(refused.headers[':status'], 200);
+        assert.equal(refused.headers['grpc-status'], '14');
+        for (const release of held.splice(0)) release();
+        await first;
+      });
+    }
+    await slow.close();
   });
 
   test("a filter's refusal: its status mapped, its message percent-encoded as grpc-message", async () => {
@@ -296,6 +317,28 @@ describe('transparent retry: a request no target received moves on whatever its 
     } finally {
       await lb.close();
       await closeAll(front, reset, echo);
+    }
+  });
+
+  test('a POST whose stream an HTTP/2 target refuses (REFUSED_STREAM) goes to the next target', async () => {
+    const refusing = await h2upstream((stream) => stream.close(http2.constants.NGHTTP2_REFUSED_STREAM));
+    const serving = await h2upstream((stream) => {
+      stream.resume();
+      stream.on('end', () => {
+        stream.respond({ ':status': 200 });
+        stream.end('served');
+      });
+    });
+    const lb = loadBalance({ targets: [refusing.url, serving.url], strategy: first, outlierDetection: false, retry: { backoff: false } });
+    const front = await listen(lb);
+    try {
+      const reply = await request(`${front.url}/order`, { method: 'POST', body: 'payload' });
+      assert.equal(reply.body, 'served');
+      assert.equal(refusing.streams, 1);
+      assert.equal(serving.streams, 1);
+    } finally {
+      await lb.close();
+      await closeAll(front, refusing, serving);
     }
   });
 
