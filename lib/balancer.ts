@@ -8,7 +8,12 @@ import { ResponseEvents } from './observe/access-log.js';
 import { endSpan, Tracing } from './observe/tracing.js';
 import { ClientIpResolver } from './proxy/client-ip.js';
 import { ProxyEngine } from './proxy/engines/http1/engine.js';
-import { respondError } from './proxy/errors.js';
+import { cutResponse, isUnprocessed, respondError } from './proxy/errors.js';
+import { grpcStatusForError } from './grpc/error-status.js';
+import { forwardRemaining, grpcDeadline } from './grpc/timeout.js';
+import { Http2Engine } from './proxy/engines/http2/engine.js';
+import { EngineByProtocol } from './proxy/engines/by-protocol.js';
+import type { Engine } from './proxy/engines/engine.js';
 import type { BalancerEvents } from './observe/events.js';
 import { attach, Exchange, type ExchangeOwner } from './proxy/exchange.js';
 import { armDeadline, armTryTimeout, watchClientResponse } from './proxy/exchange-timers.js';
@@ -58,7 +63,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOw
   readonly pool: Pool;
   readonly strategy: Strategy;
   readonly #options: ResolvedOptions;
-  readonly #engine: ProxyEngine;
+  readonly #engine: Engine;
   readonly #health: HealthSupervisor;
   readonly #resolver: ClientIpResolver | undefined;
   readonly #retry: RetryPolicy | undefined;
@@ -93,7 +98,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOw
     super();
     this.#options = options;
     this.#mounts = options.mounts;
-    this.pool = new Pool(options.targets, options.panicThreshold);
+    this.pool = new Pool(options.targets, options.panicThreshold, options.http2);
     this.strategy = options.strategy ?? roundRobin();
     this.#resolver = options.trustProxy === false ? undefined : new ClientIpResolver(options.trustProxy, options.trustedHeader);
     this.#retry = options.retry;
@@ -102,7 +107,8 @@ export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOw
     this.#hedging = options.hedge && new Hedging(options.hedge, this);
     this.#health = new HealthSupervisor(this.pool, options, this.notify);
     this.#affinity = options.affinity && new SessionAffinity(options.affinity);
-    this.#engine = new ProxyEngine(options, UpstreamEvents.from(options, this.#affinity, this.#statusRetry));
+    const events = UpstreamEvents.from(options, this.#affinity, this.#statusRetry);
+    this.#engine = new EngineByProtocol(new ProxyEngine(options, events), () => new Http2Engine(options, events));
     this.#cache = options.cache?.cache;
     this.#tracing = options.tracing ? new Tracing() : undefined;
     this.#responses = new ResponseEvents(this.#resolver, (info, req, res) => this.notify('response', info, req, res));
@@ -209,7 +215,10 @@ export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOw
     this.#tracing?.start(exchange);
     watchClientResponse(res);
     res.on('error', ignore);
-    if (this.#options.timeout > 0) armDeadline(exchange, this.#options.timeout);
+    // gRPC calls come over HTTP/2; a `grpc-timeout` of theirs bounds the deadline too.
+    const grpcTimeout = req.httpVersionMajor === 2 ? req.headers['grpc-timeout'] : undefined;
+    const timeout = typeof grpcTimeout !== 'string' ? this.#options.timeout : grpcDeadline(exchange, req, grpcTimeout, this.#options.timeout);
+    if (timeout > 0) armDeadline(exchange, timeout);
     const parsed = parsedBody(req);
     if (parsed !== undefined) {
       req.headers['content-length'] = String(parsed.length);
@@ -367,8 +376,8 @@ export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOw
   answerFailure(exchange: Exchange, err: Error, status: number): void {
     const res = exchange.client as ServerResponse;
     runHook('error', this.#options.on?.error, err, exchange.req, res, exchange.target);
-    if (!res.headersSent && !res.writableEnded) respondError(res, status);
-    else res.destroy();
+    if (!res.headersSent && !res.writableEnded) respondError(res, status, undefined, grpcStatusForError(err, status));
+    else cutResponse(res);
   }
 
   /**
@@ -388,9 +397,10 @@ export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOw
     if (scope === undefined) return false;
     const next = nextTarget(this.pool.ready, this.strategy, exchange, req, scope.sameTarget, this.pool.standby);
     if (next === undefined || this.#queue?.hasRoom(next) === false || this.#breaker?.retriesCapped(exchange.attempt > 1) === true) return false;
-    // A refused connection cost the target nothing: retrying it spends none of the budget, which
-    // guards targets against retry storms (and would otherwise run out riding a short restart).
-    if ((err as NodeJS.ErrnoException).code !== 'ECONNREFUSED' && !this.#budget!.take()) return false;
+    // A request no target received (a refused connection, a refused stream) cost the target nothing:
+    // retrying it spends none of the budget, which guards targets against retry storms (and would
+    // otherwise run out riding a short restart).
+    if (!isUnprocessed(err) && (err as NodeJS.ErrnoException).code !== 'ECONNREFUSED' && !this.#budget!.take()) return false;
     this.#retries++;
     this.#breaker?.retryStarted();
     if (logProxy.enabled) logProxy('retrying %s %s on %s after %s on %s', req.method, req.url, next.key, err.message, exchange.target.key);
@@ -445,6 +455,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOw
   }
 
   readonly #send = (exchange: Exchange): void => {
+    if (exchange.grpcDeadlineAt !== 0) forwardRemaining(exchange);
     this.#engine.retry(exchange.target, exchange.req, exchange.client as ServerResponse, exchange.body?.replay() ?? emptyBody());
   };
 

@@ -19,6 +19,7 @@ import { isDiscovery, type Discovery } from './discovery/discovery.js';
 import type { TargetSpec } from './pool.js';
 import { resolveStripHeaders } from './proxy/unkeyed-headers.js';
 import { type CookieRewrite, type CookieRewriter, resolveCookieRewrite } from './proxy/cookie-rewrite.js';
+import { type Http2SessionOptions, type ResolvedHttp2Session, resolveHttp2Session } from './proxy/engines/http2/options.js';
 import { fail, integer, LOAD_BALANCE_OPTIONS, milliseconds, nestedObject } from './validate.js';
 
 /** Options of `loadBalance()`. Every one is optional but `targets`. The protection options (rate limit, caps, filters) are documented in `ProtectionOptions`. */
@@ -72,6 +73,14 @@ export interface LoadBalanceOptions extends ProtectionOptions {
   keepAlive?: boolean;
   /** Options for the balancer's own agents: `maxSockets`, `maxFreeSockets`, `timeout` (free-socket idle ms, default 4000), TLS `ca`/`rejectUnauthorized`...; `autoSelectFamily` (default true) and `lookup` (default: `localhost` is both loopback addresses) are how `localhost` targets reach either family. */
   agentOptions?: https.AgentOptions;
+  /**
+   * Speak HTTP/2 to every target that does not say otherwise (its own `http2`): h2c with prior
+   * knowledge to `http:` URLs, TLS with ALPN `h2` to `https:` ones; default false (HTTP/1.1, but
+   * `h2c:` URLs). See README "HTTP/2 upstreams".
+   */
+  http2?: boolean;
+  /** How HTTP/2 sessions to targets are kept (streams per session, PING keep-alive, idle close); defaults in `Http2SessionOptions`. */
+  http2Session?: Http2SessionOptions;
   /** Your own agent for `http:` targets instead of the balancer's (left open on close). */
   agent?: http.Agent;
   /** Your own agent for `https:` targets instead of the balancer's (left open on close). */
@@ -130,6 +139,8 @@ export interface ResolvedOptions {
   cookieRewrite: CookieRewriter | undefined;
   keepAlive: boolean;
   agentOptions: https.AgentOptions;
+  http2: boolean;
+  http2Session: ResolvedHttp2Session;
   agent: http.Agent | undefined;
   httpsAgent: https.Agent | undefined;
   healthCheck: HealthCheckSpec | undefined;
@@ -168,6 +179,8 @@ const KNOWN: readonly string[] = [
   'cookiePathRewrite',
   'keepAlive',
   'agentOptions',
+  'http2',
+  'http2Session',
   'agent',
   'httpsAgent',
   'healthCheck',
@@ -315,6 +328,8 @@ export function resolveOptions(input: LoadBalanceOptions | undefined): ResolvedO
     cookieRewrite: resolveCookieRewrite(options.cookieDomainRewrite, options.cookiePathRewrite),
     keepAlive: bool(options, 'keepAlive', true),
     agentOptions: { timeout: 4000, ...(agentOptions as https.AgentOptions) },
+    http2: bool(options, 'http2', false),
+    http2Session: resolveHttp2Session(options.http2Session),
     agent: agent as http.Agent | undefined,
     httpsAgent: httpsAgent as https.Agent | undefined,
     healthCheck: healthCheck as HealthCheckSpec | undefined,

@@ -11,8 +11,13 @@ const HOSTNAME = /^[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62})(?:\.[A-Za-z0-9_](?:[A-Za-
 export type TargetSpec = string | URL | TargetOptions;
 
 export interface TargetOptions {
-  /** Upstream base URL (`http:` or `https:`); its path is prepended to every proxied path. */
+  /** Upstream base URL (`http:`, `https:`, or `h2c:` for HTTP/2 without TLS); its path is prepended to every proxied path. */
   url: string | URL;
+  /**
+   * Speak HTTP/2 to this target: over TLS with ALPN `h2` for an `https:` URL, with prior knowledge
+   * (h2c) for an `http:` one; default the balancer's `http2` option (`h2c:` URLs: always true).
+   */
+  http2?: boolean;
   /** Relative share of traffic for weight-aware strategies. Positive finite number; default 1. */
   weight?: number;
   /** This target's own active health check instead of the pool's, or false for none; default: the pool's. */
@@ -80,10 +85,14 @@ export class Pool {
   #onBackups = false;
   #standby: readonly Target[] = EMPTY;
 
-  constructor(specs: readonly TargetSpec[] = [], panicThreshold = 0) {
+  /** Whether targets that do not say speak HTTP/2 (the balancer's `http2` option). */
+  readonly #http2: boolean;
+
+  constructor(specs: readonly TargetSpec[] = [], panicThreshold = 0, http2 = false) {
     this.#panicThreshold = panicThreshold;
+    this.#http2 = http2;
     specs.forEach((spec, i) => {
-      this.#insert(parseTarget(spec, `targets[${i}]`));
+      this.#insert(parseTarget(spec, `targets[${i}]`, http2));
     });
     this.#publish();
   }
@@ -129,7 +138,7 @@ export class Pool {
    * draining, so a discovery loop can call `add` repeatedly.
    */
   add(spec: TargetSpec): Target {
-    const declared = parseTarget(spec, 'pool.add(target)');
+    const declared = parseTarget(spec, 'pool.add(target)', this.#http2);
     const fresh = declared.target;
     const existing = this.#members.get(fresh.key);
     if (existing === undefined) {
@@ -326,17 +335,22 @@ export class Pool {
 function keyOf(url: string | URL | Target): string {
   if (url instanceof Target) return url.key;
   try {
-    return targetKey(url instanceof URL ? url : new URL(url));
+    return targetKey(withoutH2c(url instanceof URL ? url : new URL(url)));
   } catch {
     return String(url);
   }
 }
 
 /** The fields of a target object: any other is a typo, which must not be silently ignored. */
-const TARGET_FIELDS = ['url', 'weight', 'healthCheck', 'backup', 'hostname'];
+const TARGET_FIELDS = ['url', 'weight', 'healthCheck', 'backup', 'hostname', 'http2'];
 
-/** Validates one target declaration; errors name the option they came from (`targets[0]`, `pool.add(target)`). */
-export function parseTarget(spec: TargetSpec, option: string): DeclaredTarget {
+/** An `h2c:` URL as the `http:` one it stands for (a target's key and URL are `http:`; its `http2` flag says h2c). */
+function withoutH2c(url: URL): URL {
+  return url.protocol === 'h2c:' ? new URL(`http:${url.href.slice(4)}`) : url;
+}
+
+/** Validates one target declaration; errors name the option they came from (`targets[0]`, `pool.add(target)`); `http2` is the balancer's default. */
+export function parseTarget(spec: TargetSpec, option: string, http2 = false): DeclaredTarget {
   const fields = typeof spec === 'object' && spec !== null && !(spec instanceof URL) ? (spec as unknown as Record<string, unknown>) : undefined;
   if (fields !== undefined) knownKeys(fields, '', TARGET_FIELDS, option);
   const raw = fields === undefined ? spec : fields.url;
@@ -347,8 +361,15 @@ export function parseTarget(spec: TargetSpec, option: string): DeclaredTarget {
   } catch {
     throw new TypeError(`${option}: invalid URL ${JSON.stringify(String(raw))}`);
   }
+  const h2c = url.protocol === 'h2c:';
+  if (h2c) url = withoutH2c(url);
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new TypeError(`${option}: URL must use http: or https:, got ${url.protocol}`);
+    throw new TypeError(`${option}: URL must use http: or https: (or h2c: for HTTP/2 with prior knowledge), got ${url.protocol}`);
+  }
+  const ownHttp2 = fields?.http2;
+  if (ownHttp2 !== undefined && typeof ownHttp2 !== 'boolean') invalidOption(`${option}: http2`, '', 'a boolean', ownHttp2);
+  if (h2c && ownHttp2 === false) {
+    throw new TypeError(`${option}: http2 is false but the URL is h2c: (HTTP/2 with prior knowledge); use an http: URL for HTTP/1.1`);
   }
   if (url.search !== '' || url.hash !== '' || url.username !== '' || url.password !== '') {
     throw new TypeError(`${option}: URL must not carry a query, fragment or credentials`);
@@ -370,5 +391,9 @@ export function parseTarget(spec: TargetSpec, option: string): DeclaredTarget {
   if (hostname !== undefined && (typeof hostname !== 'string' || !HOSTNAME.test(hostname))) {
     throw new TypeError(`${option}: hostname must be a DNS name, got ${JSON.stringify(hostname)}`);
   }
-  return { target: new Target(url, weight, backup, hostname as string | undefined), healthCheck: healthCheck as HealthCheckSpec | false | undefined };
+  const speaksHttp2 = h2c || ((ownHttp2 as boolean | undefined) ?? http2);
+  return {
+    target: new Target(url, weight, backup, hostname as string | undefined, speaksHttp2),
+    healthCheck: healthCheck as HealthCheckSpec | false | undefined,
+  };
 }

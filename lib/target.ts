@@ -36,9 +36,12 @@ export class Target {
   errors = 0;
   /** Exponentially weighted moving average of time to response headers, in ms; 0 before the first response. */
   latency = 0;
+  /** Spoken to over HTTP/2 (`h2c://`, `http2: true`): h2c for an `http:` URL, TLS with ALPN `h2` for `https:`. Read once per request to pick the engine. */
+  readonly http2: boolean;
 
-  constructor(url: URL, weight: number, backup = false, hostname?: string) {
+  constructor(url: URL, weight: number, backup = false, hostname?: string, http2 = false) {
     this.url = url;
+    this.http2 = http2;
     this.key = targetKey(url);
     this.host = hostname === undefined ? url.host : url.port === '' ? hostname : `${hostname}:${url.port}`;
     this.configuredWeight = weight;
@@ -50,6 +53,12 @@ export class Target {
   recordLatency(ms: number): void {
     this.latency = this.latency === 0 ? ms : this.latency + EWMA_ALPHA * (ms - this.latency);
   }
+}
+
+/** The protocol a target is spoken to in, as stats and the status page list it: `http/1.1`, `h2c` or `h2`. */
+export function targetProtocol(target: Target): 'http/1.1' | 'h2c' | 'h2' {
+  if (!target.http2) return 'http/1.1';
+  return target.url.protocol === 'https:' ? 'h2' : 'h2c';
 }
 
 export function targetKey(url: URL): string {

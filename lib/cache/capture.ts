@@ -1,5 +1,6 @@
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { Transform } from 'node:stream';
+import { cutResponse } from '../proxy/errors.js';
 
 /** What happens to a response body once its head is known. */
 export interface CaptureMode {
@@ -251,5 +252,5 @@ function onTransformEnd(this: Transform & { [kCapture]?: Capture }): void {
 function onTransformError(this: Transform & { [kCapture]?: Capture }): void {
   const capture = this[kCapture]!;
   capture.dropKept();
-  capture.res.destroy();
+  cutResponse(capture.res);
 }

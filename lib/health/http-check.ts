@@ -2,10 +2,13 @@ import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
 import { describeConnectError } from '../proxy/connect-error.js';
 import { LOOPBACK_CONNECT } from '../proxy/loopback.js';
+import type { Readable } from 'node:stream';
 import type { Target } from '../target.js';
+import { probeHttp2 } from './http2-probe.js';
 import type { HealthCheckSchedule, HealthChecker } from './checker.js';
 import { invalidOption, markFactory, optionsObject } from '../validate.js';
 import { validateSchedule } from './monitor.js';
+import { checkTlsOptions } from './check-tls.js';
 
 export interface HttpHealthCheckOptions extends HealthCheckSchedule {
   /**
@@ -108,23 +111,6 @@ function requestHeaders(headers: unknown): Record<string, string> {
   return result;
 }
 
-function tlsOptions(options: HttpHealthCheckOptions): https.RequestOptions {
-  const { rejectUnauthorized, ca } = options;
-  const tls: https.RequestOptions = {};
-  if (rejectUnauthorized !== undefined) {
-    if (typeof rejectUnauthorized !== 'boolean') invalidOption(PREFIX, 'rejectUnauthorized', 'a boolean', rejectUnauthorized);
-    tls.rejectUnauthorized = rejectUnauthorized;
-  }
-  if (ca !== undefined) {
-    const list = Array.isArray(ca) ? ca : [ca];
-    if (list.length === 0 || !list.every((c) => typeof c === 'string' || Buffer.isBuffer(c))) {
-      invalidOption(PREFIX, 'ca', 'a PEM string or Buffer, or an array of them', ca);
-    }
-    tls.ca = ca as string | Buffer | Array<string | Buffer>;
-  }
-  return tls;
-}
-
 function configure(options: HttpHealthCheckOptions): HttpProbeConfig {
   const { path = '/', method = 'GET' } = options;
   // No whitespace or control characters: http.request would throw on them at every probe.
@@ -137,7 +123,7 @@ function configure(options: HttpHealthCheckOptions): HttpProbeConfig {
     statusOk: statusPredicate(options.expectStatus),
     expectBody: bodyMatcher(options.expectBody, method),
     headers: requestHeaders(options.headers),
-    tls: tlsOptions(options),
+    tls: checkTlsOptions(options, PREFIX),
   };
 }
 
@@ -161,8 +147,12 @@ function bodyMatches(body: Buffer, expect: string | RegExp): boolean {
   return typeof expect === 'string' ? text.includes(expect) : expect.test(text);
 }
 
-/** One request on a fresh connection, destroyed however it ends. Resolves true, or rejects with a short reason. */
+/** One request on a fresh connection (an HTTP/2 one for an HTTP/2 target), destroyed however it ends. Resolves true, or rejects with a short reason. */
 function probe(target: Target, signal: AbortSignal, config: HttpProbeConfig): Promise<boolean> {
+  if (target.http2) {
+    const url = healthCheckUrl(target, config.path);
+    return probeHttp2(target, signal, { ...config, url, judge: (status, body, finish) => judge(status, body, config, finish) });
+  }
   return new Promise((resolve, reject) => {
     const url = healthCheckUrl(target, config.path);
     const secure = url.protocol === 'https:';
@@ -182,26 +172,29 @@ function probe(target: Target, signal: AbortSignal, config: HttpProbeConfig): Pr
       if (error) reject(describeConnectError(error));
       else resolve(true);
     };
-    const req = (secure ? https : http).request(url, options, (res: IncomingMessage) => {
-      const status = res.statusCode ?? 0;
-      let passed: boolean;
-      try {
-        passed = config.statusOk(status);
-      } catch (error) {
-        // The user's predicate runs in an event handler: a throw there would crash the process.
-        return finish(error instanceof Error ? error : new Error(String(error)));
-      }
-      if (!passed) return finish(failure(`status ${status}`));
-      if (!config.expectBody) return finish(undefined);
-      readBody(res, config.expectBody, finish);
-    });
+    const req = (secure ? https : http).request(url, options, (res: IncomingMessage) => judge(res.statusCode ?? 0, res, config, finish));
     req.on('error', finish);
     req.end();
   });
 }
 
+/** Passes on an expected status (and body): `finish` hears the verdict once. */
+function judge(status: number, res: Readable, config: HttpProbeConfig, finish: (error: Error | undefined) => void): void {
+  let passed: boolean;
+  try {
+    passed = config.statusOk(status);
+  } catch (error) {
+    // The user's predicate runs in an event handler: a throw there would crash the process.
+    finish(error instanceof Error ? error : new Error(String(error)));
+    return;
+  }
+  if (!passed) return finish(failure(`status ${status}`));
+  if (!config.expectBody) return finish(undefined);
+  readBody(res, config.expectBody, finish);
+}
+
 /** Reads up to MAX_BODY bytes and reports whether `expect` is in them. */
-function readBody(res: IncomingMessage, expect: string | RegExp, finish: (error: Error | undefined) => void): void {
+function readBody(res: Readable, expect: string | RegExp, finish: (error: Error | undefined) => void): void {
   const chunks: Buffer[] = [];
   let size = 0;
   const judge = (): void => finish(bodyMatches(Buffer.concat(chunks), expect) ? undefined : failure('body mismatch'));

@@ -9,7 +9,7 @@ import type { StatusRetry } from '../proxy/retry/status.js';
 import type { HedgeStats, Hedging } from '../proxy/hedge/hedging.js';
 import type { ResponseTransformer, TransformStats } from '../proxy/transform.js';
 import type { Strategy, StrategyTargetStats } from '../strategies/strategy.js';
-import type { TargetState } from '../target.js';
+import { type TargetState, targetProtocol } from '../target.js';
 import type { StoreHealth } from '../store-guard.js';
 import type { StoreWatch } from './store-watch.js';
 import type { Mirror } from '../proxy/mirror/mirror.js';
@@ -18,6 +18,8 @@ import type { MirrorStats } from '../proxy/mirror/policy.js';
 /** One target's figures in `lb.stats()`. */
 export interface TargetStats extends TargetHealth {
   url: string;
+  /** What the balancer speaks to it: `http/1.1`, `h2c` (HTTP/2 with prior knowledge) or `h2` (HTTP/2 over TLS). */
+  protocol: 'http/1.1' | 'h2c' | 'h2';
   /** Declared weight. */
   weight: number;
   /** Weight strategies balance by now (lower while slow start ramps). */
@@ -98,6 +100,7 @@ export function collectStats(pool: Pool, strategy: Strategy, parts: StatsSources
   const targets = pool.targets.map(
     (t): TargetStats => ({
       url: t.key,
+      protocol: targetProtocol(t),
       weight: t.configuredWeight,
       effectiveWeight: t.weight,
       state: t.state,

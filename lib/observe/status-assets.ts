@@ -357,6 +357,7 @@ export const STATUS_JS = `'use strict';
       tr.setAttribute('data-state', t.state);
       var url = el('td', 'url', t.url);
       if (t.backup) url.appendChild(el('span', 'detail', 'backup'));
+      if (t.protocol !== 'http/1.1') url.appendChild(el('span', 'detail', t.protocol));
       // A discovered target: its address, and the DNS name it serves under.
       if (t.host && t.url.indexOf('//' + t.host) < 0) url.appendChild(el('span', 'detail', t.host));
       tr.appendChild(url);

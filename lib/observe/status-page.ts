@@ -9,6 +9,7 @@ import type { HedgeStats } from '../proxy/hedge/hedging.js';
 import type { StoreHealth } from '../store-guard.js';
 import type { StrategyTargetStats } from '../strategies/strategy.js';
 import type { TargetState } from '../target.js';
+import type { TargetStats } from './stats.js';
 import { fail, milliseconds, optionsObject } from '../validate.js';
 import type { MetricsFeatures, MetricsSubject } from './metrics.js';
 import type { Sampler } from './sampler.js';
@@ -34,6 +35,8 @@ export interface TargetStatus {
   url: string;
   /** The host it serves under: its DNS name for a discovered target, else the URL's host. */
   host: string;
+  /** What the balancer speaks to it (`http/1.1`, `h2c`, `h2`). */
+  protocol: TargetStats['protocol'];
   state: TargetState;
   weight: number;
   effectiveWeight: number;
@@ -120,6 +123,7 @@ export function snapshot(subject: MetricsSubject, sampler: Sampler, features: Me
     return {
       url: target.key,
       host: target.host,
+      protocol: t.protocol,
       state: target.state,
       weight: target.configuredWeight,
       effectiveWeight: Math.round(target.weight * 100) / 100,
@@ -285,6 +289,7 @@ function hedgeHint(h: HedgeStats): string {
 function targetRow(t: TargetStatus, now: number): string {
   let url = '';
   if (t.backup) url += tag('span', 'detail', 'backup');
+  if (t.protocol !== 'http/1.1') url += tag('span', 'detail', t.protocol);
   // A discovered target: its address, and the DNS name it serves under.
   if (t.host && !t.url.includes(`//${t.host}`)) url += tag('span', 'detail', t.host);
   let detail = '';

@@ -127,7 +127,7 @@ export class Tracing {
       'server.address': shared.address,
       'server.port': shared.port,
       'url.full': shared.base + (req.url ?? '/'),
-      'network.protocol.version': '1.1',
+      'network.protocol.version': exchange.target.http2 ? '2' : '1.1',
     };
     if (!known) attributes['http.request.method_original'] = method;
     if (exchange.attempt > 1) attributes['http.request.resend_count'] = exchange.attempt - 1;

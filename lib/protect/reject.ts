@@ -2,6 +2,9 @@ import { STATUS_CODES, validateHeaderName, validateHeaderValue, type IncomingMes
 import type { Duplex } from 'node:stream';
 import { http2HasBody, isHttp2, drainHttp2Upload } from '../proxy/http2.js';
 import { clientGone } from '../proxy/client-gone.js';
+import { cutResponse } from '../proxy/errors.js';
+import { answerGrpc } from '../grpc/respond.js';
+import { grpcStatusForHttp, isGrpc } from '../grpc/status.js';
 
 /** A refusal decided before any backend is touched. */
 export interface Rejection {
@@ -23,11 +26,18 @@ export function mayHaveBody(req: IncomingMessage): boolean {
 
 /**
  * Answers a refused request. A request whose body is still on the wire gets `Connection: close`, so
- * Node does not read (and discard) a possibly huge body just to keep the connection alive.
+ * Node does not read (and discard) a possibly huge body just to keep the connection alive. A gRPC
+ * call gets a trailers-only answer instead (its status from the rejection's, the rejection's
+ * message as `grpc-message`; its extra headers are not sent: gRPC clients read none of them).
  */
 export function rejectRequest(req: IncomingMessage, res: ServerResponse, rejection: Rejection): void {
   if (res.headersSent || clientGone(res)) {
-    res.destroy();
+    cutResponse(res);
+    return;
+  }
+  if (isGrpc(req)) {
+    const close = (rejection.close === true || mayHaveBody(req)) && !isHttp2(req);
+    answerGrpc(res, grpcStatusForHttp(rejection.status), rejection.message ?? STATUS_CODES[rejection.status] ?? 'Error', close);
     return;
   }
   const body = `${rejection.message ?? STATUS_CODES[rejection.status] ?? 'Error'}\n`;

@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { exchangeOf } from '../proxy/exchange.js';
 import { logProtect } from './log.js';
 import { mayHaveBody, rejectRequest, type Rejection } from './reject.js';
+import { cutResponse } from '../proxy/errors.js';
 
 export const HEADERS_TOO_LARGE: Rejection = Object.freeze({ status: 431, close: true });
 export const BODY_TOO_LARGE: Rejection = Object.freeze({ status: 413, close: true });
@@ -67,7 +68,7 @@ function onBodyData(this: Counted, chunk: Buffer): void {
   }
   if (logProtect.enabled) logProtect('413 %s %s: body over %d bytes while streaming', this.method, this.url, count.limit);
   // Once the upstream's head went out, a status can no longer be sent: cut the connection instead.
-  if (res.headersSent) res.destroy();
+  if (res.headersSent) cutResponse(res);
   else rejectRequest(this, res, BODY_TOO_LARGE);
 }
 

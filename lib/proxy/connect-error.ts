@@ -29,3 +29,12 @@ function endpoint(err: unknown): string | undefined {
   const host = address.includes(':') ? `[${address}]` : address;
   return typeof port === 'number' ? `${host}:${port}` : host;
 }
+
+/** Errors only a connect can fail with: the request never left the balancer. */
+const CONNECT_FAILURES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'ENOTFOUND', 'EAI_AGAIN']);
+
+/** Whether `err` is a failed connect (a refused, unreachable or unresolvable address), which no upstream ever saw a byte of. */
+export function isConnectFailure(err: Error): boolean {
+  const code = (err as NodeJS.ErrnoException).code;
+  return code !== undefined && CONNECT_FAILURES.has(code);
+}

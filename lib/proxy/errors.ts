@@ -1,6 +1,8 @@
 import { STATUS_CODES, type ServerResponse } from 'node:http';
 import { isHttp2, drainHttp2Upload } from './http2.js';
 import { clientGone } from './client-gone.js';
+import { answerGrpc } from '../grpc/respond.js';
+import { grpcStatusForHttp, isGrpc } from '../grpc/status.js';
 
 /** The upstream did not answer within `proxyTimeout` (idle) or `timeout` (deadline): answered with 504. */
 export class UpstreamTimeoutError extends Error {
@@ -20,6 +22,40 @@ export class UpstreamProtocolError extends Error {
   }
 }
 
+/**
+ * The upstream provably did not process the request: its connection failed, it refused the
+ * stream (REFUSED_STREAM), its GOAWAY did not include the stream, or its session closed before the
+ * stream was sent. `unprocessed` tells the retry decision that any method may move to another
+ * target (Envoy's `reset-before-request`/`refused-stream`, gRPC's transparent retry).
+ */
+export interface UnprocessedError extends Error {
+  code: string;
+  unprocessed: true;
+}
+
+/** The upstream sent nothing back for a stream it did not process; answered with 502 unless retried. */
+export class UpstreamUnprocessedError extends Error implements UnprocessedError {
+  readonly code: 'ERR_HTTP2_REFUSED_STREAM' | 'ERR_HTTP2_GOAWAY_UNPROCESSED';
+  readonly unprocessed = true as const;
+  constructor(code: UpstreamUnprocessedError['code'], message: string, cause?: Error) {
+    super(message, cause === undefined ? undefined : { cause });
+    this.name = 'UpstreamUnprocessedError';
+    this.code = code;
+  }
+}
+
+/** Marks an error (a failed connect, keeping Node's code) as one the upstream never processed. */
+export function markUnprocessed(err: Error): UnprocessedError {
+  const marked = err as Error & { code?: string; unprocessed?: boolean };
+  marked.code ??= 'ECONNRESET';
+  marked.unprocessed = true;
+  return marked as UnprocessedError;
+}
+
+export function isUnprocessed(err: Error): boolean {
+  return (err as Error & { unprocessed?: boolean }).unprocessed === true;
+}
+
 const TIMEOUT_CODES = new Set(['ETIMEDOUT', 'ESOCKETTIMEDOUT', 'UND_ERR_CONNECT_TIMEOUT']);
 
 /** Status for a failed upstream exchange: 504 for timeouts, 502 for everything else. */
@@ -28,13 +64,19 @@ export function statusForError(err: Error): 502 | 504 {
 }
 
 /**
- * Answers with a bare status page that says nothing about the upstream (no address, no error text).
- * Once the head is out, the only honest signal left is to cut the connection, so a client never
- * takes a truncated body for a complete one.
+ * Answers with a bare status page that says nothing about the upstream (no address, no error text);
+ * a gRPC call gets a trailers-only answer with `grpcStatus` (by default the one for `status`).
+ * Once the head is out, the only honest signal left is to cut the connection (or HTTP/2 stream), so
+ * a client never takes a truncated body for a complete one.
  */
-export function respondError(res: ServerResponse, status: number, retryAfter?: number): void {
+export function respondError(res: ServerResponse, status: number, retryAfter?: number, grpcStatus?: number): void {
   if (res.headersSent || clientGone(res)) {
-    res.destroy();
+    cutResponse(res);
+    return;
+  }
+  if (res.req !== undefined && isGrpc(res.req)) {
+    const close = res.req.complete === false && !isHttp2(res.req);
+    answerGrpc(res, grpcStatus ?? grpcStatusForHttp(status), STATUS_CODES[status] ?? 'Error', close);
     return;
   }
   const body = `${STATUS_CODES[status] ?? 'Error'}\n`;
@@ -50,6 +92,18 @@ export function respondError(res: ServerResponse, status: number, retryAfter?: n
   if (res.req?.complete === false && !h2) res.setHeader('connection', 'close');
   res.end(res.req?.method === 'HEAD' ? undefined : body);
   if (h2) drainHttp2Upload(res.req);
+}
+
+const CUT = new Error('response cut: its upstream failed after the head was sent');
+
+/**
+ * Ends a response whose head is out without completing it. HTTP/1.1: the connection closes with no
+ * terminating chunk. HTTP/2: the stream is reset (INTERNAL_ERROR), because Node's destroy() without
+ * an error ends an HTTP/2 stream with END_STREAM, which a client takes for a complete response.
+ */
+export function cutResponse(res: ServerResponse): void {
+  if (res.req !== undefined && isHttp2(res.req)) res.destroy(CUT);
+  else res.destroy();
 }
 
 /**

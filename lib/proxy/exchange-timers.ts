@@ -51,7 +51,9 @@ function onClientClose(this: ServerResponse): void {
   const proxyReq = exchange.proxyReq;
   // The client left before the response was complete: stop the upstream work too. And a target
   // that answered before reading the whole request body (an early 413) would otherwise hold the
-  // upload, and its connection, for ever: that connection cannot be reused anyway.
-  if (proxyReq !== undefined && ((!this.writableFinished && exchange.proxyRes?.complete !== true) || !proxyReq.writableFinished)) proxyReq.destroy();
+  // upload, and its connection, for ever: that connection cannot be reused anyway. (An HTTP/2
+  // response reset by its client counts as writableFinished, never as writableEnded.)
+  const delivered = this.writableEnded && this.writableFinished;
+  if (proxyReq !== undefined && ((!delivered && exchange.proxyRes?.complete !== true) || !proxyReq.writableFinished)) proxyReq.destroy();
   exchange.owner.finish(exchange);
 }

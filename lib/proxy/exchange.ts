@@ -58,6 +58,8 @@ export class Exchange implements Outcome {
   backoff: NodeJS.Timeout | undefined = undefined;
   /** Set when the per-try timeout passed before the engine produced the upstream request. */
   tryExpired = false;
+  /** When a gRPC call's `grpc-timeout` deadline ends (performance.now() ms); 0 for none. */
+  grpcDeadlineAt = 0;
   /** Set when the request's deadline passed: no more retries. */
   pastDeadline = false;
   /** 1 for the first attempt, 2 for the first retry... */
@@ -108,6 +110,7 @@ export class Exchange implements Outcome {
     next.tried = [...(this.tried ?? []), this.target];
     next.body = this.body;
     next.deadline = this.deadline;
+    next.grpcDeadlineAt = this.grpcDeadlineAt;
     this.deadline = undefined;
   }
 

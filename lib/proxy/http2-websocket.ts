@@ -33,6 +33,12 @@ export interface TunnelOptions {
 /** Opens the upstream WebSocket handshake for an h2 extended CONNECT and joins the two once it is accepted. */
 export function tunnelHttp2WebSocket(exchange: Exchange, target: Target, res: ServerResponse, options: TunnelOptions): void {
   const req = exchange.req;
+  // An HTTP/2 target has no HTTP/1.1 WebSocket endpoint to join (README "HTTP/2 upstreams").
+  if (target.http2) {
+    if (logProxy.enabled) logProxy('502 for WebSocket %s: %s speaks HTTP/2', req.url, target.key);
+    respondError(res, 502);
+    return;
+  }
   const url = target.url;
   const secure = url.protocol === 'https:';
   const key = randomBytes(16).toString('base64');

@@ -6,9 +6,9 @@ import type { ResolvedOptions } from '../options.js';
 import { logProxy } from '../observe/log.js';
 import type { Target } from '../target.js';
 import { clampDelay } from '../timer.js';
-import { describeConnectError, failureReason } from './connect-error.js';
-import type { EngineEvents } from './engines/http1/events.js';
-import { respondError, statusForError, UpstreamProtocolError, UpstreamTimeoutError } from './errors.js';
+import { describeConnectError, failureReason, isConnectFailure } from './connect-error.js';
+import type { EngineEvents } from './engines/engine.js';
+import { markUnprocessed, respondError, statusForError, UpstreamProtocolError, UpstreamTimeoutError } from './errors.js';
 import { attach, type Exchange, exchangeOf } from './exchange.js';
 import { HOOK_WROTE_BODY, type ProxyHooks, runHook, runProxyReqHook } from './hooks.js';
 import { type RelayOptions, reasonPhrase, relayedHeaders, relayedTrailers, writeRelayedHead } from './relay.js';
@@ -16,6 +16,7 @@ import { BufferedRelay, type ResponseTransformer } from './transform.js';
 import type { StatusRetry } from './retry/status.js';
 import { refuseHandshake, watchHandshake } from './tunnel.js';
 import { clientGone } from './client-gone.js';
+import { isTrailersOnly, relayTrailersOnly } from '../grpc/trailers-only.js';
 
 /** Fewer fields than Node's HTTP client keeps (1000 on Node 24, 1023 on Node 20). */
 const FIELD_LIMIT = 1000;
@@ -124,6 +125,11 @@ export class UpstreamEvents implements EngineEvents {
       new BufferedRelay(exchange, transformer!, res, { status: relayedStatus, reason: reasonPhrase(proxyRes, req), headers, contentType });
       return;
     }
+    // A gRPC error answered at once must reach an HTTP/2 client as one HEADERS frame too.
+    if (isTrailersOnly(proxyRes) && req.httpVersionMajor === 2 && relayTrailersOnly(res, relayedStatus, headers)) {
+      proxyRes.resume();
+      return;
+    }
     if (!writeRelayedHead(res, relayedStatus, reasonPhrase(proxyRes, req), headers)) {
       upstreamFailed(exchange, new UpstreamProtocolError('upstream response head cannot be relayed'));
       return;
@@ -153,7 +159,8 @@ export class UpstreamEvents implements EngineEvents {
       if (logProxy.enabled) logProxy('after a complete response from %s for %s %s: %s', exchange.target.key, req.method, req.url, err.message);
       return;
     }
-    upstreamFailed(exchange, exchange.proxyRes === undefined ? err : truncation(err));
+    if (exchange.proxyRes !== undefined) upstreamFailed(exchange, truncation(err));
+    else upstreamFailed(exchange, isConnectFailure(err) ? markUnprocessed(err) : err);
   };
 
   readonly upgradeRequest = (proxyReq: ClientRequest, _req: IncomingMessage, socket: Duplex): void => {
@@ -246,7 +253,9 @@ function flushHead(proxyRes: IncomingMessage, res: ServerResponse): void {
 }
 
 function onUpstreamIdle(this: ClientRequest): void {
-  this.destroy(new UpstreamTimeoutError('upstream idle timeout'));
+  // Still connecting: not a byte of the request reached the target.
+  if (this.socket?.connecting === true) this.destroy(markUnprocessed(new UpstreamTimeoutError('upstream connect timeout')));
+  else this.destroy(new UpstreamTimeoutError('upstream idle timeout'));
 }
 
 function onUpstreamContinue(this: ClientRequest): void {

@@ -35,10 +35,23 @@ function literal(nameIndex: number, value: string): Buffer {
   return Buffer.concat([Buffer.from([nameIndex, bytes.length]), bytes]);
 }
 
-/** HEADERS for a GET (or `method`) of `path`, the whole block in one frame. */
-export function headers(streamId: number, path: string, { method = 'GET', authority = 'example.test', endStream = true } = {}): Buffer {
+/** HPACK literal header field without indexing, new name (RFC 7541 §6.2.2), no Huffman. */
+function literalNamed(name: string, value: string): Buffer {
+  const n = Buffer.from(name, 'latin1');
+  const v = Buffer.from(value, 'latin1');
+  if (n.length > 126 || v.length > 126) throw new Error('this encoder only writes short names and values');
+  return Buffer.concat([Buffer.from([0, n.length]), n, Buffer.from([v.length]), v]);
+}
+
+/** HEADERS for a GET (or `method`) of `path` with extra `fields`, the whole block in one frame. */
+export function headers(
+  streamId: number,
+  path: string,
+  { method = 'GET', authority = 'example.test', endStream = true, fields = {} as Readonly<Record<string, string>> } = {},
+): Buffer {
   // Static table: 1 :authority, 2 :method, 4 :path, 6 :scheme.
-  const block = Buffer.concat([literal(2, method), literal(6, 'http'), literal(4, path), literal(1, authority)]);
+  const extra = Object.entries(fields).map(([name, value]) => literalNamed(name, value));
+  const block = Buffer.concat([literal(2, method), literal(6, 'http'), literal(4, path), literal(1, authority), ...extra]);
   return frame(HEADERS, END_HEADERS | (endStream ? END_STREAM : 0), streamId, block);
 }
 

@@ -1,5 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import type { IncomingMessage } from 'node:http';
+import { isUnprocessed } from '../errors.js';
 import type { Exchange } from '../exchange.js';
 import type { RetryCondition, RetryFailure, RetryPolicy } from './policy.js';
 
@@ -36,7 +37,9 @@ export function retryScope(policy: RetryPolicy, exchange: Exchange, err: Error, 
   // A reset on a reused keep-alive socket: the target closed an idle connection as it was reused
   // and never processed the request, so any method may go again, at once.
   const staleSocket = code === 'ECONNRESET' && exchange.proxyReq?.reusedSocket === true;
-  let allowed = staleSocket || policy.methods.has(exchange.req.method ?? '');
+  // A request no target received (a failed connect, a refused HTTP/2 stream) cannot have taken
+  // effect anywhere: any method may go to another target, as gRPC's transparent retry does.
+  let allowed = staleSocket || (status === 0 && isUnprocessed(err)) || policy.methods.has(exchange.req.method ?? '');
   if (policy.condition !== undefined) {
     const failure: RetryFailure =
       status === 0 ? { error: err, attempt: exchange.attempt, target: exchange.target } : { status, attempt: exchange.attempt, target: exchange.target };

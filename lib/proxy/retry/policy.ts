@@ -35,7 +35,7 @@ export function resolveOnStatus(input: unknown): ReadonlySet<number> {
 export interface RetryOptions {
   /** Further attempts after the first, each on a target not tried yet when the pool has one; default 2. */
   retries?: number;
-  /** Methods retried after a failure; default the idempotent ones: GET, HEAD, OPTIONS, PUT, DELETE. Add 'POST' only if your backends tolerate duplicates. */
+  /** Methods retried after a failure; default the idempotent ones: GET, HEAD, OPTIONS, PUT, DELETE. Add 'POST' only if your backends tolerate duplicates. A request no target received (refused connect, refused HTTP/2 stream) is retried whatever its method. */
   methods?: readonly string[];
   /** Largest request body kept so it can be replayed, bytes; default 65536. A larger body streams through and its request is never retried. */
   maxBodyBytes?: number;

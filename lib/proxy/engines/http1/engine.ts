@@ -4,13 +4,13 @@ import { isIP } from 'node:net';
 import type { Duplex, Readable } from 'node:stream';
 import { restoreExtend } from './engine-shim.js';
 import { LOOPBACK_CONNECT } from '../../loopback.js';
-import type { EngineEvents } from './events.js';
 import { forwardPass, type Upstream } from './forward.js';
 import { frameUpstreamBody } from './upstream-framing.js';
 import { guardIdleSockets } from './idle-sockets.js';
 import httpProxy from 'http-proxy';
 import type { Target } from '../../../target.js';
 import { clampDelay } from '../../../timer.js';
+import type { Engine, EngineEvents } from '../engine.js';
 
 restoreExtend();
 
@@ -40,7 +40,7 @@ interface Proxy {
   on(event: string, listener: (...args: never[]) => void): unknown;
 }
 
-export class ProxyEngine {
+export class ProxyEngine implements Engine {
   readonly #options: EngineOptions;
   readonly #events: EngineEvents;
   readonly #agent: http.Agent;

@@ -4,7 +4,7 @@ import type { Readable } from 'node:stream';
 import { mayHaveBody } from '../../../protect/reject.js';
 import type { Target } from '../../../target.js';
 import { UpstreamTimeoutError } from '../../errors.js';
-import type { EngineEvents } from './events.js';
+import type { EngineEvents } from '../engine.js';
 
 /** Where one target's upstream requests go, worked out once per target. */
 export interface Upstream {
