@@ -5,6 +5,8 @@ import { logProxy } from '../../../observe/log.js';
 import type { Target } from '../../../target.js';
 import { http2HasBody, isHttp2 } from '../../http2.js';
 import { refuseHandshake } from '../../tunnel.js';
+import { UpstreamTimeoutError } from '../../errors.js';
+import { clampDelay } from '../../../timer.js';
 import type { Engine, EngineEvents } from '../engine.js';
 import { connectAuthority, connectOptions } from './connect.js';
 import type { ResolvedHttp2Session } from './options.js';
@@ -18,6 +20,8 @@ export interface Http2EngineOptions {
   /** Send the target's host as `:authority` instead of the client's `Host`. */
   changeOrigin: boolean;
   http2Session: ResolvedHttp2Session;
+  /** Milliseconds a stream may stay silent (waiting for its session included); 0 for no limit. */
+  proxyTimeout: number;
 }
 
 /**
@@ -38,12 +42,18 @@ export class Http2Engine implements Engine, StreamHost {
   web(target: Target, req: IncomingMessage, res: ServerResponse, body?: Readable): void {
     const headers = upstreamHeaders(target, req, this.#options.changeOrigin);
     const source = body ?? (hasBody(req) ? req : undefined);
-    new UpstreamStream(this, this.#poolFor(target), target, req, res, headers, source).send();
+    this.#send(new UpstreamStream(this, this.#poolFor(target), target, req, res, headers, source));
   }
 
   retry(target: Target, req: IncomingMessage, res: ServerResponse, body: Readable): void {
     const headers = upstreamHeaders(target, req, this.#options.changeOrigin);
-    new UpstreamStream(this, this.#poolFor(target), target, req, res, headers, hasBody(req) ? body : undefined).send();
+    this.#send(new UpstreamStream(this, this.#poolFor(target), target, req, res, headers, hasBody(req) ? body : undefined));
+  }
+
+  #send(upstream: UpstreamStream): void {
+    const timeout = clampDelay(this.#options.proxyTimeout);
+    if (timeout > 0) upstream.setTimeout(timeout, onUpstreamIdle);
+    upstream.send();
   }
 
   /**
@@ -82,4 +92,8 @@ function hasBody(req: IncomingMessage): boolean {
   if (isHttp2(req)) return http2HasBody(req);
   const length = req.headers['content-length'];
   return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
+}
+
+function onUpstreamIdle(this: UpstreamStream): void {
+  this.destroy(new UpstreamTimeoutError('upstream idle timeout'));
 }
