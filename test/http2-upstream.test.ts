@@ -273,23 +273,34 @@ describe('HTTP/2 upstreams over TLS', () => {
     }
   });
 
-  test('a TLS server that does not negotiate h2 over ALPN is a clear 502', async () => {
-    const h1 = http.createServer((_req, res) => res.end('http/1.1 only'));
+  test('a TLS server that does not negotiate h2 over ALPN (HTTP/1.1 only, or no ALPN at all) is a clear 502', async () => {
     const { createServer } = await import('node:https');
+    const tls = await import('node:tls');
     const https1 = createServer({ ...CERT }, (_req, res) => res.end('http/1.1 only'));
-    await new Promise<void>((resolve) => https1.listen(0, '127.0.0.1', resolve));
-    const port = (https1.address() as net.AddressInfo).port;
-    const lb = loadBalance({ targets: [{ url: `https://localhost:${port}`, http2: true }], agentOptions: { ca: CERT.cert }, retry: false });
-    const errors: string[] = [];
-    const server = await front(lb);
-    lb.on('response', (info) => errors.push(String(info.status)));
+    const noAlpn = tls.createServer({ ...CERT }, (socket) => socket.on('error', () => {}).end('HTTP/1.1 200 OK\r\n\r\n'));
+    // Node leaves open the TCP connection of an HTTP/2 session whose TLS peer chose no ALPN protocol
+    // (the session is destroyed, its socket is not released): the server side closes them here.
+    const sockets: net.Socket[] = [];
+    for (const server of [https1, noAlpn]) {
+      server.on('connection', (socket: net.Socket) => sockets.push(socket));
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    }
     try {
-      assert.equal((await request(`${server.url}/`)).status, 502);
+      for (const server of [https1, noAlpn]) {
+        const port = (server.address() as net.AddressInfo).port;
+        const lb = loadBalance({ targets: [{ url: `https://localhost:${port}`, http2: true }], agentOptions: { ca: CERT.cert }, retry: false });
+        const front_ = await front(lb);
+        try {
+          assert.equal((await request(`${front_.url}/`)).status, 502);
+        } finally {
+          await front_.close();
+          await lb.close();
+        }
+      }
     } finally {
-      await server.close();
-      await lb.close();
+      for (const socket of sockets) socket.destroy();
       await new Promise<void>((resolve) => https1.close(() => resolve()));
-      h1.close();
+      await new Promise<void>((resolve) => noAlpn.close(() => resolve()));
     }
   });
 });
