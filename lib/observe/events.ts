@@ -4,6 +4,8 @@ import type { EjectionReason } from '../health/outlier-analysis.js';
 import type { ResponseInfo } from './access-log.js';
 import type { Target, TargetState } from '../target.js';
 import type { StoreHealth } from '../store-guard.js';
+import type { ConcurrencyLimitChange } from '../protect/adaptive-concurrency.js';
+import type { ProcessHealth } from '../protect/load-shedding.js';
 
 /** Why a target stopped taking traffic. */
 export interface TargetDownInfo {
@@ -51,4 +53,8 @@ export interface BalancerEvents {
   storeDown: [health: StoreHealth];
   /** A probe of a store whose circuit was open succeeded: it is used again. */
   storeUp: [health: StoreHealth];
+  /** A target's adaptive concurrency limit changed (`adaptiveConcurrency`): a window's sampleRTT moved it, or a minRTT measurement pinned or released it. */
+  concurrencyLimit: [target: Target, change: ConcurrencyLimitChange];
+  /** Load shedding (`loadShedding`) started, changed its reason, or stopped (`health.reason` undefined). */
+  overload: [health: ProcessHealth];
 }

@@ -5,6 +5,8 @@ import type { HealthSupervisor, TargetHealth } from '../health/supervisor.js';
 import type { Pool } from '../pool.js';
 import type { ConnectionQueue } from '../protect/connection-queue.js';
 import type { PrematureResets } from '../protect/premature-reset.js';
+import type { AdaptiveConcurrency, ConcurrencyLimitStats } from '../protect/adaptive-concurrency.js';
+import type { LoadShedder, ProcessHealth } from '../protect/load-shedding.js';
 import type { StatusRetry } from '../proxy/retry/status.js';
 import type { ResponseTransformer, TransformStats } from '../proxy/transform.js';
 import type { Strategy, StrategyTargetStats } from '../strategies/strategy.js';
@@ -36,6 +38,8 @@ export interface TargetStats extends TargetHealth {
   heldOffUntil: number;
   /** What the strategy balances the target by now (peakEwma, leastRequest): score to 4 significant digits, latency in ms to 2 decimals; undefined for strategies that say nothing. */
   balancing: StrategyTargetStats | undefined;
+  /** Its adaptive concurrency limit, minRTT and sampleRTT (`adaptiveConcurrency`); undefined when off. */
+  concurrency: ConcurrencyLimitStats | undefined;
 }
 
 /** What `lb.stats()` returns. */
@@ -65,6 +69,10 @@ export interface BalancerStats {
   discovery: DiscoveryStats[] | undefined;
   /** The shared stores (Redis) the cache and rate limiter use, each with its circuit and counters; undefined without one. */
   stores: StoreHealth[] | undefined;
+  /** Requests answered 503 because every ready target was at its adaptive concurrency limit; 0 when `adaptiveConcurrency` is off. */
+  concurrencyRefused: number;
+  /** The process's event-loop delay and utilization, heap and RSS, and the requests shed for them (`loadShedding`); undefined when off. */
+  process: ProcessHealth | undefined;
   targets: TargetStats[];
 }
 
@@ -82,6 +90,8 @@ export interface StatsSources {
   discovery: DiscoveryFeeds | undefined;
   stores: StoreWatch;
   resets: PrematureResets | undefined;
+  concurrency: AdaptiveConcurrency | undefined;
+  shedder: LoadShedder | undefined;
 }
 
 /** The figures `lb.stats()` returns, gathered from every part of a balancer. */
@@ -100,6 +110,7 @@ export function collectStats(pool: Pool, strategy: Strategy, parts: StatsSources
       backup: t.backup,
       heldOffUntil: parts.heldOff?.heldOffUntil(t) ?? 0,
       balancing: rounded(strategy.targetStats?.(t)),
+      concurrency: parts.concurrency?.stats(t),
       ...parts.health.status(t),
     }),
   );
@@ -117,6 +128,8 @@ export function collectStats(pool: Pool, strategy: Strategy, parts: StatsSources
     onBackups: pool.onBackups,
     discovery: parts.discovery?.stats(),
     stores: parts.stores.health(),
+    concurrencyRefused: parts.concurrency?.refused ?? 0,
+    process: parts.shedder?.health(),
     targets,
   };
 }

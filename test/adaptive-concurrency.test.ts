@@ -1,0 +1,173 @@
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import { describe, test } from 'node:test';
+import { performance } from 'node:perf_hooks';
+import { loadBalance, type ResponseInfo } from 'proxy-balancer';
+import { closeAll, delay, listen, request, type TestServer } from './helpers.js';
+
+/** A backend that answers after 5 ms per request it holds (itself included): more concurrency buys no throughput, only latency. */
+async function congestedBackend(msPerRequest = 5): Promise<TestServer & { peak: number }> {
+  let open = 0;
+  const counts = { peak: 0 };
+  const server = await listen((req, res) => {
+    req.resume();
+    open++;
+    counts.peak = Math.max(counts.peak, open);
+    setTimeout(() => {
+      open--;
+      res.end('ok');
+    }, msPerRequest * open);
+  });
+  Object.defineProperty(server, 'peak', { get: () => counts.peak });
+  return server as TestServer & { peak: number };
+}
+
+function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.max(0, Math.ceil((p / 100) * sorted.length) - 1)] ?? Number.NaN;
+}
+
+/** `clients` loops sending requests through `url` for `ms`; a refused one waits 10 ms before the next (as a client honouring back-off would). */
+async function drive(url: string, clients: number, ms: number): Promise<{ ok: number; refused: number; retryAfter: Set<string> }> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: clients });
+  const totals = { ok: 0, refused: 0, retryAfter: new Set<string>() };
+  const end = Date.now() + ms;
+  const loop = async (): Promise<void> => {
+    while (Date.now() < end) {
+      const reply = await request(url, { agent });
+      if (reply.status === 200) totals.ok++;
+      else {
+        assert.equal(reply.status, 503);
+        totals.refused++;
+        totals.retryAfter.add(String(reply.headers['retry-after']));
+        await delay(10);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: clients }, loop));
+  agent.destroy();
+  return totals;
+}
+
+describe('adaptiveConcurrency', () => {
+  test('100 clients on a backend whose latency grows with its concurrency: the limit converges low, admitted requests keep a bounded p99, the rest are refused at once', async () => {
+    const up = await congestedBackend();
+    const lb = loadBalance({ targets: [up.url], adaptiveConcurrency: true, retry: false, retryAfter: 2 });
+    const admitted: number[] = [];
+    const refused: number[] = [];
+    let refusedLater = 0;
+    // Times the balancer's own handling: a refusal must be answered before lb() returns.
+    const front = await listen((req, res) => {
+      const start = performance.now();
+      lb(req, res);
+      if (res.writableEnded && res.statusCode === 503) refused.push(performance.now() - start);
+    });
+    const limits: number[] = [];
+    lb.on('response', (info: ResponseInfo) => {
+      if (info.status === 200) admitted.push(info.durationMs);
+      else if (info.status === 503 && info.durationMs > 5) refusedLater++;
+    });
+    lb.on('concurrencyLimit', (_target, change) => limits.push(change.limit));
+    try {
+      const totals = await drive(front.url, 100, 4000);
+      const stats = lb.stats();
+      const c = stats.targets[0]!.concurrency!;
+      const p99 = percentile(admitted, 99);
+      const refusedP95 = percentile(refused, 95);
+      const refusedP99 = percentile(refused, 99);
+      console.log(
+        `admitted ${totals.ok} (p50 ${percentile(admitted, 50).toFixed(1)} ms, p99 ${p99.toFixed(1)} ms), refused ${totals.refused} (in ${percentile(refused, 50).toFixed(3)} ms p50, ${refusedP95.toFixed(3)} ms p95, ${refusedP99.toFixed(3)} ms p99; ${refusedLater} closed past 5 ms);` +
+          ` limit ${c.limit}, minRTT ${c.minRtt} ms, sampleRTT ${c.sampleRtt} ms, backend peak ${up.peak}, limits seen ${limits.length}`,
+      );
+      assert.ok(totals.refused > 0 && totals.ok > 100);
+      assert.deepEqual([...totals.retryAfter], ['2']);
+      assert.equal(stats.concurrencyRefused, totals.refused);
+      assert.equal(refused.length, totals.refused, 'every 503 answered within the call that brought the request: never queued');
+      // Latency is 5 ms × concurrency, so the gradient settles where limit − 1.25 × minRTT/5 ms ≈ √limit.
+      // (minRTT is read in this busy process, so a little above the backend's own 5 × 3 ms.)
+      assert.ok(c.limit >= 3 && c.limit <= 30, `limit ${c.limit}`);
+      assert.ok(c.minRtt > 0 && c.sampleRtt > 0);
+      assert.ok(up.peak <= 45, `backend peak concurrency ${up.peak}`);
+      // Unlimited, 100 clients would make every request wait 5 ms × 100 = 500 ms.
+      assert.ok(p99 < 250, `admitted p99 ${p99} ms`);
+      // Synchronous, so only a GC pause or the OS taking the core away (2 cores, many test
+      // processes) makes one slow: p95, not p99.
+      assert.ok(refusedP95 < 5, `refused p95 ${refusedP95} ms`);
+    } finally {
+      await lb.close();
+      await closeAll(front, up);
+    }
+  });
+
+  test('a request whose target is at its limit goes to a ready target with room before any 503', async () => {
+    const slow = await listen((req, res) => {
+      req.resume();
+      setTimeout(() => res.end('slow'), 300);
+    });
+    const fast = await listen((req, res) => {
+      req.resume();
+      res.end('fast');
+    });
+    // Stays in its first minRTT measurement (50 samples) for the whole test: the limit is minConcurrency on both.
+    const lb = loadBalance({ targets: [slow.url, fast.url], adaptiveConcurrency: { minConcurrency: 2 }, strategy: (targets) => targets[0], retry: false });
+    const front = await listen(lb);
+    try {
+      const first = [request(front.url), request(front.url)];
+      await delay(50);
+      const moved = await Promise.all([request(front.url), request(front.url)]);
+      assert.deepEqual(
+        moved.map((r) => r.body),
+        ['fast', 'fast'],
+      );
+      assert.deepEqual(
+        (await Promise.all(first)).map((r) => r.body),
+        ['slow', 'slow'],
+      );
+      const stats = lb.stats();
+      assert.equal(stats.targets[0]!.concurrency!.blocked, 2);
+      assert.equal(stats.concurrencyRefused, 0);
+    } finally {
+      await lb.close();
+      await closeAll(front, slow, fast);
+    }
+  });
+
+  test('off by default: no limit in stats, nothing refused', async () => {
+    const up = await listen((_req, res) => res.end('ok'));
+    const lb = loadBalance({ targets: [up.url] });
+    const front = await listen(lb);
+    try {
+      assert.equal((await request(front.url)).status, 200);
+      const stats = lb.stats();
+      assert.equal(stats.targets[0]!.concurrency, undefined);
+      assert.equal(stats.concurrencyRefused, 0);
+      assert.equal(stats.process, undefined);
+    } finally {
+      await lb.close();
+      await closeAll(front, up);
+    }
+  });
+
+  test('bad settings are refused at start-up, naming the option', () => {
+    const targets = ['http://127.0.0.1:1'];
+    const bad: Array<[unknown, RegExp]> = [
+      [{ buffer: -0.1 }, /adaptiveConcurrency\.buffer must be a number at least 0 and at most 1/],
+      [{ buffer: 1.5 }, /adaptiveConcurrency\.buffer/],
+      [{ jitter: 2 }, /adaptiveConcurrency\.jitter/],
+      [{ percentile: 0 }, /adaptiveConcurrency\.percentile/],
+      [{ percentile: 101 }, /adaptiveConcurrency\.percentile/],
+      [{ minConcurrency: 0 }, /adaptiveConcurrency\.minConcurrency must be a positive integer/],
+      [{ minConcurrency: 10, maxConcurrency: 5 }, /adaptiveConcurrency\.minConcurrency must be at most maxConcurrency \(5\), got 10/],
+      [{ sampleWindow: 0 }, /adaptiveConcurrency\.sampleWindow/],
+      [{ minRttRequests: 5000 }, /adaptiveConcurrency\.minRttRequests/],
+      [{ minRttIntervall: 1000 }, /did you mean "adaptiveConcurrency\.minRttInterval"/],
+      ['yes', /adaptiveConcurrency must be true, false or an object/],
+    ];
+    for (const [adaptiveConcurrency, message] of bad) {
+      assert.throws(
+        () => loadBalance({ targets, adaptiveConcurrency } as never),
+        (err: Error) => err instanceof TypeError && message.test(err.message),
+      );
+    }
+  });
+});
