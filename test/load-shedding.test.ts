@@ -1,0 +1,159 @@
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import { performance } from 'node:perf_hooks';
+import { describe, test } from 'node:test';
+import { loadBalance, type LoadBalanceOptions } from 'proxy-balancer';
+import { closeAll, delay, listen, rawRequest, request, waitFor } from './helpers.js';
+
+function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.max(0, Math.ceil((p / 100) * sorted.length) - 1)] ?? Number.NaN;
+}
+
+function burn(ms: number): void {
+  const end = performance.now() + ms;
+  while (performance.now() < end) {
+    // a CPU-bound route: nothing else runs in this process meanwhile
+  }
+}
+
+interface Run {
+  admitted: number[];
+  /** Time the balancer took to answer each shed request, ms (inside the call that brought it). */
+  shed: number[];
+  retryAfter: Set<string>;
+  backendHits: number;
+  sheddingSeen: boolean;
+}
+
+/**
+ * One process: a backend, the balancer and a CPU-burning route (150 ms a call) beside it. 10
+ * clients send proxied requests for 3 s; for the middle 2 s another client calls the burning route
+ * over and over.
+ */
+async function run(options: Partial<LoadBalanceOptions>): Promise<Run> {
+  const up = await listen((req, res) => {
+    req.resume();
+    res.end('ok');
+  });
+  const lb = loadBalance({ targets: [up.url], ...options });
+  const shed: number[] = [];
+  let sheddingSeen = false;
+  lb.on('overload', (health) => (sheddingSeen ||= health.reason !== undefined));
+  const app = await listen((req, res) => {
+    if (req.url === '/burn') {
+      burn(150);
+      res.end('burnt');
+      return;
+    }
+    const start = performance.now();
+    lb(req, res);
+    if (res.writableEnded && res.statusCode === 503) shed.push(performance.now() - start);
+  });
+  const agent = new http.Agent({ keepAlive: true });
+  const admitted: number[] = [];
+  const retryAfter = new Set<string>();
+  try {
+    const end = Date.now() + 3000;
+    const client = async (): Promise<void> => {
+      while (Date.now() < end) {
+        const start = performance.now();
+        const reply = await request(`${app.url}/api`, { agent });
+        if (reply.status === 200) admitted.push(performance.now() - start);
+        else {
+          assert.equal(reply.status, 503);
+          retryAfter.add(String(reply.headers['retry-after']));
+        }
+        await delay(5);
+      }
+    };
+    const burner = async (): Promise<void> => {
+      await delay(500);
+      const stop = Date.now() + 2000;
+      while (Date.now() < stop) await request(`${app.url}/burn`, { agent });
+    };
+    await Promise.all([...Array.from({ length: 10 }, client), burner()]);
+    return { admitted, shed, retryAfter, backendHits: up.hits, sheddingSeen };
+  } finally {
+    agent.destroy();
+    await lb.close();
+    await closeAll(app, up);
+  }
+}
+
+describe('loadShedding', () => {
+  test('a CPU-burning route beside the balancer: shed requests get 503 at once and never reach a backend; admitted ones keep a bounded p99; off, nothing is shed', async () => {
+    const on = await run({ loadShedding: { maxEventLoopDelay: 30, sampleInterval: 100 }, retryAfter: 3 });
+    const off = await run({});
+    console.log(
+      `on: admitted ${on.admitted.length} (p50 ${percentile(on.admitted, 50).toFixed(1)} ms, p99 ${percentile(on.admitted, 99).toFixed(1)} ms), ` +
+        `shed ${on.shed.length} (answered in ${percentile(on.shed, 50).toFixed(3)} ms p50, ${percentile(on.shed, 99).toFixed(3)} ms p99); ` +
+        `off: admitted ${off.admitted.length} (p50 ${percentile(off.admitted, 50).toFixed(1)} ms, p99 ${percentile(off.admitted, 99).toFixed(1)} ms), shed ${off.shed.length}`,
+    );
+    assert.ok(on.sheddingSeen, 'the overload event reported shedding');
+    assert.ok(on.shed.length > 0, 'some requests were shed');
+    assert.ok(on.admitted.length > 0, 'others were served');
+    assert.deepEqual([...on.retryAfter], ['3']);
+    assert.equal(on.backendHits, on.admitted.length, 'a shed request never reached the backend');
+    assert.ok(percentile(on.shed, 95) < 5, 'shed in the call that brought the request');
+    // Every admitted request may wait behind one 150 ms burn, and its client behind another.
+    assert.ok(percentile(on.admitted, 99) < 1000, `admitted p99 ${percentile(on.admitted, 99)} ms`);
+    assert.equal(off.shed.length, 0);
+    assert.equal(off.retryAfter.size, 0);
+  });
+
+  test('over a limit, HTTP requests and WebSocket handshakes get 503 with Retry-After; stats and the overload event show the process', async () => {
+    const up = await listen((_req, res) => res.end('ok'));
+    // Any process is over a 1-byte RSS limit: every request is shed from the first reading on.
+    const lb = loadBalance({ targets: [up.url], loadShedding: { maxEventLoopDelay: 0, maxRssBytes: 1, sampleInterval: 20 }, retryAfter: 4 });
+    const events: Array<string | undefined> = [];
+    lb.on('overload', (health) => events.push(health.reason));
+    const front = await listen(lb);
+    front.server.on('upgrade', lb.upgrade);
+    try {
+      await waitFor(() => lb.stats().process?.shedding === 1);
+      const reply = await request(`${front.url}/x`);
+      assert.equal(reply.status, 503);
+      assert.equal(reply.headers['retry-after'], '4');
+      const handshake = await rawRequest(
+        front.port,
+        'GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n',
+      );
+      assert.match(handshake, /^HTTP\/1\.1 503 /);
+      assert.match(handshake, /\r\nretry-after: 4\r\n/i);
+      assert.equal(up.hits, 0);
+      const stats = lb.stats();
+      const health = stats.process!;
+      assert.equal(health.reason, 'rssBytes');
+      assert.equal(health.shed, 2);
+      assert.ok(health.rssBytes > 0 && health.heapUsedBytes > 0);
+      assert.ok(health.eventLoopUtilization >= 0 && health.eventLoopUtilization <= 1);
+      assert.ok(health.eventLoopDelay >= 0);
+      assert.deepEqual(events, ['rssBytes']);
+    } finally {
+      await lb.close();
+      await closeAll(front, up);
+    }
+  });
+
+  test('bad settings are refused at start-up, naming the option', () => {
+    const targets = ['http://127.0.0.1:1'];
+    const bad: Array<[unknown, RegExp]> = [
+      [{ maxEventLoopDelay: -1 }, /loadShedding\.maxEventLoopDelay must be a non-negative number of milliseconds/],
+      [{ maxEventLoopUtilization: 1.2 }, /loadShedding\.maxEventLoopUtilization must be a number at least 0 and at most 1/],
+      [{ maxEventLoopUtilization: -0.5 }, /loadShedding\.maxEventLoopUtilization/],
+      [{ maxHeapUsedBytes: 1.5 }, /loadShedding\.maxHeapUsedBytes must be a non-negative integer of bytes/],
+      [{ maxRssBytes: -1 }, /loadShedding\.maxRssBytes/],
+      [{ sampleInterval: 1 }, /loadShedding\.sampleInterval must be at least 10 milliseconds/],
+      [{ maxEventLoopDelay: 0 }, /loadShedding must be an object with at least one limit above 0/],
+      [{ maxLag: 70 }, /unknown option "loadShedding\.maxLag"/],
+      [7, /loadShedding must be true, false or an object/],
+    ];
+    for (const [loadShedding, message] of bad) {
+      assert.throws(
+        () => loadBalance({ targets, loadShedding } as never),
+        (err: Error) => err instanceof TypeError && message.test(err.message),
+      );
+    }
+  });
+});
