@@ -4,6 +4,7 @@ import { describe, test } from 'node:test';
 import { performance } from 'node:perf_hooks';
 import { loadBalance, type ResponseInfo } from 'proxy-balancer';
 import { closeAll, delay, listen, request, type TestServer } from './helpers.js';
+import { observed, percentile } from './overload.js';
 
 /** A backend that answers after 5 ms per request it holds (itself included): more concurrency buys no throughput, only latency. */
 async function congestedBackend(msPerRequest = 5): Promise<TestServer & { peak: number }> {
@@ -20,11 +21,6 @@ async function congestedBackend(msPerRequest = 5): Promise<TestServer & { peak: 
   });
   Object.defineProperty(server, 'peak', { get: () => counts.peak });
   return server as TestServer & { peak: number };
-}
-
-function percentile(values: number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.max(0, Math.ceil((p / 100) * sorted.length) - 1)] ?? Number.NaN;
 }
 
 /** `clients` loops sending requests through `url` for `ms`; a refused one waits 10 ms before the next (as a client honouring back-off would). */
@@ -93,6 +89,17 @@ describe('adaptiveConcurrency', () => {
       // Synchronous, so only a GC pause or the OS taking the core away (2 cores, many test
       // processes) makes one slow: p95, not p99.
       assert.ok(refusedP95 < 5, `refused p95 ${refusedP95} ms`);
+      const seen = await observed(lb);
+      const target = `target="${up.url}"`;
+      assert.match(seen.metrics, new RegExp(`^proxy_balancer_concurrency_limit\\{${target}\\} ${c.limit}$`, 'm'));
+      assert.match(seen.metrics, new RegExp(`^proxy_balancer_concurrency_min_rtt_seconds\\{${target}\\} 0\\.0\\d+`, 'm'));
+      assert.match(seen.metrics, new RegExp(`^proxy_balancer_concurrency_sample_rtt_seconds\\{${target}\\} 0\\.\\d+`, 'm'));
+      assert.match(seen.metrics, new RegExp(`^proxy_balancer_concurrency_blocked_total\\{${target}\\} ${c.blocked}$`, 'm'));
+      assert.match(seen.metrics, new RegExp(`^proxy_balancer_concurrency_refused_total ${totals.refused}$`, 'm'));
+      assert.equal(seen.status.concurrencyRefused, totals.refused);
+      assert.equal(seen.status.targets[0]!.concurrency!.limit, c.limit);
+      assert.match(seen.page, new RegExp(`limit ${c.limit}<`));
+      assert.match(seen.page, /Over limit/);
     } finally {
       await lb.close();
       await closeAll(front, up);
@@ -142,6 +149,12 @@ describe('adaptiveConcurrency', () => {
       assert.equal(stats.targets[0]!.concurrency, undefined);
       assert.equal(stats.concurrencyRefused, 0);
       assert.equal(stats.process, undefined);
+      const seen = await observed(lb);
+      assert.doesNotMatch(seen.metrics, /concurrency|event_loop|shed/);
+      assert.equal(seen.status.concurrencyRefused, null);
+      assert.equal(seen.status.process, null);
+      assert.equal(seen.status.targets[0]!.concurrency, null);
+      assert.doesNotMatch(seen.page, /Over limit|Event loop|limit \d/);
     } finally {
       await lb.close();
       await closeAll(front, up);

@@ -4,11 +4,7 @@ import { performance } from 'node:perf_hooks';
 import { describe, test } from 'node:test';
 import { loadBalance, type LoadBalanceOptions } from 'proxy-balancer';
 import { closeAll, delay, listen, rawRequest, request, waitFor } from './helpers.js';
-
-function percentile(values: number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.max(0, Math.ceil((p / 100) * sorted.length) - 1)] ?? Number.NaN;
-}
+import { observed, percentile } from './overload.js';
 
 function burn(ms: number): void {
   const end = performance.now() + ms;
@@ -130,6 +126,16 @@ describe('loadShedding', () => {
       assert.ok(health.eventLoopUtilization >= 0 && health.eventLoopUtilization <= 1);
       assert.ok(health.eventLoopDelay >= 0);
       assert.deepEqual(events, ['rssBytes']);
+      const seen = await observed(lb);
+      assert.match(seen.metrics, /^proxy_balancer_shed_total 2$/m);
+      assert.match(seen.metrics, /^proxy_balancer_load_shedding 1$/m);
+      assert.match(seen.metrics, /^proxy_balancer_event_loop_delay_seconds \d/m);
+      assert.match(seen.metrics, /^proxy_balancer_event_loop_utilization [01]/m);
+      assert.match(seen.metrics, /^proxy_balancer_rss_bytes [1-9]\d+$/m);
+      assert.match(seen.metrics, /^proxy_balancer_heap_used_bytes [1-9]\d+$/m);
+      assert.equal(seen.status.process!.shed, 2);
+      assert.equal(seen.status.process!.reason, 'rssBytes');
+      assert.match(seen.page, /Event loop delay/);
     } finally {
       await lb.close();
       await closeAll(front, up);

@@ -4,9 +4,11 @@ import type { Pool } from '../pool.js';
 import type { BalancerStats } from './stats.js';
 import type { Target, TargetState } from '../target.js';
 import { fail, optionsObject } from '../validate.js';
-import { isLabelName, PROMETHEUS_CONTENT_TYPE, renderExposition, type Labels, type MetricFamily, type MetricType, type Sample } from './exposition.js';
+import { isLabelName, PROMETHEUS_CONTENT_TYPE, renderExposition, type Labels, type MetricFamily, type Sample } from './exposition.js';
 import { CODE_CLASSES, DEFAULT_BUCKETS, METHODS, type MetricsRecorder, type TargetSeries } from './recorder.js';
 import { refusedMethod } from './read-only.js';
+import { def, type FamilyDef } from './family.js';
+import { addOverload, OVERLOAD_FAMILIES, overloadDefinitions } from './overload-metrics.js';
 
 /**
  * A prom-client `Registry` (or anything with the same methods). Only these are used, so prom-client
@@ -53,6 +55,8 @@ export interface MetricsFeatures {
   outlierDetection: boolean;
   /** The strategy reports what it balances each target by (`targetStats`). */
   strategyStats: boolean;
+  /** Targets have adaptive concurrency limits (`adaptiveConcurrency`). */
+  adaptiveConcurrency: boolean;
 }
 
 const RESERVED_LABELS = new Set(['target', 'method', 'code_class', 'state', 'le', 'result', 'discovery', 'reason', 'store']);
@@ -66,18 +70,6 @@ const STORE_RESULT_LABELS: Record<(typeof STORE_RESULTS)[number], string> = {
 const AFFINITY_RESULTS = ['sticky', 'placed', 'replaced'] as const;
 const STATES: readonly TargetState[] = ['up', 'down', 'ejected', 'draining'];
 const OPTIONS: readonly string[] = ['labels', 'buckets', 'registry'];
-
-interface FamilyDef {
-  name: string;
-  help: string;
-  type: MetricType;
-  /** prom-client's cluster aggregation (`AggregatorRegistry`). */
-  aggregator: 'sum' | 'average' | 'max';
-}
-
-function def(name: string, type: MetricType, help: string, aggregator: FamilyDef['aggregator'] = 'sum'): FamilyDef {
-  return { name: `proxy_balancer_${name}`, type, help, aggregator };
-}
 
 /** Every family `lb.metrics()` may export, in output order. */
 export const FAMILIES = {
@@ -154,6 +146,7 @@ export const FAMILIES = {
     'Shared-store operations by result: succeeded, timed_out (past the guard timeout; the request went on without it), failed, short_circuited (not sent: circuit open or too many pending).',
   ),
   storePending: def('store_pending', 'gauge', 'Shared-store operations sent and not answered yet by the store.'),
+  ...OVERLOAD_FAMILIES,
 } as const;
 
 const FN = 'lb.metrics';
@@ -252,6 +245,7 @@ export class MetricsSource {
       defs.push(FAMILIES.discoveryTargets, FAMILIES.discoveryUpdates, FAMILIES.discoveryErrors, FAMILIES.discoveryFailing, FAMILIES.discoveryLastUpdate);
     }
     if (stats.stores !== undefined) defs.push(FAMILIES.storeUp, FAMILIES.storeOperations, FAMILIES.storePending);
+    overloadDefinitions(defs, this.#features.adaptiveConcurrency, stats.process !== undefined);
     return defs;
   }
 
@@ -344,6 +338,7 @@ export class MetricsSource {
       for (const result of STORE_RESULTS) add(FAMILIES.storeOperations, store[result], { ...labels, result: STORE_RESULT_LABELS[result] });
       add(FAMILIES.storePending, store.pending, labels);
     }
+    addOverload(stats, add, base, this.#features.adaptiveConcurrency);
     return [...families.values()];
   }
 }
