@@ -4,7 +4,12 @@ import type { BalancerStats } from './stats.js';
 
 /** The families of adaptive concurrency and load shedding. */
 export const OVERLOAD_FAMILIES = {
-  concurrencyLimit: def('concurrency_limit', 'gauge', "A target's adaptive concurrency limit: requests it may have in flight now (adaptiveConcurrency).", 'average'),
+  concurrencyLimit: def(
+    'concurrency_limit',
+    'gauge',
+    "A target's adaptive concurrency limit: requests it may have in flight now (adaptiveConcurrency).",
+    'average',
+  ),
   concurrencyMinRtt: def(
     'concurrency_min_rtt_seconds',
     'gauge',
@@ -24,7 +29,12 @@ export const OVERLOAD_FAMILIES = {
     'Requests chosen for a target that found it at its adaptive concurrency limit (sent to another target, or refused).',
   ),
   concurrencyRefused: def('concurrency_refused_total', 'counter', 'Requests answered 503 because every ready target was at its adaptive concurrency limit.'),
-  eventLoopDelay: def('event_loop_delay_seconds', 'gauge', "This process's mean event-loop delay over the last sample interval, in seconds (loadShedding).", 'max'),
+  eventLoopDelay: def(
+    'event_loop_delay_seconds',
+    'gauge',
+    "This process's mean event-loop delay over the last sample interval, in seconds (loadShedding).",
+    'max',
+  ),
   eventLoopUtilization: def('event_loop_utilization', 'gauge', "Share of the last sample interval this process's event loop was busy, 0 to 1.", 'max'),
   heapUsed: def('heap_used_bytes', 'gauge', "This process's V8 heap in use, in bytes.", 'max'),
   rss: def('rss_bytes', 'gauge', "This process's resident set size, in bytes.", 'max'),
@@ -36,7 +46,8 @@ const F = OVERLOAD_FAMILIES;
 
 /** Appends the overload families that apply. */
 export function overloadDefinitions(defs: FamilyDef[], concurrency: boolean, process: boolean): void {
-  if (concurrency) defs.push(F.concurrencyLimit, F.concurrencyMinRtt, F.concurrencySampleRtt, F.concurrencyMeasuring, F.concurrencyBlocked, F.concurrencyRefused);
+  if (concurrency)
+    defs.push(F.concurrencyLimit, F.concurrencyMinRtt, F.concurrencySampleRtt, F.concurrencyMeasuring, F.concurrencyBlocked, F.concurrencyRefused);
   if (process) defs.push(F.eventLoopDelay, F.eventLoopUtilization, F.heapUsed, F.rss, F.shedding, F.shed);
 }
 

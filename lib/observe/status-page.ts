@@ -279,7 +279,12 @@ function summary(d: StatusSnapshot): string {
   if (p) {
     const hint = `utilization ${pct(p.eventLoopUtilization)}, heap ${mb(p.heapUsedBytes)}, RSS ${mb(p.rssBytes)}`;
     html += card('Event loop delay', `${p.eventLoopDelay.toFixed(1)} ms`, p.reason ? 'bad-text' : '', hint);
-    html += card('Shed', p.shed, p.reason ? 'bad-text' : '', p.reason ? `shedding ${pct(p.shedding)} of requests: ${p.reason} over its limit` : 'requests answered 503 while the process was overloaded');
+    html += card(
+      'Shed',
+      p.shed,
+      p.reason ? 'bad-text' : '',
+      p.reason ? `shedding ${pct(p.shedding)} of requests: ${p.reason} over its limit` : 'requests answered 503 while the process was overloaded',
+    );
   }
   return html;
 }
