@@ -5,6 +5,7 @@ import { performance } from 'node:perf_hooks';
 import { loadBalance, type ResponseInfo } from 'proxy-balancer';
 import { closeAll, delay, listen, request, type TestServer } from './helpers.js';
 import { observed, percentile } from './overload.js';
+import { GradientLimit, type GradientSettings } from '../lib/protect/gradient-limit.js';
 
 /** A backend that answers after 5 ms per request it holds (itself included): more concurrency buys no throughput, only latency. */
 async function congestedBackend(msPerRequest = 5): Promise<TestServer & { peak: number }> {
@@ -44,6 +45,75 @@ async function drive(url: string, clients: number, ms: number): Promise<{ ok: nu
   agent.destroy();
   return totals;
 }
+
+const ENVOY: GradientSettings = {
+  sampleWindow: 100,
+  percentile: 50,
+  buffer: 0.25,
+  minRttInterval: 60_000,
+  minRttRequests: 50,
+  jitter: 0.15,
+  minConcurrency: 3,
+  maxConcurrency: 1000,
+};
+
+describe('the gradient controller', () => {
+  test("Envoy's arithmetic: minRTT is the p50 of 50 requests with the limit pinned at 3, then each window sets floor(limit × gradient + √(limit × gradient))", () => {
+    const limit = new GradientLimit(ENVOY, 0);
+    assert.equal(limit.limit, 3);
+    assert.equal(limit.measuring, true);
+    // Requests started before the measurement say nothing of it.
+    assert.equal(limit.sample(1, -1, 1), false);
+    for (let i = 1; i < 50; i++) assert.equal(limit.sample(i <= 25 ? 10 : 20, 1, 1), false);
+    assert.equal(limit.sample(20, 1, 2), true, 'the 50th sample ends the measurement');
+    assert.equal(limit.measuring, false);
+    assert.equal(limit.minRtt, 10, 'p50 of 25 × 10 ms and 25 × 20 ms');
+    assert.equal(limit.limit, 3, 'back to the limit from before the measurement');
+    // sampleRTT equal to minRTT: gradient 1.25; 3 × 1.25 = 3.75, + √3.75 = 5.69 → 5.
+    assert.equal(limit.sample(10, 50, 60), false, 'the window is not over');
+    assert.equal(limit.sample(10, 60, 102), true);
+    assert.equal(limit.gradient, 1.25);
+    assert.equal(limit.limit, 5);
+    // Fast answers: the gradient is capped at 2 (5 × 2 = 10, + √10 → 13).
+    limit.sample(1, 150, 203);
+    assert.equal(limit.gradient, 2);
+    assert.equal(limit.limit, 13);
+    // Slow answers: floored at 0.5 (13 × 0.5 = 6.5, + √6.5 → 9).
+    limit.sample(1000, 250, 304);
+    assert.equal(limit.gradient, 0.5);
+    assert.equal(limit.limit, 9);
+    // 50 ms against 12.5 ms buffered: 0.5 again, down to the minimum, never below.
+    for (let at = 405; at < 1000; at += 101) limit.sample(50, at - 1, at);
+    assert.equal(limit.limit, 3);
+  });
+
+  test('minRTT is measured again after minRttInterval (+ jitter), and after 5 windows in a row at the minimum', () => {
+    const limit = new GradientLimit({ ...ENVOY, minRttRequests: 2, jitter: 0 }, 0);
+    limit.sample(10, 0, 1);
+    limit.sample(10, 0, 2);
+    assert.equal(limit.measuring, false);
+    let at = 2;
+    // Windows ending at the minimum (sampleRTT far above minRTT): the fifth in a row measures again.
+    for (let i = 0; i < 4; i++) {
+      at += 101;
+      limit.sample(100, at - 1, at);
+      assert.equal(limit.measuring, false, `window ${i + 1}`);
+    }
+    at += 101;
+    assert.equal(limit.sample(100, at - 1, at), true);
+    assert.equal(limit.measuring, true, 'a minRTT that pins the limit at the minimum is measured again');
+    limit.sample(40, at, at + 1);
+    limit.sample(40, at, at + 2);
+    assert.equal(limit.minRtt, 40);
+    // Then only once minRttInterval has passed.
+    at += 2;
+    for (let t = at + 101; t < at + 60_000; t += 5000) limit.sample(40, t - 1, t);
+    assert.equal(limit.measuring, false);
+    limit.sample(40, at + 60_001, at + 60_002);
+    assert.equal(limit.measuring, true);
+    assert.equal(limit.limit, 3, 'pinned to minConcurrency while measuring');
+  });
+});
 
 describe('adaptiveConcurrency', () => {
   test('100 clients on a backend whose latency grows with its concurrency: the limit converges low, admitted requests keep a bounded p99, the rest are refused at once', async () => {

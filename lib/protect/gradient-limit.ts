@@ -85,7 +85,7 @@ export class GradientLimit {
       return true;
     }
     if (now - this.#windowStart < s.sampleWindow) return false;
-    if (now >= this.#nextMinRtt || this.#windowsAtMin >= WINDOWS_AT_MIN_BEFORE_REMEASURE) {
+    if (now >= this.#nextMinRtt) {
       this.#startMeasuring(now);
       return true;
     }
@@ -94,6 +94,7 @@ export class GradientLimit {
     const previous = this.limit;
     this.limit = this.#next();
     this.#windowsAtMin = previous === s.minConcurrency && this.limit === s.minConcurrency ? this.#windowsAtMin + 1 : 0;
+    if (this.#windowsAtMin >= WINDOWS_AT_MIN_BEFORE_REMEASURE) this.#startMeasuring(now);
     return true;
   }
 
