@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import http2 from 'node:http2';
+import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { describe, test } from 'node:test';
 import { loadBalance, type LoadBalanceOptions } from 'proxy-balancer';
@@ -139,6 +141,36 @@ describe('loadShedding', () => {
     } finally {
       await lb.close();
       await closeAll(front, up);
+    }
+  });
+
+  test('an HTTP/2 request is shed on its stream, before the HTTP/2 request is even adapted; the session lives on', async () => {
+    const up = await listen((_req, res) => res.end('ok'));
+    const lb = loadBalance({ targets: [up.url], loadShedding: { maxEventLoopDelay: 0, maxRssBytes: 1, sampleInterval: 20 } });
+    const server = http2.createServer(lb as never);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const session = http2.connect(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    session.on('error', () => {});
+    try {
+      await waitFor(() => lb.stats().process?.shedding === 1);
+      for (let i = 0; i < 2; i++) {
+        const head = await new Promise<http2.IncomingHttpHeaders>((resolve, reject) => {
+          const stream = session.request({ ':path': '/x', ':method': 'POST' });
+          stream.on('response', resolve);
+          stream.on('error', reject);
+          stream.resume();
+          stream.end('body');
+        });
+        assert.equal(head[':status'], 503);
+        assert.equal(head['retry-after'], '1');
+      }
+      assert.equal(session.destroyed, false);
+      assert.equal(up.hits, 0);
+    } finally {
+      session.close();
+      await lb.close();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await closeAll(up);
     }
   });
 
