@@ -3,7 +3,7 @@ import http from 'node:http';
 import { describe, test } from 'node:test';
 import { performance } from 'node:perf_hooks';
 import { loadBalance, type ResponseInfo } from 'proxy-balancer';
-import { closeAll, delay, listen, request, type TestServer } from './helpers.js';
+import { closeAll, deadPort, delay, listen, rawRequest, request, type TestServer, waitFor } from './helpers.js';
 import { observed, percentile } from './overload.js';
 import { GradientLimit, type GradientSettings } from '../lib/protect/gradient-limit.js';
 
@@ -206,6 +206,42 @@ describe('adaptiveConcurrency', () => {
     } finally {
       await lb.close();
       await closeAll(front, slow, fast);
+    }
+  });
+
+  test('a retry and a WebSocket handshake go only to a target with room', async () => {
+    const dead = await deadPort();
+    const held: Array<() => void> = [];
+    const busy = await listen((req, res) => {
+      req.resume();
+      held.push(() => res.end('busy'));
+    });
+    const lb = loadBalance({
+      targets: [busy.url, `http://127.0.0.1:${dead}`],
+      adaptiveConcurrency: { minConcurrency: 1 },
+      // /dead to the dead target, everything else to the busy one.
+      strategy: (targets, req) => targets.find((t) => (t.url.port === String(dead)) === req.url!.startsWith('/dead')),
+      outlierDetection: false,
+    });
+    const front = await listen(lb);
+    front.server.on('upgrade', lb.upgrade);
+    try {
+      const first = request(front.url);
+      await waitFor(() => held.length === 1);
+      // Refused by the dead target, its retry would go to the busy one, which is full.
+      assert.equal((await request(`${front.url}/dead`)).status, 502);
+      assert.equal(busy.hits, 1);
+      const handshake = await rawRequest(
+        front.port,
+        'GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n',
+      );
+      assert.match(handshake, /^HTTP\/1\.1 503 /);
+      held[0]!();
+      assert.equal((await first).body, 'busy');
+    } finally {
+      for (const end of held) end();
+      await lb.close();
+      await closeAll(front, busy);
     }
   });
 
