@@ -136,7 +136,9 @@ export class LoadShedder implements LoadListener {
     };
   }
 
+  /** Stops hearing the monitor (the balancer is closing; it refuses new requests itself). */
   close(): void {
     processMonitor.delete(this);
+    this.shedding = 0;
   }
 }
