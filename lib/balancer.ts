@@ -105,19 +105,14 @@ export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOw
     this.#cache = options.cache?.cache;
     this.#tracing = options.tracing ? new Tracing() : undefined;
     this.#responses = new ResponseEvents(this.#resolver, (info, req, res) => this.notify('response', info, req, res));
-    const guards = createGuards(
-      options.protection,
-      options.retryAfter,
-      this.#resolver,
-      {
-        forward: (req, res) => this.#forward(req, res),
-        forwardUpgrade: (req, socket, head) => this.#tunnel(req, socket, head),
-        proxy: (req, res) => this.#proxy(req, res),
-        dispatch: (target, req, res) => this.#dispatch(target, req, res),
-        eligible: (target) => this.pool.ready.includes(target),
-      },
-      this.notify,
-    );
+    const guards = createGuards(options.protection, options.retryAfter, this.#resolver, {
+      forward: (req, res) => this.#forward(req, res),
+      forwardUpgrade: (req, socket, head) => this.#tunnel(req, socket, head),
+      proxy: (req, res) => this.#proxy(req, res),
+      dispatch: (target, req, res) => this.#dispatch(target, req, res),
+      eligible: (target) => this.pool.ready.includes(target),
+      notify: this.notify,
+    });
     this.#admission = guards.admission;
     this.#queue = guards.queue;
     this.#breaker = guards.breaker;
@@ -394,13 +389,8 @@ export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOw
     const scope = retryScope(policy, exchange, err, status);
     if (scope === undefined) return false;
     const next = nextTarget(this.pool.ready, this.strategy, exchange, req, scope.sameTarget, this.pool.standby);
-    if (
-      next === undefined ||
-      this.#queue?.hasRoom(next) === false ||
-      this.#concurrency?.hasRoom(next) === false ||
-      this.#breaker?.retriesCapped(exchange.attempt > 1) === true
-    )
-      return false;
+    if (next === undefined || this.#queue?.hasRoom(next) === false || this.#breaker?.retriesCapped(exchange.attempt > 1) === true) return false;
+    if (this.#concurrency?.hasRoom(next) === false) return false;
     // A refused connection cost the target nothing: retrying it spends none of the budget, which
     // guards targets against retry storms (and would otherwise run out riding a short restart).
     if ((err as NodeJS.ErrnoException).code !== 'ECONNREFUSED' && !this.#budget!.take()) return false;

@@ -28,9 +28,9 @@ export function createGuards(
   protection: ResolvedProtection,
   retryAfter: number,
   resolver: ClientIpResolver | undefined,
-  owner: AdmissionGate & QueueOwner,
-  notify: Notify,
+  owner: AdmissionGate & QueueOwner & { notify: Notify },
 ): Guards {
+  const notify = owner.notify;
   const { adaptiveConcurrency, loadShedding } = protection;
   return {
     admission: protection.admission ? new Admission(protection, resolver, owner) : undefined,
