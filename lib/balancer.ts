@@ -39,6 +39,9 @@ import { Pool } from './pool.js';
 import { adaptHttp2Request, isHttp2 } from './proxy/http2.js';
 import { afterFramesRead } from './proxy/h2-settle.js';
 import type { PrematureResets } from './protect/premature-reset.js';
+import type { AdaptiveConcurrency } from './protect/adaptive-concurrency.js';
+import type { LoadShedder } from './protect/load-shedding.js';
+import { rejectRequest, rejectUpgrade } from './protect/reject.js';
 import { isHttp2WebSocket, tunnelHttp2WebSocket } from './proxy/http2-websocket.js';
 import { type MountScope, outOfScope } from './proxy/mount-scope.js';
 import { parsedBody } from './proxy/parsed-body.js';
@@ -76,6 +79,8 @@ export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOw
   readonly #queue: ConnectionQueue | undefined;
   readonly #breaker: CircuitBreaker | undefined;
   readonly #resets: PrematureResets | undefined;
+  readonly #concurrency: AdaptiveConcurrency | undefined;
+  readonly #shedder: LoadShedder | undefined;
   readonly #affinity: SessionAffinity | undefined;
   readonly #discovery: DiscoveryFeeds | undefined;
   readonly #responses: ResponseEvents;
@@ -118,6 +123,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOw
       proxy: (req, res) => this.#proxy(req, res),
       dispatch: (target, req, res) => this.#dispatch(target, req, res),
       eligible: (target) => this.pool.ready.includes(target),
+      notify: this.notify,
     });
     this.#admission = guards.admission;
     this.#queue = guards.queue;
@@ -129,6 +135,8 @@ export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOw
         listening: () => this.listenerCount('mirror') > 0,
         report: (info) => this.notify('mirror', info),
       });
+    this.#concurrency = guards.concurrency;
+    this.#shedder = guards.shedder;
     this.#stores = new StoreWatch([this.#cache?.store.guard, options.protection.rateLimit?.store.guard], this.notify);
     // Last: a source may report its first set from start(), and the pool's observers must be in place.
     this.#discovery = options.discovery.length === 0 ? undefined : new DiscoveryFeeds(options.discovery, this.pool);
@@ -150,6 +158,11 @@ export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOw
   handle(req: IncomingMessage, res: ServerResponse): void {
     if (this.#mounts.learning) this.#mounts.saw(req);
     if (this.listenerCount('response') > 0 && !isDetached(req)) this.#responses.watch(req, res);
+    // Before anything else is spent on it: an overloaded process answers at once (loadShedding).
+    if (this.#shedder?.sheds() === true) {
+      rejectRequest(req, res, this.#shedder.rejection);
+      return;
+    }
     if (isHttp2(req)) {
       this.#resets?.watch(req);
       if (!adaptHttp2Request(req)) {
@@ -193,7 +206,9 @@ export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOw
 
   /** Chooses the target of a request and sends it there, or queues or refuses it. */
   readonly #route = (req: IncomingMessage, res: ServerResponse): void => {
-    const target = this.#breaker?.admits(this.#inFlight) === false ? this.#refuse('circuit breaker: maxRequests in flight') : this.#choose(req);
+    let target = this.#breaker?.admits(this.#inFlight) === false ? this.#refuse('circuit breaker: maxRequests in flight') : this.#choose(req);
+    // A target at its adaptive limit passes the request to the one with most room, or it is refused now: no queue builds up.
+    if (target !== undefined && this.#concurrency !== undefined) target = this.#concurrency.admit(target, this.pool.ready);
     if (target === undefined) {
       respondError(res, 503, this.#options.retryAfter);
       return;
@@ -258,6 +273,10 @@ export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOw
       return;
     }
     socket.on('error', ignore);
+    if (this.#shedder?.sheds() === true) {
+      rejectUpgrade(socket, this.#shedder.rejection);
+      return;
+    }
     if (refusedUpgradeHead(req, socket, this.#options.protection.maxHeaders)) return;
     if (!toOriginForm(req)) {
       socket.end('HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
@@ -270,7 +289,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOw
   /** Tunnels an admitted WebSocket upgrade. Tunnels do not queue: a target at `maxConnections` refuses them. */
   #tunnel(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const target = this.#breaker?.admits(this.#inFlight) === false ? this.#refuse('circuit breaker: maxRequests in flight') : this.#choose(req);
-    if (target === undefined || this.#queue?.hasRoom(target) === false) {
+    if (target === undefined || this.#queue?.hasRoom(target) === false || this.#concurrency?.hasRoom(target) === false) {
       refuseHandshake(socket, 503, this.#options.retryAfter);
       return;
     }
@@ -320,6 +339,8 @@ export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOw
       resets: this.#resets,
       hedging: this.#hedging,
       mirror: this.#mirror,
+      concurrency: this.#concurrency,
+      shedder: this.#shedder,
     });
   }
 
@@ -339,6 +360,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOw
     this.#statusRetry?.close();
     this.#stores.close();
     this.#mirror?.close();
+    this.#shedder?.close();
     for (const socket of this.#tunnels) socket.destroy();
     if (this.#inFlight > 0) await new Promise<void>((resolve) => (this.#idle = resolve));
     this.#engine.close();
@@ -350,7 +372,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOw
     exchange.ended = true;
     exchange.clearTimers();
     if (exchange.race !== undefined) exchange.race.ended(exchange);
-    this.#tunnels.delete(exchange.client as Duplex);
+    const tunnel = this.#tunnels.delete(exchange.client as Duplex);
     const target = exchange.target;
     target.inFlight--;
     this.#inFlight--;
@@ -358,6 +380,8 @@ export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOw
     this.strategy.onEnd?.(target, exchange);
     this.pool.released(target);
     this.#queue?.released(target);
+    // Time to the response head, as peakEwma and outlier detection read it; attempts without one say nothing of the target's queue.
+    if (this.#concurrency !== undefined && !tunnel && exchange.latency >= 0) this.#concurrency.ended(target, exchange.latency, exchange.startedAt);
     this.observer?.ended(exchange);
     if (exchange.span !== undefined) endSpan(exchange);
     if (this.#inFlight === 0 && this.#idle !== undefined) this.#idle();
@@ -397,6 +421,7 @@ export class Balancer extends EventEmitter<BalancerEvents> implements ExchangeOw
     if (scope === undefined) return false;
     const next = nextTarget(this.pool.ready, this.strategy, exchange, req, scope.sameTarget, this.pool.standby);
     if (next === undefined || this.#queue?.hasRoom(next) === false || this.#breaker?.retriesCapped(exchange.attempt > 1) === true) return false;
+    if (this.#concurrency?.hasRoom(next) === false) return false;
     // A request no target received (a refused connection, a refused stream) cost the target nothing:
     // retrying it spends none of the budget, which guards targets against retry storms (and would
     // otherwise run out riding a short restart).

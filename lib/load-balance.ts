@@ -69,6 +69,7 @@ export function loadBalance(options: LoadBalanceOptions): LoadBalancer {
     rateLimit: resolved.protection.rateLimit,
     outlierDetection: resolved.outlierDetection !== undefined,
     strategyStats: typeof balancer.strategy.targetStats === 'function',
+    adaptiveConcurrency: resolved.protection.adaptiveConcurrency !== undefined,
   });
   return Object.defineProperties(lb, {
     pool: { value: balancer.pool, enumerable: true },

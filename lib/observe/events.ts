@@ -5,6 +5,8 @@ import type { ResponseInfo } from './access-log.js';
 import type { Target, TargetState } from '../target.js';
 import type { StoreHealth } from '../store-guard.js';
 import type { MirrorInfo } from '../proxy/mirror/policy.js';
+import type { ConcurrencyLimitChange } from '../protect/adaptive-concurrency.js';
+import type { ProcessHealth } from '../protect/load-shedding.js';
 
 /** Why a target stopped taking traffic. */
 export interface TargetDownInfo {
@@ -68,4 +70,8 @@ export interface BalancerEvents {
   storeUp: [health: StoreHealth];
   /** A mirror copy (`mirror`) ended (completed or failed) or was skipped (over its budget). Costs nothing while no listener is attached. */
   mirror: [info: MirrorInfo];
+  /** A target's adaptive concurrency limit changed (`adaptiveConcurrency`): a window's sampleRTT moved it, or a minRTT measurement pinned or released it. */
+  concurrencyLimit: [target: Target, change: ConcurrencyLimitChange];
+  /** Load shedding (`loadShedding`) started, changed its reason, or stopped (`health.reason` undefined). */
+  overload: [health: ProcessHealth];
 }

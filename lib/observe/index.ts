@@ -28,6 +28,8 @@ export interface ObservedFeatures {
   outlierDetection: boolean;
   /** The strategy reports what it balances each target by (`targetStats`). */
   strategyStats: boolean;
+  /** Targets have adaptive concurrency limits. */
+  adaptiveConcurrency: boolean;
 }
 
 /**

@@ -4,9 +4,11 @@ import type { Pool } from '../pool.js';
 import type { BalancerStats } from './stats.js';
 import type { Target, TargetState } from '../target.js';
 import { fail, optionsObject } from '../validate.js';
-import { isLabelName, PROMETHEUS_CONTENT_TYPE, renderExposition, type Labels, type MetricFamily, type MetricType, type Sample } from './exposition.js';
+import { isLabelName, PROMETHEUS_CONTENT_TYPE, renderExposition, type Labels, type MetricFamily, type Sample } from './exposition.js';
 import { CODE_CLASSES, DEFAULT_BUCKETS, METHODS, type MetricsRecorder, type TargetSeries } from './recorder.js';
 import { refusedMethod } from './read-only.js';
+import { def, type FamilyDef } from './family.js';
+import { addOverload, OVERLOAD_FAMILIES, overloadDefinitions } from './overload-metrics.js';
 
 /**
  * A prom-client `Registry` (or anything with the same methods). Only these are used, so prom-client
@@ -53,6 +55,8 @@ export interface MetricsFeatures {
   outlierDetection: boolean;
   /** The strategy reports what it balances each target by (`targetStats`). */
   strategyStats: boolean;
+  /** Targets have adaptive concurrency limits (`adaptiveConcurrency`). */
+  adaptiveConcurrency: boolean;
 }
 
 const RESERVED_LABELS = new Set(['target', 'method', 'code_class', 'state', 'le', 'result', 'discovery', 'reason', 'store', 'mirror']);
@@ -74,18 +78,6 @@ const HEDGE_RESULTS = [
 ] as const;
 const STATES: readonly TargetState[] = ['up', 'down', 'ejected', 'draining'];
 const OPTIONS: readonly string[] = ['labels', 'buckets', 'registry'];
-
-interface FamilyDef {
-  name: string;
-  help: string;
-  type: MetricType;
-  /** prom-client's cluster aggregation (`AggregatorRegistry`). */
-  aggregator: 'sum' | 'average' | 'max';
-}
-
-function def(name: string, type: MetricType, help: string, aggregator: FamilyDef['aggregator'] = 'sum'): FamilyDef {
-  return { name: `proxy_balancer_${name}`, type, help, aggregator };
-}
 
 /** Every family `lb.metrics()` may export, in output order. */
 export const FAMILIES = {
@@ -180,6 +172,7 @@ export const FAMILIES = {
     'Request copies for a mirror policy (mirror: its URLs), by result: completed (answered in full), failed (error, timeout, aborted), skipped (not sent: over maxInFlight or maxBodyBytes, or the mirror refused a connection less than 1 s ago).',
   ),
   mirrorInFlight: def('mirror_in_flight', 'gauge', 'Request copies of a mirror policy in flight now.'),
+  ...OVERLOAD_FAMILIES,
 } as const;
 
 const FN = 'lb.metrics';
@@ -281,6 +274,7 @@ export class MetricsSource {
     }
     if (stats.stores !== undefined) defs.push(FAMILIES.storeUp, FAMILIES.storeOperations, FAMILIES.storePending);
     if (stats.mirror !== undefined) defs.push(FAMILIES.mirrorCopies, FAMILIES.mirrorInFlight);
+    overloadDefinitions(defs, this.#features.adaptiveConcurrency, stats.process !== undefined);
     return defs;
   }
 
@@ -384,6 +378,7 @@ export class MetricsSource {
       for (const result of MIRROR_RESULTS) add(FAMILIES.mirrorCopies, policy[result], { ...labels, result });
       add(FAMILIES.mirrorInFlight, policy.inFlight, labels);
     }
+    addOverload(stats, add, base, this.#features.adaptiveConcurrency);
     return [...families.values()];
   }
 }

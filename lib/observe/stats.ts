@@ -5,6 +5,8 @@ import type { HealthSupervisor, TargetHealth } from '../health/supervisor.js';
 import type { Pool } from '../pool.js';
 import type { ConnectionQueue } from '../protect/connection-queue.js';
 import type { PrematureResets } from '../protect/premature-reset.js';
+import type { AdaptiveConcurrency, ConcurrencyLimitStats } from '../protect/adaptive-concurrency.js';
+import type { LoadShedder, ProcessHealth } from '../protect/load-shedding.js';
 import type { StatusRetry } from '../proxy/retry/status.js';
 import type { HedgeStats, Hedging } from '../proxy/hedge/hedging.js';
 import type { ResponseTransformer, TransformStats } from '../proxy/transform.js';
@@ -41,6 +43,8 @@ export interface TargetStats extends TargetHealth {
   heldOffUntil: number;
   /** What the strategy balances the target by now (peakEwma, leastRequest): score to 4 significant digits, latency in ms to 2 decimals; undefined for strategies that say nothing. */
   balancing: StrategyTargetStats | undefined;
+  /** Its adaptive concurrency limit, minRTT and sampleRTT (`adaptiveConcurrency`); undefined when off. */
+  concurrency: ConcurrencyLimitStats | undefined;
 }
 
 /** What `lb.stats()` returns. */
@@ -74,6 +78,10 @@ export interface BalancerStats {
   stores: StoreHealth[] | undefined;
   /** Per mirror policy (`mirror`): copies sent, completed, failed, skipped and in flight; undefined without mirroring. */
   mirror: MirrorStats[] | undefined;
+  /** Requests answered 503 because every ready target was at its adaptive concurrency limit; 0 when `adaptiveConcurrency` is off. */
+  concurrencyRefused: number;
+  /** The process's event-loop delay and utilization, heap and RSS, and the requests shed for them (`loadShedding`); undefined when off. */
+  process: ProcessHealth | undefined;
   targets: TargetStats[];
 }
 
@@ -93,6 +101,8 @@ export interface StatsSources {
   resets: PrematureResets | undefined;
   hedging: Hedging | undefined;
   mirror: Mirror | undefined;
+  concurrency: AdaptiveConcurrency | undefined;
+  shedder: LoadShedder | undefined;
 }
 
 /** The figures `lb.stats()` returns, gathered from every part of a balancer. */
@@ -112,6 +122,7 @@ export function collectStats(pool: Pool, strategy: Strategy, parts: StatsSources
       backup: t.backup,
       heldOffUntil: parts.heldOff?.heldOffUntil(t) ?? 0,
       balancing: rounded(strategy.targetStats?.(t)),
+      concurrency: parts.concurrency?.stats(t),
       ...parts.health.status(t),
     }),
   );
@@ -131,6 +142,8 @@ export function collectStats(pool: Pool, strategy: Strategy, parts: StatsSources
     discovery: parts.discovery?.stats(),
     stores: parts.stores.health(),
     mirror: parts.mirror?.stats(),
+    concurrencyRefused: parts.concurrency?.refused ?? 0,
+    process: parts.shedder?.health(),
     targets,
   };
 }

@@ -189,6 +189,21 @@ export const STATUS_JS = `'use strict';
     return td;
   }
 
+  function mb(bytes) {
+    return (bytes / 1048576).toFixed(1) + ' MB';
+  }
+
+  function inFlightCell(t) {
+    var td = el('td', 'num', t.inFlight);
+    var c = t.concurrency;
+    if (c) {
+      var limit = el('span', 'detail', 'limit ' + c.limit + (c.measuringMinRtt ? ' (measuring)' : ''));
+      limit.title = 'minRTT ' + c.minRtt + ' ms, sampleRTT ' + c.sampleRtt + ' ms, ' + c.blocked + ' found it full';
+      td.appendChild(limit);
+    }
+    return td;
+  }
+
   function scoreCell(b) {
     var td = el('td', 'num');
     if (!b) { td.appendChild(el('span', 'muted', '\\u2013')); return td; }
@@ -350,6 +365,12 @@ export const STATUS_JS = `'use strict';
     (d.mirror || []).forEach(function (m) {
       summary.appendChild(card('Mirror copies', m.sent, m.failed > 0 ? 'bad-text' : '', 'to ' + m.targets.join(', ') + ': ' + m.completed + ' completed, ' + m.failed + ' failed, ' + m.skipped + ' skipped (over maxInFlight or maxBodyBytes), ' + m.inFlight + ' in flight'));
     });
+    if (d.concurrencyRefused !== null && d.concurrencyRefused !== undefined) summary.appendChild(card('Over limit', d.concurrencyRefused, d.concurrencyRefused > 0 ? 'bad-text' : '', 'requests answered 503 because every ready target was at its adaptive concurrency limit'));
+    var p = d.process;
+    if (p) {
+      summary.appendChild(card('Event loop delay', p.eventLoopDelay.toFixed(1) + ' ms', p.reason ? 'bad-text' : '', 'utilization ' + pct(p.eventLoopUtilization) + ', heap ' + mb(p.heapUsedBytes) + ', RSS ' + mb(p.rssBytes)));
+      summary.appendChild(card('Shed', p.shed, p.reason ? 'bad-text' : '', p.reason ? 'shedding ' + pct(p.shedding) + ' of requests: ' + p.reason + ' over its limit' : 'requests answered 503 while the process was overloaded'));
+    }
 
     var rows = d.targets.map(function (t) {
       var tr = el('tr', t.state === 'up' ? '' : 'not-up');
@@ -363,7 +384,7 @@ export const STATUS_JS = `'use strict';
       tr.appendChild(url);
       tr.appendChild(stateCell(t));
       tr.appendChild(el('td', 'num', t.effectiveWeight === t.weight ? t.weight : t.effectiveWeight.toFixed(2) + ' / ' + t.weight));
-      tr.appendChild(el('td', 'num', t.inFlight));
+      tr.appendChild(inFlightCell(t));
       tr.appendChild(el('td', 'num', t.total));
       tr.appendChild(el('td', 'num', t.requestRate.toFixed(1)));
       tr.appendChild(el('td', 'num' + (t.errorRate > 0 ? ' bad-text' : ''), pct(t.errorRate)));

@@ -15,6 +15,8 @@ import type { MetricsFeatures, MetricsSubject } from './metrics.js';
 import type { Sampler } from './sampler.js';
 import { STATUS_CSS, STATUS_JS } from './status-assets.js';
 import { refusedMethod } from './read-only.js';
+import type { ConcurrencyLimitStats } from '../protect/adaptive-concurrency.js';
+import type { ProcessHealth } from '../protect/load-shedding.js';
 
 /** Options of `lb.statusPage()`. */
 export interface StatusPageOptions {
@@ -68,6 +70,8 @@ export interface TargetStatus {
   backup: boolean;
   /** The latest active health check, if any ran. */
   lastCheck: CheckResult | null;
+  /** Its adaptive concurrency limit, minRTT and sampleRTT; null with `adaptiveConcurrency` off. */
+  concurrency: ConcurrencyLimitStats | null;
 }
 
 /** The figures behind the status page: what `?format=json` returns. */
@@ -100,6 +104,10 @@ export interface StatusSnapshot {
   stores: StoreHealth[] | null;
   /** Per mirror policy: copies sent, completed, failed, skipped, in flight; null without `mirror`. */
   mirror: MirrorStats[] | null;
+  /** 503 answers because every ready target was at its adaptive concurrency limit; null with `adaptiveConcurrency` off. */
+  concurrencyRefused: number | null;
+  /** Event-loop delay and utilization, heap, RSS and the requests shed; null with `loadShedding` off. */
+  process: ProcessHealth | null;
   targets: TargetStatus[];
 }
 
@@ -142,6 +150,7 @@ export function snapshot(subject: MetricsSubject, sampler: Sampler, features: Me
       slowStart: t.slowStart,
       backup: target.backup,
       lastCheck: t.lastCheck ?? null,
+      concurrency: t.concurrency ?? null,
     };
   });
   const cache = stats.cache;
@@ -169,6 +178,8 @@ export function snapshot(subject: MetricsSubject, sampler: Sampler, features: Me
     discovery: stats.discovery ?? null,
     stores: stats.stores ?? null,
     mirror: stats.mirror ?? null,
+    concurrencyRefused: features.adaptiveConcurrency ? stats.concurrencyRefused : null,
+    process: stats.process ?? null,
     targets,
   };
 }
@@ -278,6 +289,21 @@ function summary(d: StatusSnapshot): string {
     const detail = `to ${m.targets.join(', ')}: ${m.completed} completed, ${m.failed} failed, ${m.skipped} skipped (over maxInFlight or maxBodyBytes), ${m.inFlight} in flight`;
     html += card('Mirror copies', m.sent, m.failed > 0 ? 'bad-text' : '', detail);
   }
+  if (d.concurrencyRefused !== null) {
+    const n = d.concurrencyRefused;
+    html += card('Over limit', n, n > 0 ? 'bad-text' : '', 'requests answered 503 because every ready target was at its adaptive concurrency limit');
+  }
+  const p = d.process;
+  if (p) {
+    const hint = `utilization ${pct(p.eventLoopUtilization)}, heap ${mb(p.heapUsedBytes)}, RSS ${mb(p.rssBytes)}`;
+    html += card('Event loop delay', `${p.eventLoopDelay.toFixed(1)} ms`, p.reason ? 'bad-text' : '', hint);
+    html += card(
+      'Shed',
+      p.shed,
+      p.reason ? 'bad-text' : '',
+      p.reason ? `shedding ${pct(p.shedding)} of requests: ${p.reason} over its limit` : 'requests answered 503 while the process was overloaded',
+    );
+  }
   return html;
 }
 
@@ -320,7 +346,7 @@ function targetRow(t: TargetStatus, now: number): string {
     cell('Target', 'url', t.url, url) +
       cell('State', '', null, state) +
       cell('Weight', 'num', weight) +
-      cell('In flight', 'num', t.inFlight) +
+      cell('In flight', 'num', t.inFlight, limitDetail(t.concurrency)) +
       cell('Requests', 'num', t.total) +
       cell('Req/s', 'num', t.requestRate.toFixed(1)) +
       cell('Error rate', (t.errorRate ?? 0) > 0 ? 'num bad-text' : 'num', pct(t.errorRate)) +
@@ -331,6 +357,17 @@ function targetRow(t: TargetStatus, now: number): string {
       cell('Ejections', 'num', t.ejections === null ? DASH : t.ejections, '', ejectionsTitle) +
       cell('Health check', 'check', null, checkHtml),
   );
+}
+
+function mb(bytes: number): string {
+  return `${(bytes / 1048576).toFixed(1)} MB`;
+}
+
+/** A target's adaptive concurrency limit under its in-flight count. */
+function limitDetail(c: ConcurrencyLimitStats | null): string {
+  if (!c) return '';
+  const title = ` title="${escapeHtml(`minRTT ${c.minRtt} ms, sampleRTT ${c.sampleRtt} ms, ${c.blocked} found it full`)}"`;
+  return tag('span', 'detail', `limit ${c.limit}${c.measuringMinRtt ? ' (measuring)' : ''}`, title);
 }
 
 function header(labels: readonly string[], numeric: (i: number) => boolean): string {

@@ -10,3 +10,6 @@ export type { FilterRejection, FilterVerdict, RequestFilter } from './filter.js'
 export type { PathRewrite, PathRewriteFunction } from './path-rewrite.js';
 export { RequestTooLargeError } from './request-limits.js';
 export { serverTimeouts, type ServerTimeoutOptions } from './server-timeouts.js';
+export type { AdaptiveConcurrencyOptions, ConcurrencyLimitChange, ConcurrencyLimitStats } from './adaptive-concurrency.js';
+export type { LoadSheddingOptions, OverloadReason, ProcessHealth } from './load-shedding.js';
+export type { ProcessLoad } from './process-load.js';

@@ -6,6 +6,9 @@ import { RateLimiter, type RateLimitOptions } from './rate-limit.js';
 import { MethodFilter } from './request-limits.js';
 import { type PrematureResetOptions, type ResolvedPrematureResets, resolvePrematureResets } from './premature-reset.js';
 import { count, fail, knownKeys } from '../validate.js';
+import { type AdaptiveConcurrencyOptions, resolveAdaptiveConcurrency } from './adaptive-concurrency.js';
+import type { GradientSettings } from './gradient-limit.js';
+import { type LoadSheddingOptions, type ResolvedLoadShedding, resolveLoadShedding } from './load-shedding.js';
 
 /**
  * The protection options of `loadBalance()`. Each is off unless set. Always on, whatever the
@@ -45,6 +48,10 @@ export interface ProtectionOptions {
   webSocketIdleTimeout?: number;
   /** HTTP/2 Rapid Reset (CVE-2023-44487): a client connection whose streams are mostly reset early is closed, like Envoy's `overload.premature_reset_*`; default `{ totalStreams: 500, minStreamLifetime: 1000 }`; `false` turns it off. */
   prematureResets?: PrematureResetOptions | false;
+  /** An adaptive concurrency limit per target, Envoy's adaptive concurrency filter (gradient controller): `true` for Envoy's defaults, or its settings; default off. */
+  adaptiveConcurrency?: AdaptiveConcurrencyOptions | boolean;
+  /** Shed new requests (503) while this process is overloaded: event-loop delay (toobusy-js), utilization, heap, RSS (@fastify/under-pressure); `true` for a 70 ms event-loop delay limit; default off. */
+  loadShedding?: LoadSheddingOptions | boolean;
 }
 
 export const PROTECTION_OPTIONS: readonly string[] = [
@@ -62,6 +69,8 @@ export const PROTECTION_OPTIONS: readonly string[] = [
   'pathRewrite',
   'webSocketIdleTimeout',
   'prematureResets',
+  'adaptiveConcurrency',
+  'loadShedding',
 ];
 
 /** Protection options after validation and defaults. */
@@ -82,6 +91,8 @@ export interface ResolvedProtection {
   pathRewrite: PathRewriter | undefined;
   webSocketIdleTimeout: number;
   prematureResets: ResolvedPrematureResets | undefined;
+  adaptiveConcurrency: GradientSettings | undefined;
+  loadShedding: ResolvedLoadShedding | undefined;
   /** Whether any check runs before a target is chosen. */
   admission: boolean;
 }
@@ -137,6 +148,8 @@ export function resolveProtection(options: Record<string, unknown>): ResolvedPro
     pathRewrite: options.pathRewrite === undefined ? undefined : new PathRewriter(options.pathRewrite),
     webSocketIdleTimeout: count(options, 'webSocketIdleTimeout', 0, 'milliseconds'),
     prematureResets: resolvePrematureResets(options.prematureResets),
+    adaptiveConcurrency: resolveAdaptiveConcurrency(options.adaptiveConcurrency),
+    loadShedding: resolveLoadShedding(options.loadShedding),
     admission: false,
   };
   resolved.admission =
