@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import net from 'node:net';
 import { describe, test } from 'node:test';
 import { loadBalance, memoryStore, responseCache, type CacheStore } from 'proxy-balancer';
@@ -100,6 +101,67 @@ describe('a client leaving while an async step holds its request', () => {
       assert.ok(closed, 'lb.close() resolved');
     } finally {
       await lb.close();
+      await server.close();
+      await backend.close();
+    }
+  });
+});
+
+describe('pipelined requests whose connection is gone before the balancer sees them', () => {
+  // Node still hands a server the requests it had already parsed from a connection that is gone:
+  // a queued (pipelined) response then has no socket and will never be told 'close'.
+  const pipelined = 'GET /first HTTP/1.1\r\nHost: x\r\n\r\nGET /stream HTTP/1.1\r\nHost: x\r\n\r\nGET /stream HTTP/1.1\r\nHost: x\r\n\r\n';
+
+  async function streamingSetup(app: (lb: ReturnType<typeof loadBalance>) => (req: IncomingMessage, res: ServerResponse) => void) {
+    const backend = await countingBackend((_req, res) => {
+      // Never ends on its own: an exchange left behind keeps it going for ever.
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      const timer = setInterval(() => res.write('tick\n'), 20);
+      res.on('close', () => clearInterval(timer));
+    });
+    const lb = loadBalance({ targets: [backend.url], retry: false });
+    const server = await front(app(lb));
+    return { backend, lb, server };
+  }
+
+  test('the app destroyed the connection while answering the first: the ones after it start no exchange', async (t) => {
+    const seen: string[] = [];
+    const { backend, lb, server } = await streamingSetup((lb) => (req, res) => {
+      seen.push(`${req.url} destroyed=${req.socket.destroyed}`);
+      // An app's own filter in front of the balancer dropping the connection outright.
+      if (req.url === '/first') req.socket.destroy();
+      else lb(req, res);
+    });
+    try {
+      await abortingClient(server.port, pipelined, () => false, 300);
+      await waitFor(() => server.open.size === 0);
+      // Node (20 when written) still passes on both pipelined requests, on the destroyed connection.
+      t.diagnostic(seen.join(', '));
+      await delay(100);
+      assert.equal(lb.stats().inFlight, 0, 'no exchange left in flight');
+      assert.equal(backend.arrivals.length, 0, 'nothing sent upstream for a client already gone');
+      assert.equal(backend.open.size, 0);
+    } finally {
+      await Promise.race([lb.close(), delay(1000)]);
+      await server.close();
+      await backend.close();
+    }
+  });
+
+  test('an async middleware hands them over after the connection closed: no exchange starts, nothing goes upstream', async () => {
+    const { backend, lb, server } = await streamingSetup((lb) => (req, res) => {
+      // An auth lookup, a body parser...: the balancer runs once the client has left.
+      req.socket.once('close', () => setImmediate(() => lb(req, res)));
+    });
+    try {
+      await abortingClient(server.port, pipelined, () => false, 50);
+      await waitFor(() => server.open.size === 0);
+      await delay(150);
+      assert.equal(lb.stats().inFlight, 0, 'no exchange left in flight');
+      assert.equal(backend.arrivals.length, 0, 'nothing sent upstream for a client already gone');
+      assert.equal(backend.open.size, 0);
+    } finally {
+      await Promise.race([lb.close(), delay(1000)]);
       await server.close();
       await backend.close();
     }
