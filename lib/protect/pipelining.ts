@@ -14,7 +14,14 @@ type Watched = Socket & { [kWaiting]?: Set<ServerResponse> };
  */
 export function watchPipelined(req: IncomingMessage, res: ServerResponse): void {
   const socket = req.socket as Watched;
-  if (socket.destroyed) return;
+  // Gone already: Node still passes on the requests it parsed from the same read as one whose
+  // handler destroyed the connection, and an app's async middleware may hand one over after the
+  // connection closed. Such a response never gets a socket, nor a 'close': it closes here, so
+  // `clientGone` sees it and no exchange starts for it.
+  if (socket.destroyed) {
+    closeWaiting(res);
+    return;
+  }
   let waiting = socket[kWaiting];
   if (waiting === undefined) {
     waiting = socket[kWaiting] = new Set();
@@ -35,8 +42,12 @@ function onConnectionClose(this: Watched): void {
   if (waiting === undefined) return;
   for (const res of waiting) {
     res.off('socket', onTurn);
-    if (res.destroyed) continue;
-    res.destroyed = true;
-    res.emit('close');
+    closeWaiting(res);
   }
+}
+
+function closeWaiting(res: ServerResponse): void {
+  if (res.destroyed) return;
+  res.destroyed = true;
+  res.emit('close');
 }
