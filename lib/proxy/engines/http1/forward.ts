@@ -69,10 +69,29 @@ export function forwardPass(upstream: Upstream, target: Target, events: EngineEv
     // The balancer dropped it at once (the exchange ended or its per-try time ran out meanwhile).
     if (proxyReq.destroyed) return;
     const body = options.buffer;
-    if (body !== undefined) body.pipe(proxyReq);
-    else if (mayHaveBody(req)) req.pipe(proxyReq);
-    else proxyReq.end();
+    if (body === undefined && !mayHaveBody(req)) {
+      proxyReq.end();
+      return;
+    }
+    if (req.httpVersionMajor === 2) cutOnAbort(req as AbortWatched, proxyReq);
+    (body ?? req).pipe(proxyReq);
   };
+}
+
+type AbortWatched = IncomingMessage & { _proxyBalancerUpstream?: ClientRequest };
+
+/**
+ * Node ends an HTTP/2 request's body when its stream closes, reset or not: piped as it is, a body
+ * the client cut with RST_STREAM would reach the target complete (its last chunk written). The
+ * compat request says 'aborted' first, which cuts the current attempt's upstream request instead.
+ */
+function cutOnAbort(req: AbortWatched, proxyReq: ClientRequest): void {
+  if (req._proxyBalancerUpstream === undefined) req.once('aborted', onClientAborted);
+  req._proxyBalancerUpstream = proxyReq;
+}
+
+function onClientAborted(this: AbortWatched): void {
+  this._proxyBalancerUpstream?.destroy();
 }
 
 function onUpstreamIdle(this: ClientRequest): void {
