@@ -42,6 +42,13 @@ describe('proxying through a pool of three backends', () => {
     assert.equal(echoed.body.length, body.length);
   });
 
+  test('the path reaches the target as received: no slash collapsing, no scheme rewriting inside it', async () => {
+    for (const path of ['/echo//a///b?x=//y', '/echo/redirect/http:/example.com/', '/echo/%2F%2Fenc']) {
+      const reply = await request(`${front.url}${path}`);
+      assert.equal(JSON.parse(reply.body).url, path);
+    }
+  });
+
   test('chunked uploads without Content-Length arrive whole', async () => {
     const reply = await new Promise<string>((resolve, reject) => {
       const req = http.request(`${front.url}/echo`, { method: 'PUT', agent: false }, (res) => {
