@@ -144,11 +144,12 @@ test('the built package traces with @opentelemetry/api present, and proxies with
 // What the tarball may weigh, unpacked: dist/ as ESM and CommonJS (JavaScript and declarations, no
 // source maps), README.md with its reference chapters (docs/*.md and the status page screenshot),
 // LICENSE and package.json. On 2026-12-06 it was 1.96 MB in 521 files (3.96 MB in 742 files with
-// the inlined-source maps); the bounds leave room for the code to grow by a quarter, and catch a
-// return of the maps (+2.2 MB, +246 files) or anything else shipped by mistake (test/, lib/,
-// examples/, docs/api/).
-const MAX_UNPACKED_BYTES = 2_500_000;
-const MAX_FILES = 650;
+// the inlined-source maps), and 2.45 MB in 670 files once the HTTP/2 engine, gRPC, hedging,
+// mirroring and overload protection were in; the bounds leave room for the code to grow by a
+// quarter, and catch a return of the maps (+2.2 MB, +246 files at the first count) or anything
+// else shipped by mistake (test/, lib/, examples/, docs/api/).
+const MAX_UNPACKED_BYTES = 3_100_000;
+const MAX_FILES = 840;
 
 test(`the tarball stays under ${MAX_UNPACKED_BYTES} bytes unpacked and ${MAX_FILES} files, with no source maps (after the build above)`, () => {
   const [pack] = JSON.parse(execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: root, stdio: 'pipe' }).toString()) as [
