@@ -26,6 +26,7 @@ export type { Discovery, DiscoveryListener } from './discovery/discovery.js';
 export { dnsTargets, type DnsTargetsOptions } from './discovery/dns.js';
 export type { DiscoveryStats } from './discovery/feed.js';
 export type { TargetOptions, TargetSpec } from './pool.js';
+export type { Http2SessionOptions } from './proxy/engines/http2/options.js';
 export { Target, type TargetState } from './target.js';
 export type { Strategy, Outcome, StrategyTargetStats } from './strategies/strategy.js';
 export type { PickFunction } from './strategies/pick-function.js';
