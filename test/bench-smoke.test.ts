@@ -20,7 +20,9 @@ let backends: Backends;
 let servers: ServerProcess;
 let redis: RedisServer | undefined;
 // The variants with a Redis store run where a redis-server is; the others always.
-const running = VARIANTS.filter((v) => !v.redis || available('redis-server'));
+const running = VARIANTS.filter((v) => (!v.redis || available('redis-server')) && !v.h2c);
+let h2cBackends: Backends;
+let h2cServers: ServerProcess;
 
 before(async () => {
   backends = await startBackends();
@@ -29,11 +31,21 @@ before(async () => {
     nodeArgs: ['--expose-gc'],
     env: redis && { BENCH_REDIS_URL: redis.url },
   });
+  h2cBackends = await startBackends({ h2c: true });
+  h2cServers = await spawnServer(
+    VARIANTS.filter((v) => v.h2c)
+      .map((v) => v.id)
+      .join(','),
+    h2cBackends.urls,
+    { nodeArgs: ['--expose-gc'] },
+  );
 });
 
 after(async () => {
   await servers?.close();
   await backends?.close();
+  await h2cServers?.close();
+  await h2cBackends?.close();
   await redis?.stop();
 });
 
@@ -69,14 +81,15 @@ async function getOverTls(url: string, h2: boolean): Promise<{ status: number; v
 
 for (const variant of VARIANTS) {
   test(`bench variant ${variant.id} (${variant.label}) serves without errors`, { skip: variant.redis ? skipUnless('redis-server') : false }, async () => {
-    const url = servers.urls[variant.id]!;
+    const from = variant.h2c === true ? h2cServers : servers;
+    const url = from.urls[variant.id]!;
     const tls = variant.load !== undefined && variant.load !== 'autocannon';
     if (tls) {
       const got = await getOverTls(url, variant.load === 'h2load-h2');
       assert.deepEqual(got, { status: 200, version: variant.load === 'h2load-h2' ? '2' : '1.1', bytes: 1024 });
       if (!hasH2load) return; // the load itself needs h2load (apt-get install nghttp2-client)
     }
-    const result = await measure({ url, usage: servers.usage }, { connections: 4, duration: 0.2, path: variant.path, load: variant.load });
+    const result = await measure({ url, usage: from.usage }, { connections: 4, duration: 0.2, path: variant.path, load: variant.load });
     // Served at all, without errors: throughput is the benchmark's business, not a test's.
     assert.ok(result.requests > 0, `${variant.id}: no 2xx response`);
     assert.equal(result.errors, 0, `${variant.id}: connection errors`);

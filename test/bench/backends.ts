@@ -1,9 +1,9 @@
 import http from 'node:http';
-import type { Http2SecureServer } from 'node:http2';
+import http2, { type Http2SecureServer, type Http2Server } from 'node:http2';
 import type { Server as HttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 
-type Server = http.Server | HttpsServer | Http2SecureServer;
+type Server = http.Server | HttpsServer | Http2SecureServer | Http2Server;
 
 /** Size of every benchmark response body. */
 export const BODY_SIZE = 1024;
@@ -32,6 +32,8 @@ export interface BackendOptions {
   count?: number;
   /** Milliseconds each answer waits (the `--slow` mode); default 0. */
   delay?: number;
+  /** Speak HTTP/2 with prior knowledge (h2c) instead of HTTP/1.1; their URLs stay `http:`. */
+  h2c?: boolean;
 }
 
 /**
@@ -56,13 +58,12 @@ export async function startBackends(options: BackendOptions = {}): Promise<Backe
   const servers = await Promise.all(
     Array.from({ length: count }, () => {
       const flaky = { n: 0 };
-      return listen(
-        http.createServer((req, res) => {
-          req.resume();
-          if (delay > 0) setTimeout(answer, delay, req, res, flaky);
-          else answer(req, res, flaky);
-        }),
-      );
+      const handler = (req: http.IncomingMessage, res: http.ServerResponse): void => {
+        req.resume();
+        if (delay > 0) setTimeout(answer, delay, req, res, flaky);
+        else answer(req, res, flaky);
+      };
+      return listen(options.h2c ? http2.createServer(handler as unknown as Parameters<typeof http2.createServer>[0]) : http.createServer(handler));
     }),
   );
   return {

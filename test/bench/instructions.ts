@@ -142,6 +142,8 @@ const valgrindVersion = spawnSync('valgrind', ['--version'], { encoding: 'utf8' 
 if (!valgrindVersion) throw new Error('valgrind not found (apt-get install valgrind)');
 
 const backends = await startBackends();
+// Variants marked `h2c` proxy to HTTP/2 (prior knowledge) backends.
+const h2cBackends = await startBackends({ h2c: true });
 
 interface Started {
   port: number;
@@ -168,7 +170,15 @@ const valgrindArgs = (outFile: string): string[] =>
 
 /** Starts `job`'s server, under valgrind when `outFile` is given, and resolves once it listens. */
 function startServer(job: Job, outFile?: string): Promise<Started> {
-  const node = [...nodeArgs, '--import', 'tsx', ENTRY, job.variant.id, join(job.checkout.root, 'test/bench/servers.ts'), backends.urls.join(',')];
+  const node = [
+    ...nodeArgs,
+    '--import',
+    'tsx',
+    ENTRY,
+    job.variant.id,
+    join(job.checkout.root, 'test/bench/servers.ts'),
+    (job.variant.h2c === true ? h2cBackends : backends).urls.join(','),
+  ];
   const [command, args] = outFile === undefined ? [process.execPath, node] : ['valgrind', [...valgrindArgs(outFile), process.execPath, ...node]];
   // The checkout's tsconfig.json maps `proxy-balancer` to its lib/.
   const child = spawn(command as string, args as string[], { cwd: job.checkout.root, stdio: ['ignore', 'inherit', 'pipe', 'ipc'] });
@@ -397,6 +407,7 @@ try {
   }
 } finally {
   await backends.close();
+  await h2cBackends.close();
   for (const c of checkouts) {
     if (!c.temporary || flags['keep-worktrees']) continue;
     spawnSync('git', ['worktree', 'remove', '--force', c.root], { cwd: ROOT, stdio: 'ignore' });

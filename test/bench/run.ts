@@ -80,7 +80,8 @@ for (const id of only ?? []) variant(id);
 const wanted = (v: Variant): boolean =>
   v.id === BASELINE || only === undefined || only.includes(v.id) || (v.id === PLAIN && VARIANTS.some((f) => f.group === 'feature' && only.includes(f.id)));
 const needsH2load = (v: Variant): boolean => v.load !== undefined && v.load !== 'autocannon';
-const variants = VARIANTS.filter((v) => wanted(v) && (hasH2load || !needsH2load(v)));
+// h2c variants need backends of their own: `npm run bench:instructions` has them.
+const variants = VARIANTS.filter((v) => wanted(v) && (hasH2load || !needsH2load(v)) && v.h2c !== true);
 const loadOf = (v: Variant): Omit<LoadOptions, 'duration'> => ({ connections, path: v.path, load: v.load, streams });
 
 function positive(name: string, value: string): number {

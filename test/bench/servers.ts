@@ -196,6 +196,8 @@ export async function startVariant(id: string, targets: readonly string[]): Prom
       return listening(expressFromMemory());
     case 'lib-bare':
       return listening(loadBalance({ targets }));
+    case 'lib-bare-h2c':
+      return listening(loadBalance({ targets: targets.map((url) => url.replace(/^http:/, 'h2c:')) }));
     case 'lib-affinity':
       return listening(loadBalance({ targets, affinity: { secret: 'bench-affinity-secret-32-bytes!!' } }));
     case 'lib-access-log': {

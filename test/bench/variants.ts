@@ -19,6 +19,8 @@ export interface Variant {
   path?: string;
   /** Default `'autocannon'`. */
   load?: Load;
+  /** Its targets speak HTTP/2 with prior knowledge: it is given h2c backends (`startBackends({ h2c: true })`). */
+  h2c?: boolean;
 }
 
 /** What every variant requests unless it says otherwise: a cacheable 1 KB answer. */
@@ -47,6 +49,7 @@ export const VARIANTS: readonly Variant[] = [
   { id: 'lib-health', label: '+ httpHealthCheck every 1 s, node:http', group: 'feature', proxies: true },
   { id: 'lib-cache-miss', label: '+ responseCache(), misses (no-store, new URLs), node:http', group: 'feature', proxies: true, path: NO_STORE },
   { id: 'lib-cache-hot-miss', label: '+ responseCache(), one hot no-store URL, node:http', group: 'feature', proxies: true, path: NO_STORE_HOT },
+  { id: 'lib-bare-h2c', label: 'proxy-balancer on node:http, HTTP/2 (h2c) targets', group: 'library', proxies: true, h2c: true },
   { id: 'lib-affinity', label: '+ cookie affinity, node:http', group: 'feature', proxies: true },
   { id: 'lib-access-log', label: "+ a 'response' event listener (access log), node:http", group: 'feature', proxies: true },
   { id: 'lib-peak-ewma', label: '+ peakEwma(), node:http', group: 'feature', proxies: true },
