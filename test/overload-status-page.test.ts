@@ -30,12 +30,14 @@ describe('the status page with overload protection', () => {
       const shed = lb.stats().process!.shed;
       assert.ok(shed >= 2);
       const end = Date.now() + 5000;
+      // At least the count read here: the browser's favicon request may be shed after it.
+      const shownShed = (text: string): number => Number(/SHED\s+(\d+)$/i.exec(text)?.[1] ?? -1);
       let summary = '';
-      while (Date.now() < end && !new RegExp(`SHED\\s+${shed}$`, 'i').test(summary)) {
+      while (Date.now() < end && shownShed(summary) < shed) {
         await delay(100);
         summary = await page.locator('#summary').innerText();
       }
-      assert.match(summary, new RegExp(`SHED\\s+${shed}$`, 'i'));
+      assert.ok(shownShed(summary) >= shed, `the page shows ${shownShed(summary)} shed, at least ${shed} expected: ${summary}`);
       assert.match(summary, /EVENT LOOP DELAY\s+\d+\.\d ms/i);
       assert.match(summary, /OVER LIMIT\s+0/i);
       const row = page.getByRole('row').filter({ hasText: up.url });
