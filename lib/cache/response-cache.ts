@@ -258,7 +258,13 @@ export class ResponseCache implements CaptureOwner {
       return;
     }
     const key = this.#key(req);
-    this.#lookup(key, req, (entry, storeKey) => this.#decide(req, res, next, replay, key, storeKey, requestCc, entry, undefined));
+    // An in-memory store answers at once: without a Vary index in the way, no callback is needed.
+    const found = this.#get(key);
+    if (!isPromise(found) && (found === undefined || !isVaryIndex(found))) {
+      this.#decide(req, res, next, replay, key, key, requestCc, found, undefined);
+      return;
+    }
+    this.#lookup(key, req, (entry, storeKey) => this.#decide(req, res, next, replay, key, storeKey, requestCc, entry, undefined), found);
   }
 
   /** Watches a request the cache stays out of, only to append its Cache-Status member after the upstream's own. */
@@ -290,8 +296,12 @@ export class ResponseCache implements CaptureOwner {
   // ---- lookup
 
   /** Finds the stored response for `req`: the entry at `key`, or the variant its Vary index selects; `then` also gets the key it lives at. */
-  #lookup(key: string, req: IncomingMessage, then: (entry: CachedResponse | undefined, storeKey: string) => void): void {
-    const found = this.#get(key);
+  #lookup(
+    key: string,
+    req: IncomingMessage,
+    then: (entry: CachedResponse | undefined, storeKey: string) => void,
+    found: CacheEntry | undefined | Promise<CacheEntry | undefined> = this.#get(key),
+  ): void {
     const withPrimary = (entry: CacheEntry | undefined): void => {
       if (entry === undefined || !isVaryIndex(entry)) return then(entry, key);
       const storeKey = variantKey(key, entry.vary, req);
