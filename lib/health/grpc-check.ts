@@ -2,7 +2,7 @@ import http2, { type ClientHttp2Session, type IncomingHttpHeaders } from 'node:h
 import type { ConnectionOptions } from 'node:tls';
 import { HEALTH_CHECK_PATH, healthCheckRequest, SERVING, servingStatus, servingStatusName } from '../grpc/health-proto.js';
 import { describeConnectError } from '../proxy/connect-error.js';
-import { LOOPBACK_CONNECT } from '../proxy/loopback.js';
+import { connectAuthority, connectOptions } from '../proxy/engines/http2/connect.js';
 import type { Target } from '../target.js';
 import { invalidOption, markFactory, optionsObject } from '../validate.js';
 import type { HealthCheckSchedule, HealthChecker } from './checker.js';
@@ -28,19 +28,9 @@ const KNOWN: readonly string[] = [
   'rejectUnauthorized',
   'ca',
 ];
-/** Targets reached over TLS (ALPN h2); every other scheme is h2c (HTTP/2 with prior knowledge). */
-const TLS_SCHEMES = new Set(['https:']);
-
 interface GrpcProbeConfig {
   request: Buffer;
   tls: ConnectionOptions;
-}
-
-/** The target's origin as `http2.connect` wants it: TLS targets as `https:`, the others as `http:`. */
-function origin(target: Target): { authority: string; tls: boolean } {
-  const tls = TLS_SCHEMES.has(target.url.protocol);
-  const port = target.url.port === '' ? (tls ? '443' : '80') : target.url.port;
-  return { authority: `${tls ? 'https' : 'http'}://${target.url.hostname}:${port}`, tls };
 }
 
 /**
@@ -53,7 +43,6 @@ function probe(target: Target, signal: AbortSignal, config: GrpcProbeConfig): Pr
       reject(new Error('aborted'));
       return;
     }
-    const { authority, tls } = origin(target);
     let session: ClientHttp2Session | undefined;
     let settled = false;
     const finish = (error: Error | undefined): void => {
@@ -67,7 +56,8 @@ function probe(target: Target, signal: AbortSignal, config: GrpcProbeConfig): Pr
     const onAbort = (): void => finish(new Error('aborted'));
     signal.addEventListener('abort', onAbort);
     try {
-      session = http2.connect(authority, { ...LOOPBACK_CONNECT, ...(tls ? config.tls : {}) });
+      // The HTTP/2 engine's own connect: h2c for `http:` targets, TLS with ALPN h2 and the target's name for `https:`.
+      session = http2.connect(connectAuthority(target), connectOptions(target, config.tls));
     } catch (error) {
       finish(error as Error);
       return;
